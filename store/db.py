@@ -1,0 +1,304 @@
+"""The database: an engine from a path or URL, SQLite's settings, write transactions, a change watcher.
+
+SQLite is the default (one file, no server). Every write runs in ``BEGIN IMMEDIATE`` so that a
+check made inside the transaction (say, "is there another admin?") still holds when it commits;
+PostgreSQL gets the same guarantee from SERIALIZABLE transactions retried on conflict.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel
+
+from . import models
+from .errors import Busy, DatabaseProblem, StoreError
+
+T = TypeVar("T")
+
+#: How long one connection waits on SQLite's lock before giving up (ms), and how many times a
+#: whole write transaction is retried after that; together about 20 s before "busy".
+BUSY_TIMEOUT_MS = 4000
+WRITE_ATTEMPTS = 5
+
+_SQLITE_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+_PG_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION teamaccess_audit_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event",
+    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+    "FOR EACH ROW EXECUTE FUNCTION teamaccess_audit_append_only()",
+)
+
+
+def default_path() -> Path:
+    """The default database file, in the user's data directory."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("teamaccess", appauthor=False)) / "teamaccess.db"
+
+
+def resolve_url(where: str | os.PathLike[str] | None = None) -> str:
+    """Turn ``--db`` / ``TEAMACCESS_DB`` (a path or an SQLAlchemy URL) into a URL."""
+    where = where if where not in (None, "") else os.environ.get("TEAMACCESS_DB") or None
+    if where is None:
+        where = default_path()
+    text_where = os.fspath(where)
+    if "://" in text_where:
+        return text_where
+    return "sqlite:///" + str(Path(text_where).expanduser().absolute())
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or None for another backend or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty database file readable and writable by its owner and group only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.chmod(path, 0o660)  # the umask may have taken the group bits
+
+
+def _translate(err: BaseException, url: str) -> StoreError | None:
+    """A one-line StoreError for a database failure a person can act on, else None."""
+    message = str(getattr(err, "orig", err) or err).lower()
+    where = sqlite_path(url) or make_url(url).render_as_string(hide_password=True)
+    if "file is not a database" in message or "database disk image is malformed" in message:
+        return DatabaseProblem(
+            f"{where} is not a usable teamaccess database (not SQLite, or damaged): "
+            "point --db / TEAMACCESS_DB at another file or restore a backup."
+        )
+    if "readonly database" in message or "read-only" in message:
+        return DatabaseProblem(
+            f"{where} is read-only for you: ask its owner for write access (group rw) "
+            "or use another file with --db."
+        )
+    if "disk is full" in message or "disk full" in message or "no space left" in message:
+        return DatabaseProblem(
+            f"The disk holding {where} is full: nothing was changed; free some space and retry."
+        )
+    if "unable to open database" in message:
+        return DatabaseProblem(
+            f"Can't open {where}: check that its folder exists and that you may write to it."
+        )
+    if "database is locked" in message or "database is busy" in message:
+        return Busy("The database is busy with other writers: nothing was changed; try again.")
+    if isinstance(err, OperationalError) and "connection" in message:
+        return DatabaseProblem(f"Can't reach the database at {where}: {message.splitlines()[0]}")
+    return None
+
+
+def _is_retryable(err: BaseException) -> bool:
+    orig = getattr(err, "orig", None)
+    if isinstance(orig, sqlite3.OperationalError):
+        msg = str(orig).lower()
+        return "locked" in msg or "busy" in msg
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in ("40001", "40P01")
+
+
+class Database:
+    """One database: its engine, its transactions and a cheap way to notice others' changes."""
+
+    def __init__(self, where: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        self.url = resolve_url(where)
+        self.path = sqlite_path(self.url)
+        self.backend = make_url(self.url).get_backend_name()
+        if self.path is not None:
+            if not self.path.exists():
+                if not create:
+                    raise DatabaseProblem(f"No database at {self.path}: create one first.")
+                try:
+                    _create_private_file(self.path)
+                except OSError as err:
+                    raise DatabaseProblem(
+                        f"Can't create {self.path}: {err.strerror}; check the folder's permissions."
+                    ) from None
+            self.engine = self._sqlite_engine()
+        elif self.backend == "sqlite":  # in memory: one shared connection
+            self.engine = self._sqlite_engine(memory=True)
+        else:
+            self.engine = create_engine(
+                self.url, pool_pre_ping=True, isolation_level="SERIALIZABLE"
+            )
+        self._writer = self.engine.execution_options(teamaccess_write=True)
+        self._watch: sqlite3.Connection | None = None
+        self._ensure_schema()
+
+    # -- engines ---------------------------------------------------------------------------
+
+    def _sqlite_engine(self, memory: bool = False) -> Engine:
+        kwargs: dict = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(self.url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            # Let SQLAlchemy's "begin" event, not the driver, start transactions.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA synchronous=FULL")
+                if not memory:
+                    try:
+                        cur.execute("PRAGMA journal_mode=WAL")
+                    except sqlite3.OperationalError:
+                        pass  # read-only file: reads still work, writes will say why not
+            finally:
+                cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - exercised by every test
+            write = conn.get_execution_options().get("teamaccess_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        try:
+            row = self._create_or_read_version()
+        except DBAPIError as err:
+            problem = _translate(err, self.url)
+            if problem is None or "read-only" not in problem.message:
+                raise problem or err from None
+            try:  # a read-only database can still be read
+                row = self._read_version()
+            except DBAPIError as again:
+                raise _translate(again, self.url) or problem from None
+        version = int(row[0]) if row else 0
+        if version > models.SCHEMA_VERSION:
+            raise DatabaseProblem(
+                f"{self.path or 'The database'} has schema version {version}, newer than this "
+                f"teamaccess understands ({models.SCHEMA_VERSION}): upgrade teamaccess."
+            )
+        if version < 1:
+            raise DatabaseProblem(
+                f"{self.path or 'The database'} is not a teamaccess database: "
+                "point --db / TEAMACCESS_DB at another file."
+            )
+
+    def _create_or_read_version(self):
+        with self._writer.begin() as conn:
+            tables = inspect(conn).get_table_names()
+            if "meta" in tables:
+                return conn.execute(
+                    text("SELECT value FROM meta WHERE key = 'schema_version'")
+                ).first()
+            if tables:  # someone else's database: never write into it
+                return None
+            SQLModel.metadata.create_all(conn)
+            for stmt in _SQLITE_TRIGGERS if self.backend == "sqlite" else _PG_TRIGGERS:
+                conn.exec_driver_sql(stmt)
+            conn.execute(
+                text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+                {"v": str(models.SCHEMA_VERSION)},
+            )
+            return (str(models.SCHEMA_VERSION),)
+
+    def _read_version(self):
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session on one consistent snapshot."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            with session.begin():
+                yield session
+        except DBAPIError as err:
+            raise _translate(err, self.url) or err from None
+        finally:
+            session.close()
+
+    def write(self, body: Callable[[Session], T]) -> T:
+        """Run ``body`` in one write transaction, retrying the whole of it if the database is busy.
+
+        ``body`` may run more than once, so it must not have effects outside the session.
+        """
+        delay = 0.02
+        for attempt in range(WRITE_ATTEMPTS):
+            session = Session(self._writer, expire_on_commit=False)
+            try:
+                with session.begin():
+                    return body(session)
+            except DBAPIError as err:
+                if _is_retryable(err) and attempt + 1 < WRITE_ATTEMPTS:
+                    time.sleep(delay * (1 + random.random()))
+                    delay *= 2
+                    continue
+                raise _translate(err, self.url) or err from None
+            finally:
+                session.close()
+        raise Busy("The database is busy with other writers: nothing was changed; try again.")
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def change_token(self) -> int:
+        """A number that changes whenever anyone commits a change; cheap enough to poll."""
+        if self.path is not None:
+            if self._watch is None:
+                # One dedicated connection: data_version moves when *another* connection commits.
+                self._watch = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+        with self.engine.connect() as conn:
+            return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_event")).scalar_one())
+
+    def backup(self, target: str | os.PathLike[str]) -> Path:
+        """Write a consistent copy of a live SQLite database to ``target`` (SQLite's backup API)."""
+        if self.path is None:
+            raise DatabaseProblem(
+                "backup works on SQLite files; for PostgreSQL use pg_dump."
+            )
+        dest = Path(target).expanduser().absolute()
+        if dest.exists():
+            raise DatabaseProblem(f"{dest} exists already: choose a new path for the backup.")
+        _create_private_file(dest)
+        source = sqlite3.connect(self.path)
+        copy = sqlite3.connect(dest)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        return dest
+
+    def close(self) -> None:
+        """Release every connection."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        self.engine.dispose()

@@ -1,0 +1,234 @@
+"""The demo team ``acme-widgets`` and a generator of large synthetic teams.
+
+The demo is fixed (same rows, same timestamps every time) so that snapshots and screenshots
+are stable. It shows every feature: all four roles, users without MFA, locked apps, a user who
+joined after a lock, collaborators with mixed permissions, a personal app, resources, prices.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from .db import Database
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
+
+DEMO_TEAM = "acme-widgets"
+DEMO_ADMIN = "ada@acme.com"
+
+_T0 = datetime(2024, 1, 8, 9, 0, 0, tzinfo=UTC)
+_LOCKED_AT = datetime(2024, 6, 3, 14, 30, 0, tzinfo=UTC)
+
+# email, name, role (None = collaborator only), MFA, joined (days after _T0)
+DEMO_USERS: tuple[tuple[str, str, str | None, bool, int], ...] = (
+    ("ada@acme.com", "Ada Lovelace", "admin", True, 0),
+    ("grace@acme.com", "Grace Hopper", "admin", True, 2),
+    ("linus@acme.com", "Linus Torvalds", "admin", False, 5),
+    ("joe@acme.com", "Joe Smith", "member", True, 10),
+    ("alan@acme.com", "Alan Turing", "member", True, 12),
+    ("barbara@acme.com", "Barbara Liskov", "member", False, 15),
+    ("dennis@acme.com", "Dennis Ritchie", "member", True, 20),
+    ("ken@acme.com", "Ken Thompson", "member", True, 21),
+    ("margaret@acme.com", "Margaret Hamilton", "member", True, 30),
+    ("edsger@acme.com", "Edsger Dijkstra", "member", False, 40),
+    ("donald@acme.com", "Donald Knuth", "member", True, 45),
+    ("katherine@acme.com", "Katherine Johnson", "member", True, 60),
+    ("john@acme.com", "John McCarthy", "member", False, 200),  # joined after the lock
+    ("tim@acme.com", "Tim Berners-Lee", "viewer", True, 25),
+    ("vint@acme.com", "Vint Cerf", "viewer", True, 33),
+    ("radia@acme.com", "Radia Perlman", "viewer", False, 50),
+    ("frances@acme.com", "Frances Allen", "viewer", True, 70),
+    ("guido@acme.com", "Guido van Rossum", "viewer", True, 210),  # joined after the lock
+    ("hedy@acme.com", "Hedy Lamarr", "viewer", False, 90),
+    ("sam@freelance.dev", "Sam Contractor", None, False, 100),
+    ("li@partner.co", "Li Wei", None, True, 110),
+    ("audit@ledger-firm.com", "External Auditor", None, True, 120),
+    ("ops@oncall-agency.io", "On-call Agency", None, False, 130),
+    ("priya@acme.com", "Priya Patel", "member", True, 150),
+    ("yukihiro@acme.com", "Yukihiro Matsumoto", "viewer", True, 160),
+)
+
+# name, locked, creator (gets an all-four grant unless admin)
+DEMO_APPS: tuple[tuple[str, bool, str], ...] = (
+    ("admin-panel", True, "grace@acme.com"),
+    ("api-prod", True, "dennis@acme.com"),
+    ("api-staging", False, "dennis@acme.com"),
+    ("billing-service", True, "ada@acme.com"),
+    ("data-pipeline", False, "margaret@acme.com"),
+    ("docs-site", False, "donald@acme.com"),
+    ("marketing-site", False, "katherine@acme.com"),
+    ("ml-models", False, "alan@acme.com"),
+    ("mobile-backend", False, "ken@acme.com"),
+    ("test", False, "joe@acme.com"),
+    ("website-prod", True, "joe@acme.com"),
+    ("website-staging", False, "joe@acme.com"),
+)
+
+# (email, app, permissions) beyond the creators' grants
+DEMO_GRANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("sam@freelance.dev", "website-staging", ("view", "deploy")),
+    ("sam@freelance.dev", "marketing-site", ("view", "deploy", "operate")),
+    ("li@partner.co", "api-staging", ("view",)),
+    ("audit@ledger-firm.com", "billing-service", ("view",)),
+    ("ops@oncall-agency.io", "api-prod", ("view", "operate")),
+    ("ops@oncall-agency.io", "website-prod", ("view", "operate")),
+    ("barbara@acme.com", "api-prod", ("view", "deploy")),
+    ("john@acme.com", "website-prod", ("view", "deploy")),
+    ("tim@acme.com", "docs-site", ("view", "deploy", "manage")),
+    ("edsger@acme.com", "data-pipeline", ("view", "operate")),
+)
+
+_PLANS = {
+    "web": ("standard-2x", 5000),
+    "worker": ("standard-1x", 2500),
+    "heroku-postgresql": ("standard-0", 5000),
+    "heroku-redis": ("premium-0", 1500),
+    "papertrail": ("choklad", 0),
+}
+
+
+def build_demo(db: Database) -> bool:
+    """Create the demo team if it is not there yet. Returns True when it was created."""
+
+    def body(s) -> bool:
+        if s.scalars(select(Team).where(Team.name == DEMO_TEAM)).first() is not None:
+            return False
+        team = Team(name=DEMO_TEAM, created_at=_T0)
+        s.add(team)
+        accounts: dict[str, Account] = {}
+        for email, name, _role, mfa, _days in DEMO_USERS:
+            existing = s.scalars(select(Account).where(Account.email == email)).first()
+            accounts[email] = existing or Account(
+                email=email, name=name, mfa_enabled=mfa, created_at=_T0
+            )
+            s.add(accounts[email])
+        s.flush()
+        for email, _name, role, _mfa, days in DEMO_USERS:
+            if role is not None:
+                s.add(Membership(team_id=team.id, account_id=accounts[email].id, role=role,
+                                 created_at=_T0 + timedelta(days=days)))
+        apps: dict[str, App] = {}
+        for i, (name, locked, creator) in enumerate(DEMO_APPS):
+            apps[name] = App(name=name, team_id=team.id, locked=locked,
+                             locked_at=_LOCKED_AT if locked else None,
+                             created_by_id=accounts[creator].id,
+                             created_at=_T0 + timedelta(days=3 + i))
+            s.add(apps[name])
+        personal = App(name="ada-sandbox", owner_account_id=accounts[DEMO_ADMIN].id,
+                       created_by_id=accounts[DEMO_ADMIN].id, created_at=_T0)
+        s.add(personal)
+        s.flush()
+        roles = {e: r for e, _n, r, _m, _d in DEMO_USERS}
+        for name, _locked, creator in DEMO_APPS:
+            if roles[creator] != "admin":
+                s.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
+                            can_deploy=True, can_operate=True, can_manage=True,
+                            origin="creator", created_at=apps[name].created_at))
+        for email, app, perms in DEMO_GRANTS:
+            s.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
+                        can_deploy="deploy" in perms, can_operate="operate" in perms,
+                        can_manage="manage" in perms,
+                        origin="collaborator" if roles[email] is None else "granted",
+                        created_at=_T0 + timedelta(days=100)))
+        rng = random.Random(7)
+        for app in [*apps.values(), personal]:
+            prod = app.name.endswith("-prod") or app.name in ("billing-service", "admin-panel")
+            s.add(Resource(app_id=app.id, kind="dyno", name="web", plan=_PLANS["web"][0],
+                           quantity=4 if prod else 1, monthly_cents=_PLANS["web"][1]))
+            if prod or rng.random() < 0.5:
+                s.add(Resource(app_id=app.id, kind="dyno", name="worker",
+                               plan=_PLANS["worker"][0], quantity=2 if prod else 1,
+                               monthly_cents=_PLANS["worker"][1]))
+            for addon in ("heroku-postgresql", "heroku-redis", "papertrail"):
+                if prod or rng.random() < 0.4:
+                    s.add(Resource(app_id=app.id, kind="addon", name=addon,
+                                   plan=_PLANS[addon][0], monthly_cents=_PLANS[addon][1]))
+        history = [
+            (0, DEMO_ADMIN, "team.create", None, None, None, {"team": DEMO_TEAM}),
+            (2, DEMO_ADMIN, "team_membership.create", None, "grace@acme.com", None, {"role": "admin"}),
+            (10, DEMO_ADMIN, "team_membership.create", None, "joe@acme.com", None, {"role": "member"}),
+            (147, "joe@acme.com", "app.update", "website-prod", None, {"locked": False}, {"locked": True}),
+            (150, DEMO_ADMIN, "team_membership.update", None, "priya@acme.com", {"role": "viewer"}, {"role": "member"}),
+            (180, "joe@acme.com", "collaborator.create", "website-staging", "sam@freelance.dev", None, {"permissions": ["view", "deploy"]}),
+        ]
+        for days, actor, action, app, target, before, after in history:
+            s.add(AuditEvent(at=_T0 + timedelta(days=days), actor_email=actor, actor_login=None,
+                             action=action, team_id=team.id, team_name=DEMO_TEAM, app_name=app,
+                             target_email=target, before=json.dumps(before) if before else None,
+                             after=json.dumps(after), outcome="ok"))
+        s.add(AuditEvent(at=_T0 + timedelta(days=200), actor_email="tim@acme.com",
+                         action="team_membership.create", team_id=team.id, team_name=DEMO_TEAM,
+                         target_email="mallory@example.com", outcome="denied",
+                         reason="You are a viewer of acme-widgets; to add, change or remove "
+                                "team users you must be a team admin"))
+        return True
+
+    return db.write(body)
+
+
+def generate(
+    db: Database,
+    *,
+    team: str = "bigco",
+    users: int = 10_000,
+    apps: int = 2_000,
+    grants: int = 50_000,
+    seed: int = 0,
+) -> None:
+    """Fill a large synthetic team with bulk inserts (for benchmarks and scale tests).
+
+    Roles are about 2% admin, 70% member, 28% viewer; a fifth of the users lack MFA; a tenth
+    of the apps are locked; grants are spread at random (one per account and app at most).
+    """
+    rng = random.Random(seed)
+    base = datetime(2023, 1, 1, tzinfo=UTC)
+    lock_time = base + timedelta(days=400)
+
+    def body(s) -> None:
+        conn = s.connection()
+        t = Team(name=team, created_at=base)
+        s.add(t)
+        s.flush()
+        first = (s.scalar(select(Account.id).order_by(Account.id.desc()).limit(1)) or 0) + 1
+        conn.execute(insert(Account), [
+            {"id": first + i, "email": f"user{i:06d}@{team}.example.com",
+             "name": f"User {i:06d}", "mfa_enabled": rng.random() >= 0.2,
+             "created_at": base}
+            for i in range(users)
+        ])
+        conn.execute(insert(Membership), [
+            {"team_id": t.id, "account_id": first + i,
+             "role": "admin" if i < max(1, users // 50) else ("member" if rng.random() < 0.714 else "viewer"),
+             "created_at": base + timedelta(minutes=i)}
+            for i in range(users)
+        ])
+        app_first = (s.scalar(select(App.id).order_by(App.id.desc()).limit(1)) or 0) + 1
+        conn.execute(insert(App), [
+            {"id": app_first + j, "name": f"{team}-app-{j:05d}", "team_id": t.id,
+             "owner_account_id": None, "locked": j % 10 == 0,
+             "locked_at": lock_time if j % 10 == 0 else None,
+             "created_by_id": first + (j % users), "created_at": base}
+            for j in range(apps)
+        ])
+        pairs: set[tuple[int, int]] = set()
+        want = min(grants, users * apps)
+        while len(pairs) < want:
+            pairs.add((rng.randrange(apps), rng.randrange(users)))
+        rows = []
+        for j, i in pairs:
+            r = rng.random()
+            rows.append({"app_id": app_first + j, "account_id": first + i, "can_view": True,
+                         "can_deploy": r < 0.5, "can_operate": r < 0.3, "can_manage": r < 0.1,
+                         "origin": "granted", "created_at": base})
+        for k in range(0, len(rows), 10_000):
+            conn.execute(insert(Grant), rows[k:k + 10_000])
+        conn.execute(insert(Resource), [
+            {"app_id": app_first + j, "kind": "dyno", "name": "web", "plan": "standard-1x",
+             "quantity": 1 + j % 3, "monthly_cents": 2500}
+            for j in range(apps)
+        ])
+
+    db.write(body)

@@ -1,0 +1,160 @@
+"""SQLModel tables: accounts, teams, memberships, apps, grants, resources and the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (every timestamp in the store is UTC)."""
+    return datetime.now(UTC)
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the database itself, such as the schema version."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+
+
+class Account(SQLModel, table=True):
+    """A person, known by a lower-cased unique email."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), unique=True, nullable=False))
+    name: str | None = Field(default=None, max_length=120)
+    mfa_enabled: bool = Field(default=False)
+    os_login: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Team(SQLModel, table=True):
+    """An Enterprise Team, known by a unique name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(30), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """An account's team role; ``created_at`` is when the membership began (matters for locks)."""
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "account_id"),
+        CheckConstraint("role IN ('admin', 'member', 'viewer')", name="ck_membership_role"),
+        Index("ix_membership_account", "account_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class App(SQLModel, table=True):
+    """An app, owned by a team (team app) or by one account (personal app)."""
+
+    __table_args__ = (
+        CheckConstraint(
+            "(team_id IS NULL) <> (owner_account_id IS NULL)", name="ck_app_one_owner"
+        ),
+        CheckConstraint("locked = false OR team_id IS NOT NULL", name="ck_app_lock_team_only"),
+        Index("ix_app_team", "team_id"),
+        Index("ix_app_owner", "owner_account_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(30), unique=True, nullable=False))
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    owner_account_id: int | None = Field(default=None, foreign_key="account.id")
+    locked: bool = Field(default=False)
+    locked_at: datetime | None = Field(default=None)
+    created_by_id: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Grant(SQLModel, table=True):
+    """Explicit app permissions of one account on one app; ``view`` is always held."""
+
+    __table_args__ = (
+        UniqueConstraint("app_id", "account_id"),
+        CheckConstraint("can_view = true", name="ck_grant_has_view"),
+        Index("ix_grant_account", "account_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="app.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    can_view: bool = Field(default=True)
+    can_deploy: bool = Field(default=False)
+    can_operate: bool = Field(default=False)
+    can_manage: bool = Field(default=False)
+    #: why the grant exists: granted, creator, transfer, join, collaborator, import
+    origin: str = Field(default="granted", max_length=16)
+    granted_by_id: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """The grant's permissions as names."""
+        return frozenset(
+            name
+            for name, held in (
+                ("view", self.can_view),
+                ("deploy", self.can_deploy),
+                ("operate", self.can_operate),
+                ("manage", self.can_manage),
+            )
+            if held
+        )
+
+    def set_permissions(self, perms: frozenset[str]) -> None:
+        """Replace the grant's set (``view`` is forced on by the caller's validation)."""
+        self.can_view = True
+        self.can_deploy = "deploy" in perms
+        self.can_operate = "operate" in perms
+        self.can_manage = "manage" in perms
+
+
+class Resource(SQLModel, table=True):
+    """A dyno formation or an add-on of an app, with its monthly price in cents."""
+
+    __table_args__ = (Index("ix_resource_app", "app_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="app.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # "dyno" or "addon"
+    name: str = Field(max_length=64)  # e.g. "web", "heroku-postgresql"
+    plan: str = Field(max_length=64)  # e.g. "standard-2x", "standard-0"
+    quantity: int = Field(default=1)
+    monthly_cents: int = Field(default=0)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only record of a change or a refused attempt at one."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_team_at", "team_id", "id"),
+        Index("ix_audit_target", "target_email"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_email: str = Field(max_length=254)
+    actor_login: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=40)
+    team_id: int | None = Field(default=None)  # no FK: the log outlives what it names
+    team_name: str | None = Field(default=None, max_length=300)
+    app_name: str | None = Field(default=None, max_length=300)
+    target_email: str | None = Field(default=None, max_length=300)
+    before: str | None = Field(default=None, sa_column=Column(Text))
+    after: str | None = Field(default=None, sa_column=Column(Text))
+    outcome: str = Field(max_length=8)  # ok / denied
+    reason: str | None = Field(default=None, sa_column=Column(Text))

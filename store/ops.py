@@ -1,0 +1,802 @@
+"""Writes: every operation is one transaction: load, decide, check, write, audit.
+
+Each public function takes the database and the acting account, does its work in one write
+transaction and returns plain data, or raises a :class:`~store.errors.StoreError` whose message
+is the one line to show. Whatever the outcome, exactly one audit event is written in the same
+transaction: ``ok`` with before/after, or ``denied`` with the reason (the refused work itself is
+rolled back to a savepoint, so a refusal changes nothing but the log).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from . import validate
+from .db import Database
+from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team, utcnow
+from .policy import (
+    AppAction,
+    AppFacts,
+    Relation,
+    Standing,
+    TeamAction,
+    decide_app,
+    decide_team,
+    relation,
+)
+
+T = TypeVar("T")
+
+_AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to this
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: their account's email and the OS login they are working under."""
+
+    email: str
+    login: str | None = None
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """The outcome of members:add / members:set."""
+
+    team: str
+    email: str
+    role: str
+    previous_role: str | None  # None: newly added
+
+
+@dataclass(frozen=True)
+class Removal:
+    """The outcome of members:remove: the apps where the account still holds a grant."""
+
+    team: str
+    email: str
+    role: str
+    kept_grants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GrantChange:
+    """The outcome of a grant, update, revoke, join or leave."""
+
+    app: str
+    email: str
+    permissions: tuple[str, ...]  # after; empty when revoked
+    previous: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppChange:
+    """The outcome of creating, locking, unlocking, transferring or destroying an app."""
+
+    app: str
+    team: str | None
+    owner: str | None
+    locked: bool
+    removed_grants: tuple[str, ...] = field(default=())
+
+
+# -- the transaction wrapper -----------------------------------------------------------------
+
+
+class _Event:
+    """The audit event an operation builds up while it runs."""
+
+    def __init__(self, action: str, team: str | None, app: str | None, target: str | None):
+        self.action = action
+        self.team_id: int | None = None
+        self.team_name = team
+        self.app_name = app
+        self.target = target
+        self.before: dict[str, Any] | None = None
+        self.after: dict[str, Any] | None = None
+
+
+class _Failed:
+    def __init__(self, error: StoreError) -> None:
+        self.error = error
+
+
+def _cut(value: object | None, limit: int = _AUDIT_TEXT) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _dump(data: dict[str, Any] | None) -> str | None:
+    return None if data is None else json.dumps(data, sort_keys=True, default=str)
+
+
+def _run(
+    db: Database,
+    actor: Actor,
+    action: str,
+    body: Callable[[Session, _Event], T],
+    *,
+    team: str | None = None,
+    app: str | None = None,
+    target: str | None = None,
+) -> T:
+    """Run ``body`` in one write transaction and write its audit event, ok or denied.
+
+    ``body`` may rename the event's action (``ev.action``) once it knows which it is.
+    """
+
+    def transaction(s: Session) -> T | _Failed:
+        ev = _Event(action, team, app, target)
+        outcome, reason, result = "ok", None, None
+        try:
+            with s.begin_nested():
+                result = body(s, ev)
+        except StoreError as err:
+            outcome, reason, result = "denied", str(err), _Failed(err)
+        s.add(
+            AuditEvent(
+                actor_email=_cut(actor.email, 254) or "",
+                actor_login=_cut(actor.login, 64),
+                action=ev.action,
+                team_id=ev.team_id,
+                team_name=_cut(ev.team_name),
+                app_name=_cut(ev.app_name),
+                target_email=_cut(ev.target),
+                before=_dump(ev.before),
+                after=_dump(ev.after),
+                outcome=outcome,
+                reason=reason,
+            )
+        )
+        return result  # type: ignore[return-value]
+
+    out = db.write(transaction)
+    if isinstance(out, _Failed):
+        raise out.error
+    return out
+
+
+# -- loading facts ---------------------------------------------------------------------------
+
+
+def _team(s: Session, name: str, ev: _Event | None = None, *, lock: bool = False) -> Team:
+    stmt = select(Team).where(Team.name == name)
+    if lock:  # PostgreSQL: serialise writers on one team (SQLite's BEGIN IMMEDIATE already does)
+        stmt = stmt.with_for_update()
+    team = s.scalars(stmt).first()
+    if team is None:
+        raise NotFound(f"Team {name} not found: run 'teamaccess teams' to see your teams.")
+    if ev is not None:
+        ev.team_id, ev.team_name = team.id, team.name
+    return team
+
+
+def _account(s: Session, email: str) -> Account | None:
+    return s.scalars(select(Account).where(Account.email == email)).first()
+
+
+def _ensure_account(s: Session, email: str) -> Account:
+    account = _account(s, email)
+    if account is None:
+        account = Account(email=email)
+        s.add(account)
+        s.flush()
+    return account
+
+
+def _membership(s: Session, team_id: int, account_id: int | None) -> Membership | None:
+    if account_id is None:
+        return None
+    return s.scalars(
+        select(Membership).where(
+            Membership.team_id == team_id, Membership.account_id == account_id
+        )
+    ).first()
+
+
+def _grant(s: Session, app_id: int, account_id: int | None) -> Grant | None:
+    if account_id is None:
+        return None
+    return s.scalars(
+        select(Grant).where(Grant.app_id == app_id, Grant.account_id == account_id)
+    ).first()
+
+
+def _relation(s: Session, team: Team, account: Account | None) -> Relation:
+    if account is None:
+        return Relation.OUTSIDER
+    m = _membership(s, team.id, account.id)
+    if m is not None:
+        return Relation(m.role)
+    has_grant = s.scalar(
+        select(func.count())
+        .select_from(Grant)
+        .join(App, App.id == Grant.app_id)
+        .where(App.team_id == team.id, Grant.account_id == account.id)
+    )
+    return relation(None, bool(has_grant))
+
+
+def _app(s: Session, name: str, ev: _Event | None = None) -> App:
+    app = s.scalars(select(App).where(App.name == name)).first()
+    if app is None:
+        raise NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
+    if ev is not None and app.team_id is not None:
+        team = s.get(Team, app.team_id)
+        ev.team_id, ev.team_name = app.team_id, team.name if team else None
+    return app
+
+
+def _facts(s: Session, app: App) -> AppFacts:
+    team = s.get(Team, app.team_id) if app.team_id is not None else None
+    owner = s.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
+    return AppFacts(
+        name=app.name,
+        team=team.name if team else None,
+        owner=owner.email if owner else None,
+        locked=app.locked,
+        locked_at=app.locked_at,
+    )
+
+
+def _standing(s: Session, app: App, email: str, account: Account | None) -> Standing:
+    if account is None:
+        return Standing(email=email)
+    m = _membership(s, app.team_id, account.id) if app.team_id is not None else None
+    g = _grant(s, app.id, account.id)
+    return Standing(
+        email=email,
+        role=m.role if m else None,
+        member_since=m.created_at if m else None,
+        grant=g.permissions if g else None,
+        grant_origin=g.origin if g else None,
+    )
+
+
+def _check(decision) -> None:
+    if not decision.allowed:
+        raise Refused(decision.reason, rule=decision.rule)
+
+
+def _admins(s: Session, team_id: int) -> int:
+    return s.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.team_id == team_id, Membership.role == "admin")
+    ) or 0
+
+
+def _require_team(s: Session, team: Team, actor: Actor, action: TeamAction, **kw) -> Account | None:
+    account = _account(s, actor.email)
+    _check(decide_team(action, team.name, _relation(s, team, account), **kw))
+    return account
+
+
+def _perms(perms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(validate.sort_permissions(perms))
+
+
+# -- teams -----------------------------------------------------------------------------------
+
+
+def create_team(db: Database, actor: Actor, name: str) -> str:
+    """Create a team; the actor becomes its first admin. Returns the team's name."""
+
+    def body(s: Session, ev: _Event) -> str:
+        team_name = validate.team_name(name)
+        email = validate.email(actor.email)
+        if s.scalars(select(Team).where(Team.name == team_name)).first() is not None:
+            raise Refused(f"Team {team_name} already exists: choose another name.")
+        account = _ensure_account(s, email)
+        team = Team(name=team_name)
+        s.add(team)
+        s.flush()
+        s.add(Membership(team_id=team.id, account_id=account.id, role="admin"))
+        ev.team_id, ev.team_name = team.id, team.name
+        ev.after = {"team": team.name, "admin": email}
+        return team.name
+
+    return _run(db, actor, "team.create", body, team=name)
+
+
+def rename_team(db: Database, actor: Actor, team: str, new_name: str) -> str:
+    """Rename a team (admins only). Returns the new name."""
+
+    def body(s: Session, ev: _Event) -> str:
+        t = _team(s, team, ev, lock=True)
+        _require_team(s, t, actor, TeamAction.RENAME_TEAM)
+        new = validate.team_name(new_name)
+        if new == t.name:
+            raise Refused(f"Team {t.name} already has that name.")
+        if s.scalars(select(Team).where(Team.name == new)).first() is not None:
+            raise Refused(f"Can't rename {t.name} to {new}: a team named {new} exists already.")
+        ev.before, ev.after = {"name": t.name}, {"name": new}
+        t.name = new
+        s.add(t)
+        return new
+
+    return _run(db, actor, "team.update", body, team=team)
+
+
+# -- memberships -----------------------------------------------------------------------------
+
+
+def add_member(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
+    """members:add: add a team user with a role, or set the role of an existing one."""
+    return _set_membership(db, actor, team, email, role, validate.ROLES, create=True)
+
+
+def set_role(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
+    """members:set: change an existing team user's role to admin or member."""
+    return _set_membership(db, actor, team, email, role, validate.SETTABLE_ROLES, create=False)
+
+
+def _set_membership(
+    db: Database,
+    actor: Actor,
+    team: str,
+    email: str,
+    role: str,
+    allowed_roles: tuple[str, ...],
+    *,
+    create: bool,
+) -> MemberChange:
+    def body(s: Session, ev: _Event) -> MemberChange:
+        t = _team(s, team, ev, lock=True)
+        _require_team(s, t, actor, TeamAction.MANAGE_MEMBERS)
+        who = validate.email(email)
+        ev.target = who
+        new_role = validate.role(role, allowed_roles)
+        account = _account(s, who)
+        m = _membership(s, t.id, account.id if account else None)
+        if m is None:
+            if not create:
+                kind = (
+                    "only a collaborator"
+                    if _relation(s, t, account) is Relation.COLLABORATOR
+                    else "not a user"
+                )
+                raise Refused(
+                    f"{who} is {kind} of {t.name}: add them first with "
+                    f"'teamaccess members:add {who} --team {t.name} --role {new_role}'."
+                )
+            account = account or _ensure_account(s, who)
+            s.add(Membership(team_id=t.id, account_id=account.id, role=new_role))
+            ev.action = "team_membership.create"
+            ev.after = {"role": new_role}
+            return MemberChange(t.name, who, new_role, None)
+        ev.action = "team_membership.update"
+        if m.role == new_role:
+            raise Refused(f"{who} is already {new_role} of {t.name}.")
+        if m.role == "admin" and _admins(s, t.id) <= 1:
+            raise LastAdminRefused(
+                f"Can't change the role of {who}: they are the only admin of {t.name}; "
+                "add another admin first.",
+                rule="at-least-one-admin",
+            )
+        ev.before, ev.after = {"role": m.role}, {"role": new_role}
+        previous, m.role = m.role, new_role
+        s.add(m)
+        return MemberChange(t.name, who, new_role, previous)
+
+    # The body renames the action to .create or .update once it knows which it is.
+    default = "team_membership.create" if create else "team_membership.update"
+    return _run(db, actor, default, body, team=team, target=email)
+
+
+def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
+    """members:remove: end a membership; explicit grants stay and are listed in the result."""
+
+    def body(s: Session, ev: _Event) -> Removal:
+        t = _team(s, team, ev, lock=True)
+        _require_team(s, t, actor, TeamAction.MANAGE_MEMBERS)
+        who = validate.email(email)
+        ev.target = who
+        account = _account(s, who)
+        m = _membership(s, t.id, account.id if account else None)
+        if m is None:
+            raise NotFound(f"{who} is not a user of {t.name}: run 'teamaccess members --team {t.name}'.")
+        if m.role == "admin" and _admins(s, t.id) <= 1:
+            raise LastAdminRefused(
+                f"Can't remove {who}: they are the only admin of {t.name}; add another admin first.",
+                rule="at-least-one-admin",
+            )
+        kept = tuple(
+            s.scalars(
+                select(App.name)
+                .join(Grant, Grant.app_id == App.id)
+                .where(App.team_id == t.id, Grant.account_id == account.id)
+                .order_by(App.name)
+            )
+        )
+        ev.before = {"role": m.role}
+        ev.after = {"kept_grants": list(kept)} if kept else None
+        s.delete(m)
+        return Removal(t.name, who, m.role, kept)
+
+    return _run(db, actor, "team_membership.destroy", body, team=team, target=email)
+
+
+def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str) -> GrantChange:
+    """The team page's "add a collaborator": a view-only grant on one team app (admins only)."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        t = _team(s, team, ev, lock=True)
+        _require_team(s, t, actor, TeamAction.ADD_COLLABORATOR)
+        who = validate.email(email)
+        ev.target = who
+        a = _app(s, validate.app_name(app))
+        ev.app_name = a.name
+        if a.team_id != t.id:
+            raise Refused(f"{a.name} is not an app of {t.name}: choose one of the team's apps.")
+        account = _account(s, who)
+        if _membership(s, t.id, account.id if account else None) is not None:
+            raise Refused(
+                f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
+            )
+        if _grant(s, a.id, account.id if account else None) is not None:
+            raise Refused(f"{who} already has access to {a.name}: use access:update.")
+        account = account or _ensure_account(s, who)
+        me = _account(s, actor.email)
+        s.add(Grant(app_id=a.id, account_id=account.id, origin="collaborator",
+                    granted_by_id=me.id if me else None))
+        ev.after = {"permissions": ["view"]}
+        return GrantChange(a.name, who, ("view",))
+
+    return _run(db, actor, "collaborator.create", body, team=team, target=email, app=app)
+
+
+# -- app access ------------------------------------------------------------------------------
+
+
+def _require_app(s: Session, a: App, actor: Actor, action: AppAction) -> Account | None:
+    account = _account(s, actor.email)
+    _check(decide_app(action, _facts(s, a), _standing(s, a, actor.email, account)))
+    return account
+
+
+def grant_access(
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None = None
+) -> GrantChange:
+    """access:add: give an account an explicit grant (view plus what is asked)."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        a = _app(s, app, ev)
+        me = _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
+        who = validate.email(email)
+        ev.target = who
+        perms = validate.permissions(permissions)
+        account = _account(s, who)
+        target_role = _role_on(s, a, account)
+        if target_role == "admin":
+            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}.")
+        if _grant(s, a.id, account.id if account else None) is not None:
+            raise Refused(f"{who} already has access to {a.name}: use access:update.")
+        account = account or _ensure_account(s, who)
+        s.add(Grant(app_id=a.id, account_id=account.id, can_deploy="deploy" in perms,
+                    can_operate="operate" in perms, can_manage="manage" in perms,
+                    origin="granted", granted_by_id=me.id if me else None))
+        ev.after = {"permissions": list(_perms(perms))}
+        return GrantChange(a.name, who, _perms(perms))
+
+    return _run(db, actor, "collaborator.create", body, app=app, target=email)
+
+
+def _role_on(s: Session, a: App, account: Account | None) -> str | None:
+    if a.team_id is None or account is None:
+        return None
+    m = _membership(s, a.team_id, account.id)
+    return m.role if m else None
+
+
+def update_access(
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str
+) -> GrantChange:
+    """access:update: replace an existing grant's whole set."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        a = _app(s, app, ev)
+        _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
+        who = validate.email(email)
+        ev.target = who
+        perms = validate.permissions(permissions)
+        account = _account(s, who)
+        if _role_on(s, a, account) == "admin":
+            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}.")
+        g = _grant(s, a.id, account.id if account else None)
+        if g is None:
+            raise NotFound(f"{who} has no grant on {a.name}: use access:add.")
+        before = _perms(g.permissions)
+        if set(before) == set(perms):
+            raise Refused(f"{who} already has exactly {', '.join(before)} on {a.name}.")
+        g.set_permissions(perms)
+        s.add(g)
+        ev.before, ev.after = {"permissions": list(before)}, {"permissions": list(_perms(perms))}
+        return GrantChange(a.name, who, _perms(perms), before)
+
+    return _run(db, actor, "collaborator.update", body, app=app, target=email)
+
+
+def revoke_access(db: Database, actor: Actor, app: str, email: str) -> GrantChange:
+    """access:remove: drop an account's explicit grant (allowed for an admin's old grant too)."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        a = _app(s, app, ev)
+        who = validate.email(email)
+        ev.target = who
+        account = _account(s, who)
+        g = _grant(s, a.id, account.id if account else None)
+        if who != validate.email(actor.email) or g is None:
+            _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
+        if g is None:
+            raise NotFound(f"{who} has no grant on {a.name}: nothing to remove.")
+        before = _perms(g.permissions)
+        s.delete(g)
+        ev.before = {"permissions": list(before)}
+        return GrantChange(a.name, who, (), before)
+
+    return _run(db, actor, "collaborator.destroy", body, app=app, target=email)
+
+
+def join_app(db: Database, actor: Actor, app: str) -> GrantChange:
+    """apps:join: a member or viewer gives themselves a view grant on an unlocked team app."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        a = _app(s, app, ev)
+        ev.target = actor.email
+        me = _require_app(s, a, actor, AppAction.JOIN)
+        s.add(Grant(app_id=a.id, account_id=me.id, origin="join", granted_by_id=me.id))
+        ev.after = {"permissions": ["view"]}
+        return GrantChange(a.name, actor.email, ("view",))
+
+    return _run(db, actor, "collaborator.create", body, app=app, target=actor.email)
+
+
+def leave_app(db: Database, actor: Actor, app: str) -> GrantChange:
+    """apps:leave: drop your own grant on an app."""
+
+    def body(s: Session, ev: _Event) -> GrantChange:
+        a = _app(s, app, ev)
+        ev.target = actor.email
+        me = _require_app(s, a, actor, AppAction.LEAVE)
+        g = _grant(s, a.id, me.id)
+        before = _perms(g.permissions)
+        s.delete(g)
+        ev.before = {"permissions": list(before)}
+        return GrantChange(a.name, actor.email, (), before)
+
+    return _run(db, actor, "collaborator.destroy", body, app=app, target=actor.email)
+
+
+# -- apps ------------------------------------------------------------------------------------
+
+
+def _app_change(s: Session, a: App, removed: Iterable[str] = ()) -> AppChange:
+    f = _facts(s, a)
+    return AppChange(a.name, f.team, f.owner, a.locked, tuple(removed))
+
+
+def create_app(
+    db: Database, actor: Actor, name: str, team: str | None = None, *, locked: bool = False
+) -> AppChange:
+    """apps:create: a personal app, or a team app whose creator gets an all-four grant."""
+
+    def body(s: Session, ev: _Event) -> AppChange:
+        app_name = validate.app_name(name)
+        email = validate.email(actor.email)
+        if team is None:
+            if locked:
+                raise Invalid("Only team apps can be locked: add --team TEAM or drop --locked.")
+            me = _ensure_account(s, email)
+            owner_kw: dict[str, Any] = {"owner_account_id": me.id}
+        else:
+            t = _team(s, team, ev)
+            me = _require_team(s, t, actor, TeamAction.CREATE_APP)
+            owner_kw = {"team_id": t.id}
+        if s.scalars(select(App).where(App.name == app_name)).first() is not None:
+            raise Refused(f"Name {app_name} is already taken: choose another app name.")
+        now = utcnow()
+        a = App(name=app_name, created_by_id=me.id, locked=locked,
+                locked_at=now if locked else None, **owner_kw)
+        s.add(a)
+        s.flush()
+        if team is not None and _role_on(s, a, me) != "admin":
+            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
+                        can_manage=True, origin="creator", granted_by_id=me.id))
+        ev.app_name = a.name
+        ev.after = {"team": team, "locked": locked}
+        return _app_change(s, a)
+
+    return _run(db, actor, "app.create", body, team=team, app=name)
+
+
+def _set_lock(db: Database, actor: Actor, app: str, lock: bool) -> AppChange:
+    def body(s: Session, ev: _Event) -> AppChange:
+        a = _app(s, app, ev)
+        _require_app(s, a, actor, AppAction.LOCK if lock else AppAction.UNLOCK)
+        ev.before, ev.after = {"locked": a.locked}, {"locked": lock}
+        a.locked = lock
+        a.locked_at = utcnow() if lock else None
+        s.add(a)
+        return _app_change(s, a)
+
+    return _run(db, actor, "app.update", body, app=app)
+
+
+def lock_app(db: Database, actor: Actor, app: str) -> AppChange:
+    """apps:lock: freeze the access of team users who join from now on."""
+    return _set_lock(db, actor, app, True)
+
+
+def unlock_app(db: Database, actor: Actor, app: str) -> AppChange:
+    """apps:unlock."""
+    return _set_lock(db, actor, app, False)
+
+
+def transfer_app(
+    db: Database, actor: Actor, app: str, recipient: str, *, locked: bool = False
+) -> AppChange:
+    """apps:transfer: into a team (by name) or to an account (by email).
+
+    Leaving a team removes every grant on the app; arriving in a team gives the actor an
+    all-four grant unless they are its admin. ``locked`` locks the app in the same step.
+    """
+
+    def body(s: Session, ev: _Event) -> AppChange:
+        a = _app(s, app, ev)
+        me = _account(s, actor.email)
+        source = _facts(s, a)
+        to_account = "@" in recipient
+        # May the actor let the app go from where it is?
+        if source.team is not None:
+            src = s.get(Team, a.team_id)
+            _check(decide_team(TeamAction.TRANSFER_OUT, src.name, _relation(s, src, me)))
+        elif source.owner != validate.email(actor.email):
+            raise Refused(f"Only the owner of the personal app {a.name} may transfer it.")
+        if to_account:
+            who = validate.email(recipient)
+            ev.target = who
+            if locked:
+                raise Invalid("Only team apps can be locked: drop --locked for a personal recipient.")
+            new_owner = _account(s, who)
+            if new_owner is None:
+                raise NotFound(f"No account {who}: they must be known to teamaccess first.")
+            if source.team is None and source.owner == who:
+                raise Refused(f"{a.name} already belongs to {who}.")
+            removed = _drop_grants(s, a)
+            ev.before = {"team": source.team, "owner": source.owner, "locked": a.locked}
+            a.team_id, a.owner_account_id, a.locked, a.locked_at = None, new_owner.id, False, None
+            s.add(a)
+            s.flush()
+            ev.after = {"owner": who, "removed_grants": list(removed)}
+            return _app_change(s, a, removed)
+        target = _team(s, validate.team_name(recipient), None, lock=True)
+        if source.team == target.name:
+            raise Refused(f"{a.name} already belongs to {target.name}.")
+        rel = _relation(s, target, me)
+        _check(decide_team(TeamAction.TRANSFER_IN, target.name, rel,
+                           owns_app=source.team is None and source.owner == actor.email))
+        removed = _drop_grants(s, a) if source.team is not None else ()
+        ev.before = {"team": source.team, "owner": source.owner, "locked": a.locked}
+        a.team_id, a.owner_account_id = target.id, None
+        a.locked, a.locked_at = locked, utcnow() if locked else None
+        s.add(a)
+        s.flush()
+        if rel is not Relation.ADMIN:
+            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
+                        can_manage=True, origin="transfer", granted_by_id=me.id))
+        ev.team_id, ev.team_name = target.id, target.name
+        ev.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
+        return _app_change(s, a, removed)
+
+    return _run(db, actor, "app_transfer.create", body, app=app, target=recipient)
+
+
+def _drop_grants(s: Session, a: App) -> tuple[str, ...]:
+    emails = tuple(
+        s.scalars(
+            select(Account.email)
+            .join(Grant, Grant.account_id == Account.id)
+            .where(Grant.app_id == a.id)
+            .order_by(Account.email)
+        )
+    )
+    s.execute(delete(Grant).where(Grant.app_id == a.id))
+    return emails
+
+
+def destroy_app(db: Database, actor: Actor, app: str) -> AppChange:
+    """apps:destroy: remove an app with its grants and resources."""
+
+    def body(s: Session, ev: _Event) -> AppChange:
+        a = _app(s, app, ev)
+        _require_app(s, a, actor, AppAction.DESTROY)
+        change = _app_change(s, a)
+        removed = _drop_grants(s, a)
+        s.execute(delete(Resource).where(Resource.app_id == a.id))
+        ev.before = {"team": change.team, "owner": change.owner, "locked": a.locked,
+                     "grants": list(removed)}
+        s.delete(a)
+        return AppChange(change.app, change.team, change.owner, change.locked, removed)
+
+    return _run(db, actor, "app.destroy", body, app=app)
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+def set_mfa(db: Database, actor: Actor, enabled: bool) -> bool:
+    """account:mfa: the actor turns their own MFA on or off (nobody else can)."""
+
+    def body(s: Session, ev: _Event) -> bool:
+        email = validate.email(actor.email)
+        account = _account(s, email)
+        if account is None:
+            raise NotFound(f"No account {email}: ask a team admin to add you.")
+        if account.mfa_enabled == enabled:
+            raise Refused(f"MFA is already {'enabled' if enabled else 'disabled'} for {email}.")
+        ev.before, ev.after = {"mfa": account.mfa_enabled}, {"mfa": enabled}
+        account.mfa_enabled = enabled
+        s.add(account)
+        return enabled
+
+    return _run(db, actor, "account.update", body, target=actor.email)
+
+
+def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
+    """accounts:bind: tie an OS login to an account, so that the login acts as that account.
+
+    A team admin may bind logins to the users of their team. On a database where no login is
+    bound yet, the first binding is how the first admin claims their own account.
+    """
+
+    def body(s: Session, ev: _Event) -> str:
+        name = validate.login(login)
+        who = validate.email(email)
+        ev.target = who
+        account = _account(s, who)
+        if account is None:
+            raise NotFound(f"No account {who}: add them to a team first.")
+        any_bound = s.scalar(select(func.count()).select_from(Account).where(Account.os_login.is_not(None)))
+        me = _account(s, actor.email)
+        if any_bound:
+            admin_of_target = s.scalar(
+                select(func.count())
+                .select_from(Membership)
+                .where(
+                    Membership.account_id == (me.id if me else -1),
+                    Membership.role == "admin",
+                    Membership.team_id.in_(
+                        select(Membership.team_id).where(Membership.account_id == account.id)
+                    ),
+                )
+            )
+            if not admin_of_target:
+                raise Refused(
+                    f"Only an admin of a team that {who} belongs to may bind a login to them."
+                )
+        elif me is None or me.id != account.id:
+            raise Refused("No login is bound yet: the first binding must be your own account.")
+        holder = s.scalars(select(Account).where(Account.os_login == name)).first()
+        if holder is not None and holder.id != account.id:
+            ev.before = {"login": name, "email": holder.email}
+            holder.os_login = None
+            s.add(holder)
+            s.flush()
+        ev.after = {"login": name, "email": who}
+        account.os_login = name
+        s.add(account)
+        return who
+
+    return _run(db, actor, "account.update", body, target=email)

@@ -1,0 +1,327 @@
+"""Pure decisions: who may do what, and which permissions an account has on an app and why.
+
+No I/O and no session: the callers gather the facts, these functions decide. Deny is the
+default: an action is allowed only by a named source (a role, a grant, ownership), and every
+decision carries the reasons that decided it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+PERMISSIONS: tuple[str, ...] = ("view", "deploy", "operate", "manage")
+ALL = frozenset(PERMISSIONS)
+
+
+class Source(StrEnum):
+    """Where a permission on an app comes from."""
+
+    ADMIN_ROLE = "admin role"
+    GRANT = "explicit grant"
+    TEAM_VIEW = "team view"  # member/viewer on an unlocked app
+    TEAM_VIEW_KEPT = "team view kept at lock"  # member/viewer who joined before the lock
+    OWNER = "personal owner"
+
+
+class Relation(StrEnum):
+    """An actor's relation to a team, the columns of the SPEC's team table."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+    COLLABORATOR = "collaborator"
+    OUTSIDER = "outsider"
+
+
+class TeamAction(StrEnum):
+    """The rows of the SPEC's team-level table."""
+
+    LIST_MEMBERS = "list the team's users"
+    MANAGE_MEMBERS = "add, change or remove team users"
+    ADD_COLLABORATOR = "add a collaborator from the team page"
+    LIST_APPS = "list the team's apps"
+    VIEW_RESOURCES = "view resources"
+    BILLING = "access billing"
+    RENAME_TEAM = "rename the team"
+    READ_AUDIT = "read the audit log"
+    CREATE_APP = "create an app in the team"
+    TRANSFER_IN = "transfer an app into the team"
+    TRANSFER_OUT = "transfer an app out of the team"
+
+
+class AppAction(StrEnum):
+    """The rows of the SPEC's app-level table."""
+
+    VIEW = "see the app and who has what on it"
+    LOCK = "lock the app"
+    UNLOCK = "unlock the app"
+    MANAGE_ACCESS = "grant, change or revoke permissions"
+    JOIN = "join the app"
+    LEAVE = "leave the app"
+    DESTROY = "destroy the app"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to "may this actor do this?", with the reasons and the rule that decided."""
+
+    allowed: bool
+    reasons: tuple[str, ...]
+    rule: str
+
+    def __bool__(self) -> bool:  # so `if decide(...)` reads naturally
+        return self.allowed
+
+    @property
+    def reason(self) -> str:
+        """The reasons as one line."""
+        return "; ".join(self.reasons)
+
+
+def _allow(rule: str, *reasons: str) -> Decision:
+    return Decision(True, reasons, rule)
+
+
+def _deny(rule: str, *reasons: str) -> Decision:
+    return Decision(False, reasons, rule)
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """What the policy needs to know of an app."""
+
+    name: str
+    team: str | None  # owning team, or None for a personal app
+    owner: str | None = None  # owner's email for a personal app
+    locked: bool = False
+    locked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the policy needs to know of one account's relation to one app."""
+
+    email: str
+    role: str | None = None  # role in the app's team, if any
+    member_since: datetime | None = None
+    grant: frozenset[str] | None = None  # explicit grant, if any
+    grant_origin: str | None = None  # creator, transfer, join, granted, collaborator, import
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """One source of permissions and what it gives."""
+
+    source: Source
+    permissions: frozenset[str]
+    detail: str
+
+
+@dataclass(frozen=True)
+class Effective:
+    """An account's effective permissions on an app, with every source that contributes."""
+
+    permissions: frozenset[str]
+    sources: tuple[Provenance, ...] = field(default=())
+
+    def why(self, permission: str) -> tuple[Provenance, ...]:
+        """The sources that give ``permission`` (empty: the account lacks it)."""
+        return tuple(p for p in self.sources if permission in p.permissions)
+
+
+def relation(role: str | None, has_grant_in_team: bool) -> Relation:
+    """The actor's column in the team table: their role, else collaborator, else outsider."""
+    if role is not None:
+        return Relation(role)
+    return Relation.COLLABORATOR if has_grant_in_team else Relation.OUTSIDER
+
+
+def effective_permissions(app: AppFacts, who: Standing) -> Effective:
+    """The union of what each source gives ``who`` on ``app`` (SPEC "Effective permissions")."""
+    sources: list[Provenance] = []
+    if app.team is None:
+        if app.owner is not None and app.owner == who.email:
+            sources.append(Provenance(Source.OWNER, ALL, f"owns the personal app {app.name}"))
+        return _union(sources)
+    if who.role == "admin":
+        sources.append(Provenance(Source.ADMIN_ROLE, ALL, f"admin of {app.team}"))
+    if who.grant:
+        origin = who.grant_origin or "granted"
+        detail = {
+            "creator": "explicit grant (created the app)",
+            "transfer": "explicit grant (transferred the app in)",
+            "join": "explicit grant (joined the app)",
+        }.get(origin, "explicit grant")
+        sources.append(Provenance(Source.GRANT, frozenset(who.grant) | {"view"}, detail))
+    if who.role in ("member", "viewer"):
+        if not app.locked:
+            sources.append(
+                Provenance(Source.TEAM_VIEW, frozenset({"view"}), f"{who.role} of {app.team}, app unlocked")
+            )
+        elif (
+            who.member_since is not None
+            and app.locked_at is not None
+            and who.member_since < app.locked_at
+        ):
+            sources.append(
+                Provenance(
+                    Source.TEAM_VIEW_KEPT,
+                    frozenset({"view"}),
+                    f"{who.role} of {app.team} since before the lock",
+                )
+            )
+    return _union(sources)
+
+
+def _union(sources: list[Provenance]) -> Effective:
+    perms: frozenset[str] = frozenset().union(*(p.permissions for p in sources))
+    return Effective(perms, tuple(sources))
+
+
+def explain_missing(app: AppFacts, who: Standing, permission: str) -> str:
+    """Why ``who`` lacks ``permission`` on ``app``: the rule that leaves it out."""
+    if app.team is None:
+        return f"{app.name} is a personal app: only its owner has access"
+    if who.role is None and not who.grant:
+        return f"not a user of {app.team} and no grant on {app.name}"
+    if permission == "view" and who.role in ("member", "viewer") and app.locked:
+        return f"{app.name} is locked and the membership began after the lock; needs a grant"
+    if who.grant:
+        return f"the explicit grant does not include {permission}"
+    return f"the {who.role} role gives only view; {permission} needs an explicit grant"
+
+
+# -- team-level ------------------------------------------------------------------------------
+
+_TEAM_TABLE: dict[TeamAction, frozenset[Relation]] = {
+    TeamAction.LIST_MEMBERS: frozenset({Relation.ADMIN, Relation.MEMBER, Relation.VIEWER}),
+    TeamAction.MANAGE_MEMBERS: frozenset({Relation.ADMIN}),
+    TeamAction.ADD_COLLABORATOR: frozenset({Relation.ADMIN}),
+    TeamAction.LIST_APPS: frozenset(
+        {Relation.ADMIN, Relation.MEMBER, Relation.VIEWER, Relation.COLLABORATOR}
+    ),
+    TeamAction.VIEW_RESOURCES: frozenset({Relation.ADMIN, Relation.MEMBER, Relation.VIEWER}),
+    TeamAction.BILLING: frozenset({Relation.ADMIN}),
+    TeamAction.RENAME_TEAM: frozenset({Relation.ADMIN}),
+    TeamAction.READ_AUDIT: frozenset({Relation.ADMIN}),
+    TeamAction.CREATE_APP: frozenset({Relation.ADMIN, Relation.MEMBER}),
+    TeamAction.TRANSFER_IN: frozenset({Relation.ADMIN, Relation.MEMBER}),
+    TeamAction.TRANSFER_OUT: frozenset({Relation.ADMIN}),
+}
+
+
+def decide_team(
+    action: TeamAction, team: str, rel: Relation, *, owns_app: bool = False
+) -> Decision:
+    """May an actor with relation ``rel`` to ``team`` do ``action``?
+
+    ``owns_app`` matters only for TRANSFER_IN: a member may transfer in only their own personal
+    apps.
+    """
+    allowed = _TEAM_TABLE[action]
+    if rel not in allowed:
+        who = {
+            Relation.COLLABORATOR: f"a collaborator on {team}",
+            Relation.OUTSIDER: f"not a user of {team}",
+        }.get(rel, f"a {rel.value} of {team}")
+        needs = " or ".join(r.value for r in sorted(allowed, key=list(Relation).index))
+        return _deny(
+            f"team:{action.name.lower()}",
+            f"You are {who}; to {action.value} you must be a team {needs}",
+        )
+    if action is TeamAction.TRANSFER_IN and rel is Relation.MEMBER and not owns_app:
+        return _deny(
+            "team:transfer_in:own_apps_only",
+            f"A member of {team} may transfer in only their own personal apps; ask an admin",
+        )
+    if action is TeamAction.LIST_APPS and rel is Relation.COLLABORATOR:
+        return _allow("team:list_apps:granted_only", f"collaborator on {team}: only the apps granted to you")
+    return _allow(f"team:{action.name.lower()}", f"{rel.value} of {team}")
+
+
+# -- app-level -------------------------------------------------------------------------------
+
+
+def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
+    """May ``who`` do ``action`` on ``app``? Includes the state rules (lock twice, join twice)."""
+    eff = effective_permissions(app, who)
+    personal = app.team is None
+    is_admin = not personal and who.role == "admin"
+    has_manage = "manage" in eff.permissions
+    manage_reason = (
+        f"admin of {app.team}" if is_admin else "has manage on " + app.name
+    )
+
+    if action is AppAction.VIEW:
+        if "view" in eff.permissions:
+            return _allow("app:view", *(p.detail for p in eff.why("view")))
+        return _deny("app:view", f"You have no access to {app.name}: {explain_missing(app, who, 'view')}")
+
+    if action in (AppAction.LOCK, AppAction.UNLOCK):
+        verb = "lock" if action is AppAction.LOCK else "unlock"
+        if personal:
+            return _deny("app:lock:team_only", f"cannot {verb} {app.name}. Only team apps can be locked.")
+        if not has_manage:
+            return _deny(
+                f"app:{verb}",
+                f"cannot {verb} {app.name}. Only team admins and accounts with manage on the app may {verb} it.",
+            )
+        if action is AppAction.LOCK and app.locked:
+            return _deny("app:lock:already", f"cannot lock {app.name}. This app is already locked.")
+        if action is AppAction.UNLOCK and not app.locked:
+            return _deny("app:unlock:not_locked", f"cannot unlock {app.name}. This app is not locked.")
+        return _allow(f"app:{verb}", manage_reason)
+
+    if action is AppAction.MANAGE_ACCESS:
+        if personal:
+            return _deny(
+                "app:access:personal",
+                f"{app.name} is a personal app: move it into a team to share it",
+            )
+        if has_manage:
+            return _allow("app:manage_access", manage_reason)
+        return _deny(
+            "app:manage_access",
+            f"Only team admins and accounts with manage on {app.name} may change who has access",
+        )
+
+    if action is AppAction.JOIN:
+        if personal:
+            return _deny("app:join:personal", f"{app.name} is a personal app: it can't be joined")
+        if who.role == "admin":
+            return _deny(
+                "app:join:redundant",
+                f"{who.email} already has every permission as a team admin",
+            )
+        if who.role not in ("member", "viewer"):
+            return _deny("app:join:not_member", f"Only users of {app.team} may join its apps")
+        if app.locked:
+            return _deny(
+                "app:join:locked",
+                f"{app.name} is locked: ask a team admin or someone with manage for a grant",
+            )
+        if who.grant is not None:
+            return _deny(
+                "app:join:has_grant", f"{who.email} already has access to {app.name}"
+            )
+        return _allow("app:join", f"{who.role} of {app.team}, app unlocked")
+
+    if action is AppAction.LEAVE:
+        if who.grant is None:
+            return _deny("app:leave:no_grant", f"{who.email} holds no grant on {app.name} to leave")
+        return _allow("app:leave", "holds an explicit grant")
+
+    if action is AppAction.DESTROY:
+        if personal:
+            if app.owner == who.email:
+                return _allow("app:destroy:owner", f"owns the personal app {app.name}")
+            return _deny("app:destroy", f"Only the owner may destroy the personal app {app.name}")
+        if has_manage:
+            return _allow("app:destroy", manage_reason)
+        return _deny(
+            "app:destroy", f"Only team admins and accounts with manage on {app.name} may destroy it"
+        )
+
+    raise AssertionError(f"unknown action {action!r}")  # pragma: no cover

@@ -1,0 +1,579 @@
+"""Reads for the faces: each one a few SQL queries (never one per row), checked by the policy.
+
+Reads write no audit events; a read the actor may not make raises
+:class:`~store.errors.Refused` with the policy's reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from . import validate
+from .db import Database
+from .errors import NotFound, Refused
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
+from .policy import (
+    PERMISSIONS,
+    AppAction,
+    AppFacts,
+    Effective,
+    Relation,
+    Standing,
+    TeamAction,
+    decide_app,
+    decide_team,
+    effective_permissions,
+    explain_missing,
+    relation,
+)
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    """A team the actor belongs to, with their relation to it."""
+
+    name: str
+    role: str  # admin / member / viewer / collaborator
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One line of a team's roster."""
+
+    email: str
+    name: str | None
+    role: str
+    mfa: bool
+    since: datetime
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """One app the actor may list, with the actor's own effective permissions on it."""
+
+    name: str
+    team: str | None
+    owner: str | None  # personal owner's email
+    locked: bool
+    locked_at: datetime | None
+    permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AccessRow:
+    """Who has what on an app, and why."""
+
+    email: str
+    role: str | None  # team role, or None for a collaborator
+    mfa: bool
+    permissions: tuple[str, ...]
+    sources: tuple[tuple[str, tuple[str, ...], str], ...]  # (source, permissions, detail)
+    grant: tuple[str, ...] | None  # the explicit grant's set, if any
+
+
+@dataclass(frozen=True)
+class AccessView:
+    """An app's access pane: the app, the actor's own rights on it, and every row."""
+
+    app: AppFacts
+    actor_permissions: tuple[str, ...]
+    can_manage: bool
+    rows: tuple[AccessRow, ...]
+
+
+@dataclass(frozen=True)
+class WhyRow:
+    """access:why: one permission, held or not, and the rule behind it."""
+
+    permission: str
+    held: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    """A dyno formation or add-on of a team app."""
+
+    app: str
+    kind: str
+    name: str
+    plan: str
+    quantity: int
+    monthly_cents: int
+
+
+@dataclass(frozen=True)
+class BillingRow:
+    """Monthly cost of one app."""
+
+    app: str
+    monthly_cents: int
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit event, as stored (shown literally by the faces)."""
+
+    id: int
+    at: datetime
+    actor_email: str
+    actor_login: str | None
+    action: str
+    team: str | None
+    app: str | None
+    target: str | None
+    before: dict | None
+    after: dict | None
+    outcome: str
+    reason: str | None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _team(s: Session, name: str) -> Team:
+    team = s.scalars(select(Team).where(Team.name == name)).first()
+    if team is None:
+        raise NotFound(f"Team {name} not found: run 'teamaccess teams' to see your teams.")
+    return team
+
+
+def _me(s: Session, email: str) -> Account | None:
+    return s.scalars(select(Account).where(Account.email == email)).first()
+
+
+def _relation(s: Session, team: Team, me: Account | None) -> tuple[Relation, Membership | None]:
+    if me is None:
+        return Relation.OUTSIDER, None
+    m = s.scalars(
+        select(Membership).where(Membership.team_id == team.id, Membership.account_id == me.id)
+    ).first()
+    if m is not None:
+        return Relation(m.role), m
+    granted = s.scalar(
+        select(func.count())
+        .select_from(Grant)
+        .join(App, App.id == Grant.app_id)
+        .where(App.team_id == team.id, Grant.account_id == me.id)
+    )
+    return relation(None, bool(granted)), None
+
+
+def _require(s: Session, team: Team, actor: str, action: TeamAction):
+    me = _me(s, actor)
+    rel, m = _relation(s, team, me)
+    d = decide_team(action, team.name, rel)
+    if not d.allowed:
+        raise Refused(d.reason, rule=d.rule)
+    return me, rel, m
+
+
+def _perm_tuple(perms) -> tuple[str, ...]:
+    return tuple(p for p in PERMISSIONS if p in perms)
+
+
+def _grant_set(g: Grant) -> frozenset[str]:
+    return g.permissions
+
+
+# -- teams -----------------------------------------------------------------------------------
+
+
+def teams(db: Database, actor: str) -> list[TeamRow]:
+    """The teams the actor belongs to (as a user or a collaborator), sorted by name."""
+    with db.read() as s:
+        me = _me(s, actor)
+        if me is None:
+            return []
+        rows = {
+            name: role
+            for name, role in s.execute(
+                select(Team.name, Membership.role)
+                .join(Membership, Membership.team_id == Team.id)
+                .where(Membership.account_id == me.id)
+            )
+        }
+        for (name,) in s.execute(
+            select(Team.name)
+            .join(App, App.team_id == Team.id)
+            .join(Grant, Grant.app_id == App.id)
+            .where(Grant.account_id == me.id)
+            .distinct()
+        ):
+            rows.setdefault(name, "collaborator")
+        return [TeamRow(n, rows[n]) for n in sorted(rows)]
+
+
+def relation_to(db: Database, actor: str, team: str) -> Relation:
+    """The actor's column in the SPEC's team table for ``team``."""
+    with db.read() as s:
+        return _relation(s, _team(s, team), _me(s, actor))[0]
+
+
+def account(db: Database, email: str) -> Account | None:
+    """The account with this email, if any."""
+    with db.read() as s:
+        return _me(s, email)
+
+
+def account_by_login(db: Database, login: str) -> Account | None:
+    """The account bound to an OS login, if any."""
+    with db.read() as s:
+        return s.scalars(select(Account).where(Account.os_login == login)).first()
+
+
+# -- roster ----------------------------------------------------------------------------------
+
+
+def roster(
+    db: Database,
+    actor: str,
+    team: str,
+    *,
+    role: str | None = None,
+    text: str | None = None,
+    no_mfa_only: bool = False,
+) -> list[MemberRow]:
+    """The team's users with role and MFA status, sorted by email; filters run in SQL."""
+    with db.read() as s:
+        t = _team(s, team)
+        _require(s, t, actor, TeamAction.LIST_MEMBERS)
+        stmt = (
+            select(Account.email, Account.name, Membership.role, Account.mfa_enabled,
+                   Membership.created_at)
+            .join(Membership, Membership.account_id == Account.id)
+            .where(Membership.team_id == t.id)
+            .order_by(Account.email)
+        )
+        if role:
+            stmt = stmt.where(Membership.role == validate.role(role))
+        if no_mfa_only:
+            stmt = stmt.where(Account.mfa_enabled.is_(False))
+        if text:
+            like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(
+                or_(
+                    Account.email.like(like, escape="\\"),
+                    func.lower(Account.name).like(like, escape="\\"),
+                    Membership.role.like(like, escape="\\"),
+                )
+            )
+        return [MemberRow(*row) for row in s.execute(stmt)]
+
+
+# -- apps ------------------------------------------------------------------------------------
+
+
+def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
+    """The apps the actor may list, sorted by name, with the actor's own permissions.
+
+    With ``team``: that team's apps (a collaborator sees only the apps granted to them).
+    Without: the actor's personal apps, the apps of every team they belong to, and every app
+    they hold a grant on.
+    """
+    with db.read() as s:
+        me = _me(s, actor)
+        owner = aliased(Account)
+        base = (
+            select(App, Team.name, owner.email)
+            .outerjoin(Team, Team.id == App.team_id)
+            .outerjoin(owner, owner.id == App.owner_account_id)
+        )
+        if team is not None:
+            t = _team(s, team)
+            _, rel, _m = _require(s, t, actor, TeamAction.LIST_APPS)
+            stmt = base.where(App.team_id == t.id)
+            if rel is Relation.COLLABORATOR:
+                stmt = stmt.where(
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == me.id))
+                )
+        else:
+            if me is None:
+                return []
+            stmt = base.where(
+                or_(
+                    App.owner_account_id == me.id,
+                    App.team_id.in_(
+                        select(Membership.team_id).where(Membership.account_id == me.id)
+                    ),
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == me.id)),
+                )
+            )
+        found = s.execute(stmt.order_by(App.name)).all()
+        return _app_rows(s, me, actor, found)
+
+
+def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]:
+    memberships: dict[int, Membership] = {}
+    grants: dict[int, Grant] = {}
+    if me is not None:
+        memberships = {
+            m.team_id: m
+            for m in s.scalars(select(Membership).where(Membership.account_id == me.id))
+        }
+        grants = {g.app_id: g for g in s.scalars(select(Grant).where(Grant.account_id == me.id))}
+    rows = []
+    for app, team_name, owner_email in found:
+        facts = AppFacts(app.name, team_name, owner_email, app.locked, app.locked_at)
+        m = memberships.get(app.team_id) if app.team_id is not None else None
+        g = grants.get(app.id)
+        eff = effective_permissions(
+            facts,
+            Standing(actor, m.role if m else None, m.created_at if m else None,
+                     g.permissions if g else None, g.origin if g else None),
+        )
+        rows.append(AppRow(app.name, team_name, owner_email, app.locked, app.locked_at,
+                           _perm_tuple(eff.permissions)))
+    return rows
+
+
+def _load_app(s: Session, name: str) -> tuple[App, AppFacts, Team | None]:
+    app = s.scalars(select(App).where(App.name == name)).first()
+    if app is None:
+        raise NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
+    team = s.get(Team, app.team_id) if app.team_id is not None else None
+    owner = s.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
+    facts = AppFacts(app.name, team.name if team else None, owner.email if owner else None,
+                     app.locked, app.locked_at)
+    return app, facts, team
+
+
+def _standing(s: Session, app: App, email: str, acct: Account | None) -> Standing:
+    if acct is None:
+        return Standing(email)
+    m = None
+    if app.team_id is not None:
+        m = s.scalars(
+            select(Membership).where(
+                Membership.team_id == app.team_id, Membership.account_id == acct.id
+            )
+        ).first()
+    g = s.scalars(
+        select(Grant).where(Grant.app_id == app.id, Grant.account_id == acct.id)
+    ).first()
+    return Standing(email, m.role if m else None, m.created_at if m else None,
+                    g.permissions if g else None, g.origin if g else None)
+
+
+def _sources(eff: Effective) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    return tuple((p.source.value, _perm_tuple(p.permissions), p.detail) for p in eff.sources)
+
+
+def app_access(db: Database, actor: str, app: str) -> AccessView:
+    """The access pane of one app: every account with any permission on it, and why.
+
+    Sorted by email. Team admins, grant holders, and team users whose view comes from the
+    team (all of them on an unlocked app; those who joined before the lock on a locked one).
+    """
+    with db.read() as s:
+        a, facts, team = _load_app(s, app)
+        me = _me(s, actor)
+        mine = _standing(s, a, actor, me)
+        d = decide_app(AppAction.VIEW, facts, mine)
+        if not d.allowed:
+            raise Refused(d.reason, rule=d.rule)
+        my_eff = effective_permissions(facts, mine)
+        grants = {
+            email: (g, mfa)
+            for g, email, mfa in s.execute(
+                select(Grant, Account.email, Account.mfa_enabled)
+                .join(Account, Account.id == Grant.account_id)
+                .where(Grant.app_id == a.id)
+            )
+        }
+        members: dict[str, tuple[str, datetime, bool]] = {}
+        if team is not None:
+            stmt = (
+                select(Account.email, Membership.role, Membership.created_at, Account.mfa_enabled)
+                .join(Membership, Membership.account_id == Account.id)
+                .where(Membership.team_id == team.id)
+            )
+            if a.locked:
+                # Only admins and those who joined before the lock get anything from the team.
+                stmt = stmt.where(
+                    or_(Membership.role == "admin", Membership.created_at < a.locked_at,
+                        Account.email.in_(list(grants)) if grants else False)
+                )
+            members = {e: (r, c, mfa) for e, r, c, mfa in s.execute(stmt)}
+        rows = []
+        if facts.team is None and facts.owner:
+            owner_acct = _me(s, facts.owner)
+            eff = effective_permissions(facts, Standing(facts.owner))
+            rows.append(AccessRow(facts.owner, None, bool(owner_acct and owner_acct.mfa_enabled),
+                                  _perm_tuple(eff.permissions), _sources(eff), None))
+        for email in sorted(set(grants) | set(members)):
+            g, gmfa = grants.get(email, (None, None))
+            role, since, mmfa = members.get(email, (None, None, None))
+            eff = effective_permissions(
+                facts,
+                Standing(email, role, since, g.permissions if g else None, g.origin if g else None),
+            )
+            if not eff.permissions:
+                continue
+            rows.append(AccessRow(
+                email, role, bool(mmfa if mmfa is not None else gmfa),
+                _perm_tuple(eff.permissions), _sources(eff),
+                _perm_tuple(g.permissions) if g else None,
+            ))
+        can_manage = decide_app(AppAction.MANAGE_ACCESS, facts, mine).allowed
+        return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows))
+
+
+def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
+    """access:why: for each permission, whether ``email`` holds it on ``app`` and why (not)."""
+    who = validate.email(email)
+    with db.read() as s:
+        a, facts, _team_ = _load_app(s, app)
+        me = _me(s, actor)
+        if who != actor:
+            d = decide_app(AppAction.VIEW, facts, _standing(s, a, actor, me))
+            if not d.allowed:
+                raise Refused(d.reason, rule=d.rule)
+        standing = _standing(s, a, who, _me(s, who))
+        eff = effective_permissions(facts, standing)
+        out = []
+        for perm in PERMISSIONS:
+            given = eff.why(perm)
+            if given:
+                out.append(WhyRow(perm, True, tuple(p.detail for p in given)))
+            else:
+                out.append(WhyRow(perm, False, (explain_missing(facts, standing, perm),)))
+        return out
+
+
+def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple[AppRow, tuple]]:
+    """members:access: every app of ``team`` that ``email`` can reach, with each source.
+
+    Admins see every app; others see only the apps they may view themselves (and anyone may
+    ask about themselves).
+    """
+    who = validate.email(email)
+    with db.read() as s:
+        t = _team(s, team)
+        me = _me(s, actor)
+        rel, _m = _relation(s, t, me)
+        if who != actor:
+            d = decide_team(TeamAction.LIST_MEMBERS, t.name, rel)
+            if not d.allowed:
+                raise Refused(d.reason, rule=d.rule)
+        target = _me(s, who)
+        if target is None:
+            raise NotFound(f"No account {who}.")
+        found = s.execute(select(App, Team.name).join(Team, Team.id == App.team_id)
+                          .where(App.team_id == t.id).order_by(App.name)).all()
+        tm = s.scalars(select(Membership).where(Membership.team_id == t.id,
+                                                Membership.account_id == target.id)).first()
+        tg = {g.app_id: g for g in s.scalars(select(Grant).join(App, App.id == Grant.app_id)
+                                              .where(App.team_id == t.id,
+                                                     Grant.account_id == target.id))}
+        mg = {}
+        if me is not None and who != actor:
+            mg = {g.app_id: g for g in s.scalars(select(Grant).join(App, App.id == Grant.app_id)
+                                                  .where(App.team_id == t.id,
+                                                         Grant.account_id == me.id))}
+        out = []
+        for a, team_name in found:
+            facts = AppFacts(a.name, team_name, None, a.locked, a.locked_at)
+            if who != actor and rel is not Relation.ADMIN:
+                g = mg.get(a.id)
+                mine = Standing(actor, _m.role if _m else None, _m.created_at if _m else None,
+                                g.permissions if g else None)
+                if "view" not in effective_permissions(facts, mine).permissions:
+                    continue
+            g = tg.get(a.id)
+            eff = effective_permissions(facts, Standing(
+                who, tm.role if tm else None, tm.created_at if tm else None,
+                g.permissions if g else None, g.origin if g else None))
+            if eff.permissions:
+                out.append((AppRow(a.name, team_name, None, a.locked, a.locked_at,
+                                   _perm_tuple(eff.permissions)), _sources(eff)))
+        return out
+
+
+# -- resources, billing, audit ---------------------------------------------------------------
+
+
+def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
+    """The dynos and add-ons of the team's apps, sorted by app then kind and name."""
+    with db.read() as s:
+        t = _team(s, team)
+        _require(s, t, actor, TeamAction.VIEW_RESOURCES)
+        stmt = (
+            select(App.name, Resource.kind, Resource.name, Resource.plan, Resource.quantity,
+                   Resource.monthly_cents)
+            .join(App, App.id == Resource.app_id)
+            .where(App.team_id == t.id)
+            .order_by(App.name, Resource.kind, Resource.name)
+        )
+        return [ResourceRow(*row) for row in s.execute(stmt)]
+
+
+def billing(db: Database, actor: str, team: str) -> list[BillingRow]:
+    """Monthly cost per team app (admins only), sorted by app; sum them for the total."""
+    with db.read() as s:
+        t = _team(s, team)
+        _require(s, t, actor, TeamAction.BILLING)
+        stmt = (
+            select(App.name, func.coalesce(func.sum(Resource.monthly_cents * Resource.quantity), 0))
+            .outerjoin(Resource, Resource.app_id == App.id)
+            .where(App.team_id == t.id)
+            .group_by(App.name)
+            .order_by(App.name)
+        )
+        return [BillingRow(name, int(total)) for name, total in s.execute(stmt)]
+
+
+def audit(
+    db: Database,
+    actor: str,
+    team: str,
+    *,
+    who: str | None = None,
+    app: str | None = None,
+    action: str | None = None,
+    limit: int | None = 500,
+) -> list[AuditRow]:
+    """The team's audit log, newest first (admins only), filtered by actor, app or action.
+
+    Includes MFA changes (account.update) of the team's current users.
+    """
+    with db.read() as s:
+        t = _team(s, team)
+        _require(s, t, actor, TeamAction.READ_AUDIT)
+        members = select(Account.email).join(Membership, Membership.account_id == Account.id).where(
+            Membership.team_id == t.id
+        )
+        stmt = select(AuditEvent).where(
+            or_(
+                AuditEvent.team_id == t.id,
+                (AuditEvent.action == "account.update") & AuditEvent.target_email.in_(members),
+            )
+        )
+        if who:
+            stmt = stmt.where(AuditEvent.actor_email.contains(who.lower(), autoescape=True))
+        if app:
+            stmt = stmt.where(AuditEvent.app_name.contains(app, autoescape=True))
+        if action:
+            stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
+        stmt = stmt.order_by(AuditEvent.id.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        return [
+            AuditRow(e.id, e.at, e.actor_email, e.actor_login, e.action, e.team_name, e.app_name,
+                     e.target_email, json.loads(e.before) if e.before else None,
+                     json.loads(e.after) if e.after else None, e.outcome, e.reason)
+            for e in s.scalars(stmt)
+        ]
+
+
+def audit_count(db: Database) -> int:
+    """How many audit events there are in all (for tests and the stress check)."""
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent)) or 0

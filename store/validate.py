@@ -1,0 +1,116 @@
+"""Input rules of the SPEC: emails, app and team names, roles and permissions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import Invalid
+
+ROLES = ("admin", "member", "viewer")
+SETTABLE_ROLES = ("admin", "member")  # members:set, as the seed documents
+PERMISSIONS = ("view", "deploy", "operate", "manage")
+
+_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+\Z")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\Z")
+_APP = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+MAX_EMAIL = 254
+MAX_LOGIN = 64
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value made safe to quote in an error message: no control characters, bounded."""
+    text = _CONTROL.sub("?", value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def email(value: str) -> str:
+    """Return the email trimmed and lower-cased, or raise Invalid saying what is wrong."""
+    if not isinstance(value, str):
+        raise Invalid("Invalid email: expected text. Give an address like joe@acme.com.")
+    text = value.strip().lower()
+    if not text:
+        raise Invalid("Invalid email: it is empty. Give an address like joe@acme.com.")
+    if len(text) > MAX_EMAIL:
+        raise Invalid(
+            f"Invalid email: it is {len(text)} characters, over the limit of {MAX_EMAIL}."
+        )
+    local, at, domain = text.partition("@")
+    if not at or not local or not _LOCAL.match(local) or not _DOMAIN.match(domain):
+        raise Invalid(
+            f"Invalid email {_shown(text)!r}: use local@domain.tld with letters, digits "
+            "and . _ % + - before the @."
+        )
+    return text
+
+
+def app_name(value: str) -> str:
+    """Return a valid app name (3–30 of a-z, 0-9, -; starts with a letter) or raise Invalid."""
+    return _name(value, "app", 3)
+
+
+def team_name(value: str) -> str:
+    """Return a valid team name (2–30 of a-z, 0-9, -; starts with a letter) or raise Invalid."""
+    return _name(value, "team", 2)
+
+
+def _name(value: str, what: str, shortest: int) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"Invalid {what} name: expected text.")
+    text = value.strip()
+    if not (shortest <= len(text) <= 30) or not _APP.match(text):
+        raise Invalid(
+            f"Invalid {what} name {_shown(text)!r}: use {shortest}-30 lowercase letters, digits "
+            "and dashes, starting with a letter and not ending with a dash."
+        )
+    return text
+
+
+def role(value: str, allowed: Iterable[str] = ROLES) -> str:
+    """Return a valid role name or raise Invalid listing the valid ones."""
+    allowed = tuple(allowed)
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text not in allowed:
+        raise Invalid(
+            f"Invalid role {_shown(str(value))!r}: use one of {', '.join(allowed)}."
+        )
+    return text
+
+
+def permissions(values: Iterable[str] | str | None) -> frozenset[str]:
+    """Parse permission names (a list or a comma-separated string); ``view`` is always added."""
+    if values is None:
+        values = ()
+    if isinstance(values, str):
+        values = [v for v in values.split(",")]
+    result = {"view"}
+    for raw in values:
+        if not isinstance(raw, str):
+            raise Invalid("Invalid permission: expected a name like deploy.")
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name not in PERMISSIONS:
+            raise Invalid(
+                f"Invalid permission {_shown(raw)!r}: use any of {', '.join(PERMISSIONS)}."
+            )
+        result.add(name)
+    return frozenset(result)
+
+
+def login(value: str) -> str:
+    """An OS login name: 1–64 of letters, digits, ``._-``."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not (1 <= len(text) <= MAX_LOGIN) or not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", text):
+        raise Invalid(
+            f"Invalid login {_shown(str(value))!r}: use 1-64 letters, digits, '.', '_' or '-'."
+        )
+    return text
+
+
+def sort_permissions(perms: Iterable[str]) -> list[str]:
+    """Permissions in the canonical order view, deploy, operate, manage."""
+    have = set(perms)
+    return [p for p in PERMISSIONS if p in have]

@@ -1,0 +1,1 @@
+"""The faces of teamaccess: the Textual dashboard and the Heroku-style command line."""
