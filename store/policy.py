@@ -262,7 +262,7 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
     if action in (AppAction.LOCK, AppAction.UNLOCK):
         verb = "lock" if action is AppAction.LOCK else "unlock"
         if personal:
-            return _deny("app:lock:team_only", f"cannot {verb} {app.name}. Only team apps can be locked.")
+            return _deny(f"app:{verb}:team_only", f"cannot {verb} {app.name}. Only team apps can be locked.")
         if not has_manage:
             return _deny(
                 f"app:{verb}",
@@ -277,7 +277,7 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
     if action is AppAction.MANAGE_ACCESS:
         if personal:
             return _deny(
-                "app:access:personal",
+                "app:manage_access:personal",
                 f"{app.name} is a personal app: move it into a team to share it",
             )
         if has_manage:
@@ -296,7 +296,11 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
                 f"{who.email} already has every permission as a team admin",
             )
         if who.role not in ("member", "viewer"):
-            return _deny("app:join:not_member", f"Only users of {app.team} may join its apps")
+            return _deny(
+                "app:join:not_member",
+                f"{who.email} can't join {app.name}: only users of {app.team} may join its apps; "
+                "ask a team admin or someone with manage on it for a grant",
+            )
         if app.locked:
             return _deny(
                 "app:join:locked",
