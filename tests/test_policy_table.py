@@ -1,0 +1,426 @@
+"""SPEC "Who may do what" and "Effective permissions", one test row per cell of each table.
+
+The expected answers are written out literally, as grids that mirror the SPEC's tables, so a
+reader can check each cell against the SPEC by eye; nothing here is computed from store.policy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from store.policy import (
+    ALL,
+    AppAction,
+    AppFacts,
+    Relation,
+    Source,
+    Standing,
+    TeamAction,
+    decide_app,
+    decide_team,
+    effective_permissions,
+)
+
+TEAM = "acme-widgets"
+APP = "myapp"
+LOCKED_AT = datetime(2024, 6, 3, 14, 30, tzinfo=UTC)
+BEFORE_LOCK = LOCKED_AT - timedelta(days=30)
+AFTER_LOCK = LOCKED_AT + timedelta(days=30)
+UNLOCKED_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+
+# -- team-level table ------------------------------------------------------------------------
+
+COLUMNS = (Relation.ADMIN, Relation.MEMBER, Relation.VIEWER, Relation.COLLABORATOR, Relation.OUTSIDER)
+
+# The SPEC's team table, row by row: action, the SPEC's wording, and the five columns
+# admin | member | viewer | collaborator | outsider. "own" = only for the actor's personal apps;
+# "granted" = yes, limited to the apps granted to them.
+TEAM_TABLE: tuple[tuple[TeamAction, str, str], ...] = (
+    (TeamAction.LIST_MEMBERS, "list the team's users and their roles, MFA status", "yes yes yes no no"),
+    (TeamAction.MANAGE_MEMBERS, "add a user / change a role / remove a user", "yes no no no no"),
+    (TeamAction.ADD_COLLABORATOR, "add a collaborator from the team's Access page", "yes no no no no"),
+    (TeamAction.LIST_APPS, "list all the team's apps", "yes yes yes granted no"),
+    (TeamAction.VIEW_RESOURCES, "view resources", "yes yes yes no no"),
+    (TeamAction.BILLING, "access billing", "yes no no no no"),
+    (TeamAction.RENAME_TEAM, "rename the team", "yes no no no no"),
+    (TeamAction.READ_AUDIT, "read the audit log", "yes no no no no"),
+    (TeamAction.CREATE_APP, "create an app in the team", "yes yes no no no"),
+    (TeamAction.TRANSFER_IN, "transfer an app into the team", "yes own no no no"),
+    (TeamAction.TRANSFER_OUT, "transfer an app out of the team", "yes no no no no"),
+)
+
+
+def _team_cells():
+    for action, words, row in TEAM_TABLE:
+        cells = row.split()
+        assert len(cells) == len(COLUMNS), words
+        for rel, cell in zip(COLUMNS, cells, strict=True):
+            for owns_app in (False, True):
+                if cell == "own":
+                    allowed = owns_app
+                else:
+                    allowed = cell in ("yes", "granted")
+                whose = " (own personal app)" if owns_app else " (someone else's app)"
+                # owns_app only matters for transfer-in; elsewhere one row per cell is enough.
+                if action is not TeamAction.TRANSFER_IN and owns_app:
+                    continue
+                if action is not TeamAction.TRANSFER_IN:
+                    whose = ""
+                verdict = "may" if allowed else "may not"
+                yield pytest.param(
+                    action, rel, owns_app, allowed, cell,
+                    id=f"{rel.value} {verdict} {words}{whose}",
+                )
+
+
+@pytest.mark.parametrize(("action", "rel", "owns_app", "allowed", "cell"), list(_team_cells()))
+def test_team_table(action, rel, owns_app, allowed, cell):
+    d = decide_team(action, TEAM, rel, owns_app=owns_app)
+    assert d.allowed is allowed
+    assert bool(d) is allowed
+    assert d.reasons and all(r.strip() for r in d.reasons)
+    # The rule names the SPEC row that decided.
+    assert d.rule.startswith(f"team:{action.name.lower()}")
+    if allowed:
+        assert rel.value in d.reason
+        if cell == "granted":
+            assert d.rule == "team:list_apps:granted_only"
+            assert "only the apps granted" in d.reason
+    else:
+        # A refusal says to whom it applies and names the team.
+        assert TEAM in d.reason
+        assert "\n" not in d.reason
+
+
+def test_team_table_covers_every_action():
+    assert {row[0] for row in TEAM_TABLE} == set(TeamAction)
+
+
+# -- app-level table -------------------------------------------------------------------------
+
+# Columns of the app-level grids: the lock state (U = unlocked; LB = locked, the membership
+# began before the lock; LA = locked, membership began after the lock) times the actor's
+# explicit grant (none / view-only / view+manage). For admin and for accounts with no role
+# the membership time has no meaning, and LA repeats LB with the membership moved after the lock.
+GRID_COLUMNS = (
+    ("U", None), ("U", "view"), ("U", "manage"),
+    ("LB", None), ("LB", "view"), ("LB", "manage"),
+    ("LA", None), ("LA", "view"), ("LA", "manage"),
+)
+ROLES = ("admin", "member", "viewer", None)  # None: no membership (collaborator or outsider)
+
+# One grid per row of the SPEC's app-level table; a row per role, a cell per column above.
+#                            U: none view manage | LB: none view manage | LA: none view manage
+APP_TABLE: dict[AppAction, dict[str | None, str]] = {
+    # anyone with view on it (effective)
+    AppAction.VIEW: {
+        "admin":  "Y Y Y  Y Y Y  Y Y Y",
+        "member": "Y Y Y  Y Y Y  N Y Y",
+        "viewer": "Y Y Y  Y Y Y  N Y Y",
+        None:     "N Y Y  N Y Y  N Y Y",
+    },
+    # team admins; accounts with manage; refused when already locked
+    AppAction.LOCK: {
+        "admin":  "Y Y Y  N N N  N N N",
+        "member": "N N Y  N N N  N N N",
+        "viewer": "N N Y  N N N  N N N",
+        None:     "N N Y  N N N  N N N",
+    },
+    # team admins; accounts with manage; refused when not locked
+    AppAction.UNLOCK: {
+        "admin":  "N N N  Y Y Y  Y Y Y",
+        "member": "N N N  N N Y  N N Y",
+        "viewer": "N N N  N N Y  N N Y",
+        None:     "N N N  N N Y  N N Y",
+    },
+    # grant, change or revoke permissions: team admins; accounts with manage
+    AppAction.MANAGE_ACCESS: {
+        "admin":  "Y Y Y  Y Y Y  Y Y Y",
+        "member": "N N Y  N N Y  N N Y",
+        "viewer": "N N Y  N N Y  N N Y",
+        None:     "N N Y  N N Y  N N Y",
+    },
+    # member/viewer on an unlocked app; an admin is refused as redundant; a second grant is
+    # refused (they already have access)
+    AppAction.JOIN: {
+        "admin":  "N N N  N N N  N N N",
+        "member": "Y N N  N N N  N N N",
+        "viewer": "Y N N  N N N  N N N",
+        None:     "N N N  N N N  N N N",
+    },
+    # anyone holding a grant on it
+    AppAction.LEAVE: {
+        "admin":  "N Y Y  N Y Y  N Y Y",
+        "member": "N Y Y  N Y Y  N Y Y",
+        "viewer": "N Y Y  N Y Y  N Y Y",
+        None:     "N Y Y  N Y Y  N Y Y",
+    },
+    # team admins; accounts with manage
+    AppAction.DESTROY: {
+        "admin":  "Y Y Y  Y Y Y  Y Y Y",
+        "member": "N N Y  N N Y  N N Y",
+        "viewer": "N N Y  N N Y  N N Y",
+        None:     "N N Y  N N Y  N N Y",
+    },
+}
+
+# The rule id a decision must carry, per action (a refinement may follow after a colon).
+RULE_PREFIX = {
+    AppAction.VIEW: "app:view",
+    AppAction.LOCK: "app:lock",
+    AppAction.UNLOCK: "app:unlock",
+    AppAction.MANAGE_ACCESS: "app:manage_access",
+    AppAction.JOIN: "app:join",
+    AppAction.LEAVE: "app:leave",
+    AppAction.DESTROY: "app:destroy",
+}
+
+_GRANTS = {None: None, "view": frozenset({"view"}), "manage": frozenset({"view", "manage"})}
+
+
+def _facts(lock: str) -> AppFacts:
+    if lock == "U":
+        return AppFacts(APP, TEAM, locked=False, locked_at=None)
+    return AppFacts(APP, TEAM, locked=True, locked_at=LOCKED_AT)
+
+
+def _standing(role: str | None, lock: str, grant: str | None) -> Standing:
+    since = None
+    if role is not None:
+        since = AFTER_LOCK if lock == "LA" else (BEFORE_LOCK if lock == "LB" else UNLOCKED_SINCE)
+    return Standing("joe@acme.com", role, since, _GRANTS[grant], "granted" if grant else None)
+
+
+def _who(role: str | None, grant: str | None) -> str:
+    if role is not None:
+        return role
+    return "collaborator" if grant else "outsider"
+
+
+def _app_cells():
+    lock_words = {"U": "unlocked", "LB": "locked, joined before the lock",
+                  "LA": "locked, joined after the lock"}
+    grant_words = {None: "no grant", "view": "view-only grant", "manage": "grant with manage"}
+    for action, grid in APP_TABLE.items():
+        for role in ROLES:
+            cells = grid[role].split()
+            assert len(cells) == len(GRID_COLUMNS), (action, role)
+            for (lock, grant), cell in zip(GRID_COLUMNS, cells, strict=True):
+                if role in (None, "admin") and lock == "LA":
+                    lock_label = "locked, role-less" if role is None else "locked, made admin after"
+                else:
+                    lock_label = lock_words[lock]
+                verdict = "may" if cell == "Y" else "may not"
+                yield pytest.param(
+                    action, role, lock, grant, cell == "Y",
+                    id=f"{_who(role, grant)} ({lock_label}, {grant_words[grant]}) {verdict} {action.value}",
+                )
+
+
+@pytest.mark.parametrize(("action", "role", "lock", "grant", "allowed"), list(_app_cells()))
+def test_app_table(action, role, lock, grant, allowed):
+    facts = _facts(lock)
+    d = decide_app(action, facts, _standing(role, lock, grant))
+    assert d.allowed is allowed
+    assert d.reasons and all(r.strip() for r in d.reasons)
+    assert d.rule.startswith(RULE_PREFIX[action]), d.rule
+    assert "\n" not in d.reason
+    if not allowed:
+        # A refusal names the app or the account it is about.
+        assert APP in d.reason or "joe@acme.com" in d.reason
+    elif action in (AppAction.LOCK, AppAction.UNLOCK, AppAction.MANAGE_ACCESS, AppAction.DESTROY):
+        # Allowed by exactly one of the SPEC's two sources, and the reason says which.
+        assert ("admin" in d.reason) if role == "admin" else ("manage" in d.reason)
+
+
+def test_app_table_covers_every_action():
+    assert set(APP_TABLE) == set(AppAction)
+
+
+@pytest.mark.parametrize(
+    ("action", "lock", "message"),
+    [
+        pytest.param(AppAction.LOCK, "LB", "cannot lock myapp. This app is already locked.",
+                     id="lock a locked app: the seed's message"),
+        pytest.param(AppAction.UNLOCK, "U", "cannot unlock myapp. This app is not locked.",
+                     id="unlock an unlocked app: the seed's message"),
+    ],
+)
+def test_lock_state_messages(action, lock, message):
+    d = decide_app(action, _facts(lock), _standing("admin", lock, None))
+    assert not d.allowed
+    assert d.reason == message
+
+
+def test_join_by_admin_is_refused_as_redundant():
+    d = decide_app(AppAction.JOIN, _facts("U"), _standing("admin", "U", None))
+    assert d.rule == "app:join:redundant"
+    assert "already has every permission as a team admin" in d.reason
+
+
+# -- personal apps ---------------------------------------------------------------------------
+
+OWNER = "ada@acme.com"
+PERSONAL = AppFacts("ada-sandbox", None, owner=OWNER)
+
+# action: (owner may, anyone else may); an account left holding a stray grant (none of the
+# operations makes one, but an import could) may still drop it: leave is "anyone holding a grant".
+PERSONAL_TABLE = {
+    AppAction.VIEW: (True, False),
+    AppAction.LOCK: (False, False),
+    AppAction.UNLOCK: (False, False),
+    AppAction.MANAGE_ACCESS: (False, False),
+    AppAction.JOIN: (False, False),
+    AppAction.LEAVE: (False, False),
+    AppAction.DESTROY: (True, False),
+}
+
+
+def _personal_cells():
+    for action, (owner_may, other_may) in PERSONAL_TABLE.items():
+        yield pytest.param(action, Standing(OWNER), owner_may,
+                           id=f"personal app owner {'may' if owner_may else 'may not'} {action.value}")
+        yield pytest.param(action, Standing("joe@acme.com"), other_may,
+                           id=f"personal app non-owner may not {action.value}")
+        stray_may = action is AppAction.LEAVE
+        yield pytest.param(action, Standing("joe@acme.com", grant=ALL, grant_origin="granted"),
+                           stray_may,
+                           id=f"personal app non-owner with a stray grant "
+                              f"{'may' if stray_may else 'may not'} {action.value}")
+
+
+@pytest.mark.parametrize(("action", "who", "allowed"), list(_personal_cells()))
+def test_personal_app_table(action, who, allowed):
+    d = decide_app(action, PERSONAL, who)
+    assert d.allowed is allowed
+    assert d.reasons and all(r.strip() for r in d.reasons)
+    assert d.rule.startswith(RULE_PREFIX[action]), d.rule
+    if not allowed:
+        assert PERSONAL.name in d.reason or who.email in d.reason
+
+
+# -- effective permissions with provenance ---------------------------------------------------
+
+EFFECTIVE_ROWS = [
+    pytest.param(
+        _facts("U"), _standing("admin", "U", None),
+        {"view", "deploy", "operate", "manage"}, {Source.ADMIN_ROLE: ALL},
+        id="admin role gives all four on an unlocked app",
+    ),
+    pytest.param(
+        _facts("LA"), _standing("admin", "LA", None),
+        {"view", "deploy", "operate", "manage"}, {Source.ADMIN_ROLE: ALL},
+        id="admin role gives all four on a locked app, even made admin after the lock",
+    ),
+    pytest.param(
+        _facts("U"), Standing("sam@freelance.dev", None, None, frozenset({"view", "deploy"}), "collaborator"),
+        {"view", "deploy"}, {Source.GRANT: {"view", "deploy"}},
+        id="explicit grant gives its set to a collaborator",
+    ),
+    pytest.param(
+        _facts("LA"), Standing("joe@acme.com", "member", AFTER_LOCK, ALL, "creator"),
+        ALL, {Source.GRANT: ALL},
+        id="creator grant gives all four on a locked app to a member who joined after",
+    ),
+    pytest.param(
+        _facts("U"), _standing("member", "U", None),
+        {"view"}, {Source.TEAM_VIEW: {"view"}},
+        id="member role on an unlocked app gives team view",
+    ),
+    pytest.param(
+        _facts("U"), _standing("viewer", "U", None),
+        {"view"}, {Source.TEAM_VIEW: {"view"}},
+        id="viewer role on an unlocked app gives team view",
+    ),
+    pytest.param(
+        _facts("LB"), _standing("member", "LB", None),
+        {"view"}, {Source.TEAM_VIEW_KEPT: {"view"}},
+        id="member who joined before the lock keeps view",
+    ),
+    pytest.param(
+        _facts("LB"), _standing("viewer", "LB", None),
+        {"view"}, {Source.TEAM_VIEW_KEPT: {"view"}},
+        id="viewer who joined before the lock keeps view",
+    ),
+    pytest.param(
+        _facts("LA"), _standing("member", "LA", None),
+        set(), {},
+        id="member who joined after the lock gets nothing",
+    ),
+    pytest.param(
+        _facts("LA"), _standing("viewer", "LA", None),
+        set(), {},
+        id="viewer who joined after the lock gets nothing",
+    ),
+    pytest.param(
+        _facts("LA"), Standing("joe@acme.com", "member", LOCKED_AT, None),
+        set(), {},
+        id="member who joined at the very moment of the lock gets nothing (before means before)",
+    ),
+    pytest.param(
+        _facts("LA"), _standing("member", "LA", "view"),
+        {"view"}, {Source.GRANT: {"view"}},
+        id="member who joined after the lock sees it through a grant only",
+    ),
+    pytest.param(
+        _facts("U"), Standing("joe@acme.com", "member", UNLOCKED_SINCE, frozenset({"view", "deploy"}), "granted"),
+        {"view", "deploy"}, {Source.GRANT: {"view", "deploy"}, Source.TEAM_VIEW: {"view"}},
+        id="member with a grant on an unlocked app: view from both, deploy from the grant",
+    ),
+    pytest.param(
+        _facts("LB"), Standing("ada@acme.com", "admin", BEFORE_LOCK, frozenset({"view"}), "granted"),
+        ALL, {Source.ADMIN_ROLE: ALL, Source.GRANT: {"view"}},
+        id="admin holding an old grant: both sources shown",
+    ),
+    pytest.param(
+        _facts("U"), Standing("eve@evil.example"),
+        set(), {},
+        id="outsider gets nothing (deny by default)",
+    ),
+    pytest.param(
+        _facts("LB"), Standing("eve@evil.example"),
+        set(), {},
+        id="outsider gets nothing on a locked app",
+    ),
+    pytest.param(
+        PERSONAL, Standing(OWNER),
+        ALL, {Source.OWNER: ALL},
+        id="personal app owner has all four",
+    ),
+    pytest.param(
+        PERSONAL, Standing("joe@acme.com"),
+        set(), {},
+        id="personal app: anyone else has nothing",
+    ),
+    pytest.param(
+        PERSONAL, Standing("joe@acme.com", grant=ALL, grant_origin="granted"),
+        set(), {},
+        id="personal app: a stray grant gives nothing (share it by moving it into a team)",
+    ),
+    pytest.param(
+        PERSONAL, Standing("joe@acme.com", role="admin"),
+        set(), {},
+        id="personal app: a role in some team gives nothing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("app", "who", "expected", "sources"), EFFECTIVE_ROWS)
+def test_effective_permissions(app, who, expected, sources):
+    eff = effective_permissions(app, who)
+    assert eff.permissions == frozenset(expected)
+    got = {p.source: set(p.permissions) for p in eff.sources}
+    assert got == {k: set(v) for k, v in sources.items()}
+    for p in eff.sources:
+        assert p.detail.strip()
+    # why() answers from the same sources: each held permission has a source, others none.
+    for perm in ("view", "deploy", "operate", "manage"):
+        assert bool(eff.why(perm)) is (perm in expected)
+
+
+def test_effective_permissions_say_where_a_creator_grant_comes_from():
+    eff = effective_permissions(_facts("U"), Standing("joe@acme.com", "member", UNLOCKED_SINCE, ALL, "creator"))
+    (grant,) = [p for p in eff.sources if p.source is Source.GRANT]
+    assert "created" in grant.detail
