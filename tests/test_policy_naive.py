@@ -1,0 +1,232 @@
+"""A second, deliberately naive reading of the SPEC's rules, compared with store.policy on random facts.
+
+The naive rules below are transcribed from SPEC.md sentence by sentence and share no code with
+store/policy.py (only the conversion of facts into policy's input types is shared ground). If
+the two ever disagree, one of them misreads the SPEC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from store.policy import (
+    AppAction,
+    AppFacts,
+    Relation,
+    Source,
+    Standing,
+    TeamAction,
+    decide_app,
+    decide_team,
+    effective_permissions,
+)
+
+EVERY_PERMISSION = ["view", "deploy", "operate", "manage"]
+
+# -- the naive reading -----------------------------------------------------------------------
+
+
+def naive_permissions(
+    *,
+    team: str | None,
+    owner: str | None,
+    locked: bool,
+    locked_at: datetime | None,
+    email: str,
+    role: str | None,
+    member_since: datetime | None,
+    grant: list[str] | None,
+) -> dict[str, list[str]]:
+    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it."""
+    held: dict[str, list[str]] = {}
+
+    def give(source: str, perms: list[str]) -> None:
+        for p in perms:
+            held.setdefault(p, [])
+            if source not in held[p]:
+                held[p].append(source)
+
+    # "A personal app: its owner has all four; nobody else has anything."
+    if team is None:
+        if owner == email:
+            give("owner", EVERY_PERMISSION)
+        return held
+    # "admin role in the owning team: all four, on every app of the team, locked or not"
+    if role == "admin":
+        give("admin", EVERY_PERMISSION)
+    # "an explicit grant: the grant's set" ("Every grant holds view")
+    if grant is not None:
+        give("grant", ["view"] + [p for p in grant if p != "view"])
+    # "member/viewer role, app unlocked: view"
+    if (role == "member" or role == "viewer") and locked is False:
+        give("team view", ["view"])
+    # "member/viewer role, app locked, membership began before the lock was set: view"
+    if (role == "member" or role == "viewer") and locked is True:
+        if member_since is not None and locked_at is not None and member_since < locked_at:
+            give("kept at lock", ["view"])
+    # "anything else: nothing"
+    return held
+
+
+# The SPEC's team table, copied as text: admin, member, viewer, collaborator, outsider.
+NAIVE_TEAM_TABLE = {
+    "LIST_MEMBERS": "yes yes yes no no",
+    "MANAGE_MEMBERS": "yes no no no no",
+    "ADD_COLLABORATOR": "yes no no no no",
+    "LIST_APPS": "yes yes yes yes no",  # a collaborator: only apps granted
+    "VIEW_RESOURCES": "yes yes yes no no",
+    "BILLING": "yes no no no no",
+    "RENAME_TEAM": "yes no no no no",
+    "READ_AUDIT": "yes no no no no",
+    "CREATE_APP": "yes yes no no no",
+    "TRANSFER_IN": "yes own no no no",
+    "TRANSFER_OUT": "yes no no no no",
+}
+NAIVE_COLUMNS = ["admin", "member", "viewer", "collaborator", "outsider"]
+
+
+def naive_team(action: str, relation: str, owns_app: bool) -> bool:
+    cell = NAIVE_TEAM_TABLE[action].split()[NAIVE_COLUMNS.index(relation)]
+    if cell == "own":
+        return owns_app
+    return cell == "yes"
+
+
+def naive_app(action: str, facts: dict, email: str, role: str | None, grant: list[str] | None,
+              held: dict[str, list[str]]) -> bool:
+    """SPEC's app-level table plus rules 5 and 8, read naively."""
+    personal = facts["team"] is None
+    is_admin = (not personal) and role == "admin"
+    has_manage = "manage" in held
+    if action == "VIEW":  # "anyone with view on it (effective)"
+        return "view" in held
+    if action == "LOCK":  # team admins; manage; rule 8: not when already locked
+        return (not personal) and (is_admin or has_manage) and not facts["locked"]
+    if action == "UNLOCK":
+        return (not personal) and (is_admin or has_manage) and facts["locked"]
+    if action == "MANAGE_ACCESS":  # personal apps are shared only by moving them into a team
+        return (not personal) and (is_admin or has_manage)
+    if action == "JOIN":
+        # member/viewer on an unlocked app; an admin is refused as redundant; someone who
+        # already holds a grant is refused (rule 5: "already has access")
+        if personal:
+            return False
+        return role in ("member", "viewer") and not facts["locked"] and grant is None
+    if action == "LEAVE":  # "anyone holding a grant on it"
+        return grant is not None
+    if action == "DESTROY":
+        if personal:
+            return facts["owner"] == email
+        return is_admin or has_manage
+    raise AssertionError(action)
+
+
+# -- bridging the two vocabularies -----------------------------------------------------------
+
+_SOURCE_NAME = {
+    Source.ADMIN_ROLE: "admin",
+    Source.GRANT: "grant",
+    Source.TEAM_VIEW: "team view",
+    Source.TEAM_VIEW_KEPT: "kept at lock",
+    Source.OWNER: "owner",
+}
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+# A few instants so that equal times (joined at the very moment of the lock) come up often.
+moments = st.sampled_from([T0 + timedelta(hours=h) for h in range(4)])
+emails = st.sampled_from(["ada@acme.com", "joe@acme.com"])
+roles = st.sampled_from([None, "admin", "member", "viewer"])
+grants = st.one_of(
+    st.none(),
+    st.sets(st.sampled_from(["deploy", "operate", "manage"])).map(lambda s: ["view", *sorted(s)]),
+)
+
+
+@st.composite
+def situations(draw):
+    team = draw(st.sampled_from([None, "acme"]))
+    locked = draw(st.booleans()) if team else False
+    facts = {
+        "name": "myapp",
+        "team": team,
+        "owner": draw(emails) if team is None else None,
+        "locked": locked,
+        "locked_at": draw(moments) if locked else None,
+    }
+    role = draw(roles)
+    who = {
+        "email": draw(emails),
+        "role": role,
+        "member_since": draw(moments) if role else None,
+        "grant": draw(grants),
+        "origin": draw(st.sampled_from(["granted", "creator", "transfer", "join", "collaborator"])),
+    }
+    return facts, who
+
+
+def _policy_inputs(facts: dict, who: dict) -> tuple[AppFacts, Standing]:
+    app = AppFacts(facts["name"], facts["team"], facts["owner"], facts["locked"], facts["locked_at"])
+    standing = Standing(
+        who["email"], who["role"], who["member_since"],
+        frozenset(who["grant"]) if who["grant"] is not None else None,
+        who["origin"] if who["grant"] is not None else None,
+    )
+    return app, standing
+
+
+def _naive_held(facts: dict, who: dict) -> dict[str, list[str]]:
+    return naive_permissions(
+        team=facts["team"], owner=facts["owner"], locked=facts["locked"],
+        locked_at=facts["locked_at"], email=who["email"], role=who["role"],
+        member_since=who["member_since"], grant=who["grant"],
+    )
+
+
+# -- the comparisons -------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_effective_permissions_agree_with_the_naive_reading(situation):
+    facts, who = situation
+    app, standing = _policy_inputs(facts, who)
+    eff = effective_permissions(app, standing)
+    held = _naive_held(facts, who)
+    assert set(eff.permissions) == set(held)
+    for perm in EVERY_PERMISSION:
+        policy_sources = sorted(_SOURCE_NAME[p.source] for p in eff.why(perm))
+        assert policy_sources == sorted(held.get(perm, [])), perm
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations(), st.sampled_from(list(AppAction)))
+def test_every_app_decision_agrees_with_the_naive_reading(situation, action):
+    facts, who = situation
+    app, standing = _policy_inputs(facts, who)
+    held = _naive_held(facts, who)
+    expected = naive_app(action.name, facts, who["email"], who["role"], who["grant"], held)
+    d = decide_app(action, app, standing)
+    assert d.allowed is expected, (action, facts, who, d)
+    assert d.reasons and all(r.strip() for r in d.reasons)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(list(TeamAction)),
+    st.sampled_from(NAIVE_COLUMNS),
+    st.booleans(),
+    st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True),
+)
+def test_every_team_decision_agrees_with_the_naive_reading(action, rel, owns_app, team):
+    d = decide_team(action, team, Relation(rel), owns_app=owns_app)
+    assert d.allowed is naive_team(action.name, rel, owns_app)
+    assert d.reasons and all(r.strip() for r in d.reasons)
+    if not d.allowed:
+        assert team in d.reason
+
+
+def test_the_naive_team_table_names_every_action():
+    assert set(NAIVE_TEAM_TABLE) == {a.name for a in TeamAction}
