@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,16 @@ T = TypeVar("T")
 #: whole write transaction is retried after that; together about 20 s before "busy".
 BUSY_TIMEOUT_MS = 4000
 WRITE_ATTEMPTS = 5
+
+#: Test hook, read when a Database is opened: "1" makes write transactions unsafe on purpose
+#: (plain deferred ``BEGIN`` on SQLite, READ COMMITTED on PostgreSQL) so that the race tests
+#: can show they catch the difference. Never set it outside a test.
+UNSAFE_WRITES_ENV = "TEAMACCESS_TEST_UNSAFE_WRITES"
+
+BUSY_MESSAGE = (
+    "The database stayed busy with other writers for too long: nothing was changed; "
+    "try again in a moment."
+)
 
 _SQLITE_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
@@ -108,10 +119,19 @@ def _translate(err: BaseException, url: str) -> StoreError | None:
             f"Can't open {where}: check that its folder exists and that you may write to it."
         )
     if "database is locked" in message or "database is busy" in message:
-        return Busy("The database is busy with other writers: nothing was changed; try again.")
+        return Busy(BUSY_MESSAGE)
     if isinstance(err, OperationalError) and "connection" in message:
         return DatabaseProblem(f"Can't reach the database at {where}: {message.splitlines()[0]}")
     return None
+
+
+def _unexpected(err: BaseException, where: str) -> DatabaseProblem:
+    """A one-line message for a database error nobody foresaw: never a traceback for a person."""
+    first = str(getattr(err, "orig", None) or err).strip().splitlines()
+    detail = first[0] if first else type(err).__name__
+    return DatabaseProblem(
+        f"The database {where} refused the operation ({detail}): nothing was changed."
+    )
 
 
 def _is_retryable(err: BaseException) -> bool:
@@ -130,6 +150,7 @@ class Database:
         self.url = resolve_url(where)
         self.path = sqlite_path(self.url)
         self.backend = make_url(self.url).get_backend_name()
+        self._unsafe = os.environ.get(UNSAFE_WRITES_ENV) == "1"
         if self.path is not None:
             if not self.path.exists():
                 if not create:
@@ -144,9 +165,17 @@ class Database:
         elif self.backend == "sqlite":  # in memory: one shared connection
             self.engine = self._sqlite_engine(memory=True)
         else:
-            self.engine = create_engine(
-                self.url, pool_pre_ping=True, isolation_level="SERIALIZABLE"
-            )
+            try:
+                self.engine = create_engine(
+                    self.url,
+                    pool_pre_ping=True,
+                    isolation_level="READ COMMITTED" if self._unsafe else "SERIALIZABLE",
+                )
+            except Exception as err:  # a URL for a driver that isn't installed, say
+                raise DatabaseProblem(
+                    f"Can't use the database URL {make_url(self.url).render_as_string()}: "
+                    f"{str(err).splitlines()[0]}"
+                ) from None
         self._writer = self.engine.execution_options(teamaccess_write=True)
         self._watch: sqlite3.Connection | None = None
         self._ensure_schema()
@@ -168,48 +197,65 @@ class Database:
                 cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA synchronous=FULL")
-                if not memory:
-                    try:
-                        cur.execute("PRAGMA journal_mode=WAL")
-                    except sqlite3.OperationalError:
-                        pass  # read-only file: reads still work, writes will say why not
             finally:
                 cur.close()
+
+        # A write takes SQLite's write lock before it reads anything, so a second writer waits
+        # here (busy_timeout) instead of reading a snapshot that is stale by the time it writes.
+        write_begin = "BEGIN" if self._unsafe else "BEGIN IMMEDIATE"
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # pragma: no cover - exercised by every test
             write = conn.get_execution_options().get("teamaccess_write")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.exec_driver_sql(write_begin if write else "BEGIN")
 
         return engine
 
     # -- schema ------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
+        self.read_only = False
         try:
-            row = self._create_or_read_version()
-        except DBAPIError as err:
-            problem = _translate(err, self.url)
-            if problem is None or "read-only" not in problem.message:
-                raise problem or err from None
+            row = self._retrying(self._create_or_read_version)
+        except DatabaseProblem as problem:
+            if "read-only" not in problem.message:
+                raise
             try:  # a read-only database can still be read
                 row = self._read_version()
             except DBAPIError as again:
                 raise _translate(again, self.url) or problem from None
+            self.read_only = True
         version = int(row[0]) if row else 0
         if version > models.SCHEMA_VERSION:
             raise DatabaseProblem(
-                f"{self.path or 'The database'} has schema version {version}, newer than this "
-                f"teamaccess understands ({models.SCHEMA_VERSION}): upgrade teamaccess."
+                f"{self._where} has schema version {version}, newer than this teamaccess "
+                f"understands ({models.SCHEMA_VERSION}): upgrade teamaccess, or use another "
+                "database with --db."
             )
         if version < 1:
             raise DatabaseProblem(
-                f"{self.path or 'The database'} is not a teamaccess database: "
+                f"{self._where} is not a teamaccess database: "
                 "point --db / TEAMACCESS_DB at another file."
             )
+        if self.path is not None and not self.read_only:
+            self._use_wal()
+
+    def _use_wal(self) -> None:
+        # Only now that the file is known to be ours: the journal mode is written into the file,
+        # and someone else's SQLite file must come out of a failed open untouched.
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as err:
+            raise _translate(err, self.url) or _unexpected(err, self._where) from None
+        finally:
+            raw.close()
 
     def _create_or_read_version(self):
         with self._writer.begin() as conn:
+            if self.backend == "postgresql":
+                # Two first opens of an empty PostgreSQL database must not both create tables.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7250173)"))
             tables = inspect(conn).get_table_names()
             if "meta" in tables:
                 return conn.execute(
@@ -240,7 +286,7 @@ class Database:
             with session.begin():
                 yield session
         except DBAPIError as err:
-            raise _translate(err, self.url) or err from None
+            raise _translate(err, self.url) or _unexpected(err, self._where) from None
         finally:
             session.close()
 
@@ -248,22 +294,40 @@ class Database:
         """Run ``body`` in one write transaction, retrying the whole of it if the database is busy.
 
         ``body`` may run more than once, so it must not have effects outside the session.
+        Raises Busy if other writers hold the database for too long, DatabaseProblem if the
+        database can't take the change; either way nothing was written.
         """
-        delay = 0.02
-        for attempt in range(WRITE_ATTEMPTS):
+
+        def attempt() -> T:
             session = Session(self._writer, expire_on_commit=False)
             try:
                 with session.begin():
                     return body(session)
-            except DBAPIError as err:
-                if _is_retryable(err) and attempt + 1 < WRITE_ATTEMPTS:
-                    time.sleep(delay * (1 + random.random()))
-                    delay *= 2
-                    continue
-                raise _translate(err, self.url) or err from None
             finally:
                 session.close()
-        raise Busy("The database is busy with other writers: nothing was changed; try again.")
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` (one whole transaction), again after a pause while the database is busy."""
+        delay = 0.02
+        for number in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except DBAPIError as err:
+                if _is_retryable(err):
+                    if number < WRITE_ATTEMPTS:
+                        time.sleep(delay * (1 + random.random()))
+                        delay *= 2
+                        continue
+                    raise Busy(BUSY_MESSAGE) from None
+                raise _translate(err, self.url) or _unexpected(err, self._where) from None
+        raise Busy(BUSY_MESSAGE)  # pragma: no cover - the loop always returns or raises
+
+    @property
+    def _where(self) -> str:
+        """The database named for a person: its file, or its URL without the password."""
+        return str(self.path) if self.path is not None else make_url(self.url).render_as_string()
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -274,26 +338,63 @@ class Database:
                 # One dedicated connection: data_version moves when *another* connection commits.
                 self._watch = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+        # Every change writes one audit event and the log is append-only, so its size grows with
+        # each commit. (max(id) would not do: ids are handed out before commit, so a transaction
+        # that took a lower id and committed later would go unnoticed.)
         with self.engine.connect() as conn:
-            return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_event")).scalar_one())
+            return int(conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one())
 
     def backup(self, target: str | os.PathLike[str]) -> Path:
-        """Write a consistent copy of a live SQLite database to ``target`` (SQLite's backup API)."""
+        """Write a consistent copy of a live SQLite database to ``target`` (SQLite's backup API).
+
+        Other processes may keep writing meanwhile: the copy is one committed snapshot. The copy
+        is built beside the target and only then given its name, so a failure (a full disk, say)
+        leaves no partial file behind. Returns the path written.
+        """
         if self.path is None:
             raise DatabaseProblem(
-                "backup works on SQLite files; for PostgreSQL use pg_dump."
+                "backup copies SQLite files; for PostgreSQL use pg_dump on the server."
             )
         dest = Path(target).expanduser().absolute()
-        if dest.exists():
+        if dest.exists() or dest.is_symlink():
             raise DatabaseProblem(f"{dest} exists already: choose a new path for the backup.")
-        _create_private_file(dest)
-        source = sqlite3.connect(self.path)
-        copy = sqlite3.connect(dest)
+        if not dest.parent.is_dir():
+            raise DatabaseProblem(f"Can't write {dest}: the folder {dest.parent} does not exist.")
+        partial: Path | None = None
         try:
-            source.backup(copy)
+            fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+            partial = Path(name)
+            os.close(fd)
+            os.chmod(partial, 0o660)
+            source = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            copy = sqlite3.connect(partial, isolation_level=None)
+            try:
+                source.backup(copy)
+                # One self-contained file: a backup should not need a -wal file beside it.
+                copy.execute("PRAGMA journal_mode=DELETE")
+                if copy.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    raise DatabaseProblem(
+                        f"The copy of {self.path} failed its check: nothing was written to "
+                        f"{dest}; run 'PRAGMA integrity_check' on the database."
+                    )
+            finally:
+                copy.close()
+                source.close()
+            os.link(partial, dest)  # unlike a rename, never replaces a file that appeared meanwhile
+        except FileExistsError:
+            raise DatabaseProblem(
+                f"{dest} exists already: choose a new path for the backup."
+            ) from None
+        except OSError as err:
+            raise DatabaseProblem(
+                f"Can't write the backup {dest}: {err.strerror or err}; nothing was written."
+            ) from None
+        except sqlite3.Error as err:
+            problem = _translate(err, self.url) or _unexpected(err, self._where)
+            raise DatabaseProblem(f"Backup to {dest} failed: {problem.message}") from None
         finally:
-            copy.close()
-            source.close()
+            if partial is not None:
+                partial.unlink(missing_ok=True)
         return dest
 
     def close(self) -> None:

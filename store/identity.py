@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
+
+from sqlalchemy import select, text
 
 from . import validate
 from .db import Database
@@ -13,25 +15,49 @@ from .ops import Actor
 
 
 def os_login() -> str:
-    """The OS login of the person running teamaccess."""
+    """The OS login of the person running teamaccess, from the process's effective uid.
+
+    Never from ``$USER`` / ``$LOGNAME`` (what ``getpass.getuser`` reads first): anyone can set
+    those, and the login decides which bound account a person acts as.
+    """
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers): fall back to the uid
-        return str(os.getuid())
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (some containers): the uid is still who we are
+        return str(uid)
 
 
 def may_act_as_anyone(db: Database) -> bool:
-    """``--as`` is honoured only where the OS user owns the database file (personal or demo)."""
-    if db.path is None:
-        return db.backend == "sqlite"  # in memory: nobody else can see it
-    try:
-        return db.path.stat().st_uid == os.getuid()
-    except OSError:
-        return False
+    """Whether ``--as`` is honoured: only where the OS user owns the database.
+
+    For an SQLite file that means owning the file (a personal or demo database: its owner can
+    rewrite it at will anyway). For PostgreSQL it means connecting as the role that owns the
+    database, which is how the person who set the database up bootstraps it.
+    """
+    if db.path is not None:
+        try:
+            return db.path.stat().st_uid == os.geteuid()
+        except OSError:
+            return False
+    if db.backend == "sqlite":  # in memory: nobody else can see it
+        return True
+    with db.read() as s:
+        owner = s.execute(
+            text(
+                "SELECT pg_catalog.pg_get_userbyid(datdba) = current_user "
+                "FROM pg_catalog.pg_database WHERE datname = current_database()"
+            )
+        ).scalar()
+    return bool(owner)
 
 
 def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
-    """The acting account, or a one-line error that says how to become someone."""
+    """The acting account, or a one-line error that says how to become someone.
+
+    Args:
+        db: the database the command works on.
+        as_email: ``--as``; when None, ``TEAMACCESS_AS`` is read instead.
+    """
     login = os_login()
     if as_email is None:
         as_email = os.environ.get("TEAMACCESS_AS") or None
@@ -39,18 +65,18 @@ def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
         email = validate.email(as_email)
         if not may_act_as_anyone(db):
             raise Refused(
-                f"--as/TEAMACCESS_AS is honoured only on a database file you own; here you act "
-                f"as the account bound to your login {login!r} (an admin runs "
-                f"'teamaccess accounts:bind {login} EMAIL')."
+                f"--as/TEAMACCESS_AS is honoured only on a database you own; here you act "
+                f"as the account bound to your login {login!r} (a team admin runs "
+                f"'teamaccess accounts:bind {login} EMAIL').",
+                rule="identity",
             )
         return Actor(email, login)
     with db.read() as s:
-        from sqlalchemy import select
-
         bound = s.scalars(select(Account).where(Account.os_login == login)).first()
-    if bound is None:
+        email = bound.email if bound is not None else None
+    if email is None:
         raise NotFound(
-            f"No account is bound to your login {login!r}: pass --as EMAIL (on your own "
-            f"database) or ask a team admin to run 'teamaccess accounts:bind {login} EMAIL'."
+            f"No account is bound to your login {login!r}: pass --as EMAIL (on a database you "
+            f"own) or ask a team admin to run 'teamaccess accounts:bind {login} EMAIL'."
         )
-    return Actor(bound.email, login)
+    return Actor(email, login)
