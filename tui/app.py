@@ -1,22 +1,438 @@
-"""The Textual dashboard: team roster, apps, access panes, audit, resources and billing."""
+"""The Textual dashboard: team roster, apps, access panes, audit, resources and billing.
+
+Entry point (used by the CLI)::
+
+    TeamAccessApp(db, actor, team=None).run()
+
+Every read and write runs in a thread worker that posts a message back, so the screen never
+freezes; a watcher thread polls ``db.change_token()`` about twice a second and reloads what is
+on screen when anyone (another dashboard, the CLI) commits a change.
+
+For benchmarks and tests, driven headless: ``app.roster_shown_at`` is the
+``time.perf_counter()`` moment the roster first showed rows (``None`` until then), and the app
+posts :class:`TeamAccessApp.RosterShown` at that moment; ``app.settled`` is True when no load or
+write is in flight.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Static
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
 
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from store import queries
 from store.db import Database
+from store.errors import NotFound, StoreError
 from store.ops import Actor
+from store.policy import Relation
+from tui.screens.access import AccessScreen
+from tui.screens.base import TableView
+from tui.screens.header import HeaderBar
+from tui.screens.main import TABS, MainScreen
+from tui.widgets.dialogs import HelpScreen, TeamSwitcher
+from tui.widgets.safe import clean
+
+T = TypeVar("T")
+
+_TRUECOLOR = ("truecolor", "24bit")
+
+
+def pick_theme(explicit: str | None = None) -> str:
+    """The theme: the argument, else ``TEAMACCESS_THEME``, else ``ansi-dark`` on 16-colour terminals."""
+    if explicit:
+        return explicit
+    chosen = os.environ.get("TEAMACCESS_THEME")
+    if chosen:
+        return chosen
+    colorterm = os.environ.get("COLORTERM", "").lower()
+    term = os.environ.get("TERM", "").lower()
+    if colorterm in _TRUECOLOR or "256" in term or "direct" in term:
+        return "textual-dark"
+    return "ansi-dark"
+
+
+class ActionsProvider(Provider):
+    """The command palette: every action the actor may take where they are, and the screens."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        assert isinstance(app, TeamAccessApp)
+        return app.palette_commands(self.screen)
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
 class TeamAccessApp(App[None]):
-    """The teamaccess dashboard for one acting account (skeleton; the screens follow)."""
+    """The teamaccess dashboard for one acting account."""
 
-    def __init__(self, db: Database, actor: Actor, team: str | None = None) -> None:
+    CSS_PATH = "app.tcss"
+    TITLE = "teamaccess"
+    COMMANDS = {ActionsProvider}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (80, "-wide-enough")]
+    VERTICAL_BREAKPOINTS = [(0, "-too-short"), (24, "-tall-enough")]
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit teamaccess"),
+        Binding("1", "show_tab('roster')", "Roster", id="app.roster", show=False,
+                tooltip="The team's users"),
+        Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="The team's apps"),
+        Binding("3", "show_tab('audit')", "Audit", id="app.audit", show=False,
+                tooltip="The team's audit log"),
+        Binding("4", "show_tab('resources')", "Resources", id="app.resources", show=False,
+                tooltip="Dynos and add-ons"),
+        Binding("5", "show_tab('billing')", "Billing", id="app.billing", show=False,
+                tooltip="Monthly cost"),
+        Binding("t", "switch_team", "Team", id="app.team", tooltip="Switch to another team"),
+        Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
+                tooltip="The keys you can use here"),
+    ]
+
+    class DataChanged(Message):
+        """Someone committed a change to the database."""
+
+    class ContextLoaded(Message):
+        """The actor's teams and relation to the current team, freshly read."""
+
+        def __init__(self, teams: list[queries.TeamRow], team: str | None,
+                     relation: Relation | None) -> None:
+            super().__init__()
+            self.teams = teams
+            self.team = team
+            self.relation = relation
+
+    class Reported(Message):
+        """A one-line outcome to tell the user (from a worker)."""
+
+        def __init__(self, text: str, error: bool, changed: bool) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+            self.changed = changed
+
+    class RosterShown(Message):
+        """The roster showed its first rows (for benchmarks)."""
+
+        def __init__(self, seconds: float, rows: int) -> None:
+            super().__init__()
+            self.seconds = seconds
+            self.rows = rows
+
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        team: str | None = None,
+        *,
+        theme: str | None = None,
+        poll_interval: float = 0.5,
+        watch: bool = True,
+    ) -> None:
         super().__init__()
+        self.started_at = time.perf_counter()
         self.db = db
         self.actor = actor
         self.team = team
+        self.teams: list[queries.TeamRow] = []
+        self.relation: Relation | None = None
+        self.poll_interval = poll_interval
+        self.watch_db = watch
+        self.roster_shown_at: float | None = None
+        self.last_message: str | None = None
+        self.last_error: str | None = None
+        self._context_pending = False
+        self._ops_pending = 0
+        self._stop = threading.Event()
+        # Over SSH every frame of an animation is bytes on the wire: none at all.
+        self.animation_level = "none"
+        wanted = pick_theme(theme)
+        self.theme = wanted if wanted in self.available_themes else "textual-dark"
 
-    def compose(self) -> ComposeResult:
-        yield Static("teamaccess")
+    # -- life --------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        self.load_context()
+        if self.watch_db:
+            self._watch()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    @property
+    def main(self) -> MainScreen:
+        """The screen with the team's lists."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("the main screen is not mounted")
+
+    @property
+    def settled(self) -> bool:
+        """True when no load, context read or write is in flight."""
+        if self._context_pending or self._ops_pending:
+            return False
+        for screen in self.screen_stack:
+            for view in screen.query(TableView):
+                if view.pending:
+                    return False
+        return True
+
+    def require_team(self) -> str:
+        """The current team, or the store's kind of error saying there is none."""
+        if self.team is None:
+            raise NotFound(
+                f"{self.actor.email} belongs to no team yet: ask a team admin to add you, "
+                "or create one with 'teamaccess teams:create NAME'."
+            )
+        return self.team
+
+    # -- context and live updates ----------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="context")
+    def load_context(self) -> None:
+        """Read the actor's teams and role in the current team."""
+        self._context_pending = True
+        try:
+            teams = queries.teams(self.db, self.actor.email)
+            team = self.team or (teams[0].name if teams else None)
+            rel = queries.relation_to(self.db, self.actor.email, team) if team else None
+        except StoreError as err:
+            self.post_message(self.Reported(str(err), True, False))
+            teams, team, rel = [], self.team, None
+        except Exception as err:  # pragma: no cover - a broken database
+            self.post_message(self.Reported(f"Could not read: {clean(err)}", True, False))
+            teams, team, rel = [], self.team, None
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ContextLoaded(teams, team, rel))
+
+    def on_team_access_app_context_loaded(self, message: ContextLoaded) -> None:
+        """Show who is acting where; offer only what their role allows."""
+        self._context_pending = False
+        first = self.team is None and message.team is not None
+        self.teams, self.relation = message.teams, message.relation
+        if first:
+            self.team = message.team
+        for bar in self.query_all(HeaderBar):
+            bar.redraw()
+        if first or not any(v.loaded or v.pending for v in self.main.views()):
+            self.main.show_tab(self._front_tab())
+        self.screen.refresh_bindings()
+
+    def query_all(self, kind: type[Any]) -> Iterable[Any]:
+        """Widgets of a kind on every screen of the stack."""
+        for screen in self.screen_stack:
+            yield from screen.query(kind)
+
+    def _front_tab(self) -> str:
+        try:
+            return self.main.query_one("#tabs").active or "roster"  # type: ignore[attr-defined]
+        except Exception:
+            return "roster"
+
+    @work(thread=True, exclusive=True, group="watch")
+    def _watch(self) -> None:
+        """Poll the database's change token; post DataChanged when it moves."""
+        try:
+            last = self.db.change_token()
+        except Exception:
+            last = None
+        while not self._stop.wait(self.poll_interval):
+            if get_current_worker().is_cancelled:
+                return
+            try:
+                token = self.db.change_token()
+            except Exception:  # a busy or vanished file: try again next time
+                continue
+            if token != last:
+                last = token
+                self.post_message(self.DataChanged())
+
+    def on_team_access_app_data_changed(self, _message: DataChanged) -> None:
+        self.data_changed()
+
+    def data_changed(self) -> None:
+        """Reload the context and what is on screen; the rest reloads when it is shown."""
+        self.load_context()
+        main = self.main
+        front = main.active_view
+        for view in main.views():
+            if view is front:
+                view.reload()
+            else:
+                view.stale = True
+        for screen in self.screen_stack:
+            if isinstance(screen, AccessScreen):
+                screen.view.reload()
+
+    def note_roster_shown(self, rows: int) -> None:
+        """Record when the roster first showed rows (for the benchmark)."""
+        if self.roster_shown_at is None:
+            self.roster_shown_at = time.perf_counter()
+            self.post_message(self.RosterShown(self.roster_shown_at - self.started_at, rows))
+
+    # -- doing things ------------------------------------------------------------------------
+
+    def report(self, message: str, *, error: bool = False) -> None:
+        """Tell the user an outcome in one line (user data shown literally)."""
+        line = clean(message)
+        self.last_message = line
+        if error:
+            self.last_error = line
+        self.notify(line, title="Refused" if error else "", severity="error" if error else "information",
+                    markup=False, timeout=8 if error else 4)
+
+    def on_team_access_app_reported(self, message: Reported) -> None:
+        if message.changed:
+            self._ops_pending = max(0, self._ops_pending - 1)
+        self.report(message.text, error=message.error)
+        if message.changed and not message.error:
+            self.data_changed()
+
+    def run_op(self, op: Callable[[], T], describe: Callable[[T], str]) -> None:
+        """Run one store operation in a worker; say what happened, or the store's reason."""
+        self._ops_pending += 1
+        self._run_op(op, describe)
+
+    @work(thread=True, group="op")
+    def _run_op(self, op: Callable[[], T], describe: Callable[[T], str]) -> None:
+        try:
+            result = op()
+        except StoreError as err:
+            self.post_message(self.Reported(str(err), True, True))
+        except Exception as err:
+            self.post_message(self.Reported(f"Unexpected error: {clean(err)}", True, True))
+        else:
+            self.post_message(self.Reported(describe(result), False, True))
+
+    def fetch_then(self, read: Callable[[], T], then: Callable[[T], Any]) -> None:
+        """Read in a worker, then continue on the UI thread (or show the store's reason)."""
+        self._ops_pending += 1
+        self._fetch_then(read, then)
+
+    @work(thread=True, group="fetch")
+    def _fetch_then(self, read: Callable[[], T], then: Callable[[T], Any]) -> None:
+        try:
+            result = read()
+        except StoreError as err:
+            self.call_from_thread(self._fetched, None, str(err))
+        except Exception as err:
+            self.call_from_thread(self._fetched, None, f"Unexpected error: {clean(err)}")
+        else:
+            self.call_from_thread(self._fetched, partial(then, result), None)
+
+    def _fetched(self, then: Callable[[], Any] | None, error: str | None) -> None:
+        self._ops_pending = max(0, self._ops_pending - 1)
+        if error is not None:
+            self.report(error, error=True)
+        elif then is not None:
+            then()
+
+    def open_access(self, app_name: str) -> None:
+        """Open one app's access pane."""
+        self.push_screen(AccessScreen(app_name))
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_show_tab(self, tab_id: str) -> None:
+        """Bring one of the team's lists to the front (from any screen)."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
+            self.pop_screen()
+        self.main.show_tab(tab_id)
+
+    def action_switch_team(self) -> None:
+        """Choose another of your teams."""
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.team:
+                self.team = name
+                self.relation = None
+                while not isinstance(self.screen, MainScreen):
+                    self.pop_screen()
+                for view in self.main.views():
+                    view.stale = True
+                for bar in self.query_all(HeaderBar):
+                    bar.redraw()
+                self.load_context()
+                self.main.active_view.reload()
+                self.report(f"Switched to {name}.")
+
+        self.fetch_then(
+            lambda: queries.teams(self.db, self.actor.email),
+            lambda teams: self.push_screen(
+                TeamSwitcher([(t.name, t.role) for t in teams], self.team), chosen
+            ),
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_team":
+            return len(self.teams) > 1
+        return True
+
+    def action_help(self) -> None:
+        """Show the keys that work here."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys = []
+        seen = set()
+        for _key, active in self.screen.active_bindings.items():
+            b = active.binding
+            if not b.description or b.id is None or b.id in seen or not active.enabled:
+                continue
+            seen.add(b.id)
+            keys.append((self.get_key_display(b), b.tooltip or b.description))
+        keys.extend([("j / k", "Down / up (arrows too)"), ("enter", "Open the selected row"),
+                     ("ctrl+p", "Every action you may take here, by name"),
+                     ("escape", "Back out of a dialog, a filter or a pane")])
+        notes = [
+            "Only the actions your role allows are offered; the store refuses the rest and says why.",
+            f"Badges: '{'✗ no MFA'}' marks users without MFA; 'locked' marks locked apps.",
+        ]
+        self.push_screen(HelpScreen("Keys", keys, notes))
+
+    def palette_commands(self, screen: Screen) -> list[tuple[str, str, Callable[[], Any]]]:
+        """What the command palette offers: the actions enabled here, then the screens."""
+        out: list[tuple[str, str, Callable[[], Any]]] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            b = active.binding
+            if not b.description or b.id is None or b.id in seen or not active.enabled:
+                continue
+            if b.id in ("app.help",):
+                continue
+            seen.add(b.id)
+            title = b.tooltip or b.description
+            node = active.node
+            out.append((title, f"key: {self.get_key_display(b)}",
+                        partial(node.run_action, b.action)))
+        for tab_id, title, _view in TABS:
+            if f"app.{tab_id}" not in seen:
+                out.append((f"Go to {title[2:]}", f"key: {title[0]}",
+                            partial(self.action_show_tab, tab_id)))
+        out.append(("Help: keys", "key: ? or F1", self.action_help))
+        return out
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from ()
+
+

@@ -1,0 +1,208 @@
+"""The access pane of one app: who has what and why; grant, change and revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from store import ops, queries
+from store.policy import PERMISSIONS
+from tui.widgets.dialogs import ConfirmDialog, GrantDialog, PermissionsDialog, TooSmall
+from tui.widgets.safe import clean, text
+
+from .base import TableView
+from .header import HeaderBar
+
+
+def _mark(held: bool) -> Text:
+    return Text("✓", style="green", justify="center") if held else Text("·", style="dim", justify="center")
+
+
+class AccessView(TableView):
+    """The rows of one app's access pane."""
+
+    noun = "accounts"
+    COLUMNS = (("email", "Email"), ("role", "Role"), ("view", "View"), ("deploy", "Deploy"),
+               ("operate", "Operate"), ("manage", "Manage"), ("why", "Why"))
+
+    BINDINGS = [
+        Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
+        Binding("e", "change", "Change", id="access.change", tooltip="Change the selected grant"),
+        Binding("d", "revoke", "Revoke", id="access.revoke", tooltip="Revoke the selected grant"),
+        Binding("l", "lock", "Lock", id="access.lock", tooltip="Lock this app"),
+        Binding("u", "unlock", "Unlock", id="access.unlock", tooltip="Unlock this app"),
+    ]
+
+    def __init__(self, app_name: str, *, id: str) -> None:
+        super().__init__(id=id)
+        self.app_name = app_name
+        self.view: queries.AccessView | None = None
+
+    def fetch(self) -> Any:
+        return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name)
+
+    def accept(self, items: Any) -> None:
+        self.view = items
+        self.items = list(items.rows)
+
+    def after_load(self) -> None:
+        self.screen.show_summary(self.view if self.refusal is None else None, self.refusal)  # type: ignore[attr-defined]
+
+    def key(self, item: queries.AccessRow) -> str:
+        return item.email
+
+    def cells(self, item: queries.AccessRow) -> Sequence[Text]:
+        role = Text(item.role) if item.role else Text("collaborator", style="italic")
+        why = "; ".join(clean(detail) for _source, _perms, detail in item.sources)
+        return (text(item.email), role, *(_mark(p in item.permissions) for p in PERMISSIONS),
+                Text(why))
+
+    def haystack(self, item: queries.AccessRow) -> str:
+        return " ".join((clean(item.email), item.role or "collaborator", *item.permissions,
+                         *(clean(d) for _s, _p, d in item.sources))).lower()
+
+    def status_extra(self, line: Text) -> None:
+        grants = sum(1 for r in self.items if r.grant is not None)
+        line.append(f" · {grants} explicit grants")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":
+            return self.refusal is None
+        view = self.view
+        if view is None or self.refusal is not None or not view.can_manage:
+            return False
+        if action in ("change", "revoke"):
+            row = self.selected()
+            return True if row is not None and row.grant is not None else None
+        if action == "lock":
+            return not view.app.locked
+        if action == "unlock":
+            return view.app.locked
+        return True
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        """Change and revoke need a row holding a grant."""
+        self.screen.refresh_bindings()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_grant(self) -> None:
+        """Grant an account access."""
+        ta, app = self.ta, self.app_name
+
+        def grant(values: dict[str, Any]) -> ops.GrantChange:
+            return ops.grant_access(ta.db, ta.actor, app, values["email"], values["permissions"])
+
+        def done(change: ops.GrantChange | None) -> None:
+            if change is not None:
+                ta.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
+                ta.data_changed()
+
+        ta.push_screen(GrantDialog(app, grant), done)
+
+    def action_change(self) -> None:
+        """Change the selected account's grant."""
+        row = self.selected()
+        if row is None or row.grant is None:
+            self.ta.report("Choose an account that holds an explicit grant.", error=True)
+            return
+        ta, app = self.ta, self.app_name
+
+        def change(values: dict[str, Any]) -> ops.GrantChange:
+            return ops.update_access(ta.db, ta.actor, app, row.email, values["permissions"])
+
+        def done(change: ops.GrantChange | None) -> None:
+            if change is not None:
+                ta.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
+                ta.data_changed()
+
+        ta.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
+
+    def action_revoke(self) -> None:
+        """Confirm, then revoke the selected account's grant."""
+        row = self.selected()
+        if row is None or row.grant is None:
+            self.ta.report("Choose an account that holds an explicit grant.", error=True)
+            return
+        ta, app = self.ta, self.app_name
+        body = Text(f"{clean(row.email)} loses the explicit grant ({', '.join(row.grant)}) on "
+                    f"{clean(app)}. What their team role gives stays.")
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                ta.run_op(lambda: ops.revoke_access(ta.db, ta.actor, app, row.email),
+                          lambda c: f"Revoked {c.email}'s access to {c.app}.")
+
+        ta.push_screen(ConfirmDialog(Text(f"Revoke {clean(row.email)} on {clean(app)}?"), body,
+                                     yes="Revoke"), go)
+
+    def action_lock(self) -> None:
+        """Lock the app."""
+        self.ta.run_op(lambda: ops.lock_app(self.ta.db, self.ta.actor, self.app_name),
+                       lambda c: f"Locked {c.app}.")
+
+    def action_unlock(self) -> None:
+        """Unlock the app."""
+        self.ta.run_op(lambda: ops.unlock_app(self.ta.db, self.ta.actor, self.app_name),
+                       lambda c: f"Unlocked {c.app}.")
+
+
+class AccessScreen(Screen[None]):
+    """One app's access pane; ``escape`` goes back to the apps."""
+
+    BINDINGS = [Binding("escape", "back", "Back", id="access.back", tooltip="Back to the apps")]
+
+    def __init__(self, app_name: str) -> None:
+        super().__init__(classes="access-screen")
+        self.app_name = app_name
+
+    def compose(self) -> ComposeResult:
+        yield TooSmall()
+        yield HeaderBar()
+        yield Static("", id="summary")
+        yield AccessView(self.app_name, id="access")
+        yield Footer()
+
+    @property
+    def view(self) -> AccessView:
+        """The pane's list."""
+        return self.query_one(AccessView)
+
+    def on_mount(self) -> None:
+        self.query_one("#summary", Static).update(Text(f" {clean(self.app_name)}", style="bold"))
+        self.view.reload()
+        self.view.table.focus()
+
+    def show_summary(self, view: queries.AccessView | None, refusal: str | None) -> None:
+        """The line above the list: the app, its lock, the actor's own rights."""
+        line = Text(" ")
+        line.append(clean(self.app_name), style="bold")
+        if view is not None:
+            facts = view.app
+            if facts.team is None:
+                line.append(f"  personal app of {clean(facts.owner)}")
+            else:
+                line.append(f"  in {clean(facts.team)}  ")
+                if facts.locked:
+                    line.append("locked", style="bold yellow")
+                    if facts.locked_at is not None:
+                        line.append(f" since {facts.locked_at:%Y-%m-%d}")
+                else:
+                    line.append("open", style="dim")
+            line.append("  ·  you: " + (" ".join(view.actor_permissions) or "none"))
+            if not view.can_manage:
+                line.append("  (read-only)", style="italic")
+        elif refusal is not None:
+            line.append("  no access", style="bold red")
+        self.query_one("#summary", Static).update(line)
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        """Back to the apps (escape in the filter clears the filter first)."""
+        self.app.pop_screen()

@@ -1,0 +1,256 @@
+"""The shared shape of every list in the dashboard: a filter, a windowed live table, a status line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from store.errors import StoreError
+from tui.widgets.dialogs import field
+from tui.widgets.safe import clean, text
+from tui.widgets.table import LiveTable
+
+if TYPE_CHECKING:
+    from tui.app import TeamAccessApp
+
+
+class TableView(Vertical):
+    """A filterable list loaded from the store in a thread worker and shown by row key.
+
+    Only the first ``WINDOW`` matching rows go into the DataTable (with a "showing N of M"
+    line), so a 10,000-user team costs a keystroke no more than a small one does.
+    """
+
+    WINDOW = 200
+    COLUMNS: tuple[tuple[str, str], ...] = ()
+    noun = "rows"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter as you type"),
+    ]
+
+    class Loaded(Message):
+        """What a load worker found: the items, or the store's reason for refusing."""
+
+        def __init__(self, items: Any, error: str | None) -> None:
+            super().__init__()
+            self.items = items
+            self.error = error
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, classes="table-view")
+        self.items: list[Any] = []
+        self.refusal: str | None = None
+        self.filter_text = ""
+        self.loaded = False
+        self.pending = False
+        self.stale = True
+        self._haystack: list[tuple[str, Any]] = []
+        self._shown: dict[str, Any] = {}
+
+    @property
+    def ta(self) -> TeamAccessApp:
+        """The dashboard app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="refusal")
+        yield field("type to filter (enter: back to the list, escape: clear)",
+                    id=f"{self.id}-filter").set_classes("filter")
+        yield LiveTable(id=f"{self.id}-table")
+        yield Static("", classes="status")
+
+    def on_mount(self) -> None:
+        table = self.table
+        for key, label in self.COLUMNS:
+            table.add_column(Text(label), key=key)
+
+    @property
+    def table(self) -> LiveTable:
+        """This view's table."""
+        return self.query_one(LiveTable)
+
+    @property
+    def filter_box(self) -> Input:
+        """This view's filter input."""
+        return self.query_one(".filter", Input)
+
+    def focus_list(self) -> None:
+        """Put the keyboard on the table (or the filter, when only it can take it)."""
+        if self.refusal is None:
+            self.table.focus()
+        else:
+            self.focus()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def fetch(self) -> Any:
+        """Read this view's items from the store (runs in a worker thread)."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """Read the items again in a worker; the table follows without losing cursor or filter."""
+        self.pending = True
+        self.stale = False
+        self._load()
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        try:
+            items, error = self.fetch(), None
+        except StoreError as err:
+            items, error = None, str(err)
+        except Exception as err:  # a broken database must not take the screen down
+            items, error = None, f"Could not read: {clean(err)}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(items, error))
+
+    def on_table_view_loaded(self, message: Loaded) -> None:
+        """Take the new items and show them through the current filter."""
+        message.stop()
+        self.pending = False
+        self.loaded = True
+        self.refusal = message.error
+        if message.error is None:
+            self.accept(message.items)
+            self._haystack = [(self.haystack(item), item) for item in self.items]
+        else:
+            self.items, self._haystack = [], []
+        self.set_class(message.error is not None, "-refused")
+        refusal = self.query_one(".refusal", Static)
+        refusal.update(text(message.error or ""))
+        self.refilter()
+        self.after_load()
+        self.screen.refresh_bindings()
+
+    def accept(self, items: Any) -> None:
+        """Keep the loaded items (a view may unpack extra data here)."""
+        self.items = list(items)
+
+    def after_load(self) -> None:
+        """Hook run after each load has been shown."""
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def key(self, item: Any) -> str:
+        """The row key of an item."""
+        raise NotImplementedError
+
+    def cells(self, item: Any) -> Sequence[Text | str]:
+        """The cells of an item, as Text (never markup strings holding user data)."""
+        raise NotImplementedError
+
+    def haystack(self, item: Any) -> str:
+        """The lower-cased text the filter searches in."""
+        return " ".join(clean(c).lower() for c in self.cells_plain(item))
+
+    def cells_plain(self, item: Any) -> Iterable[str]:
+        """The plain text of each cell."""
+        for cell in self.cells(item):
+            yield cell.plain if isinstance(cell, Text) else str(cell)
+
+    def narrow(self, items: list[Any]) -> list[Any]:
+        """Extra filtering beyond the text filter (e.g. "no MFA only")."""
+        return items
+
+    def order(self, items: list[Any]) -> list[Any]:
+        """The order to show the items in."""
+        return items
+
+    def matching(self) -> list[Any]:
+        """The items that pass the filter, in display order."""
+        words = self.filter_text.lower().split()
+        if words:
+            found = [item for hay, item in self._haystack if all(w in hay for w in words)]
+        else:
+            found = list(self.items)
+        return self.order(self.narrow(found))
+
+    def refilter(self) -> None:
+        """Show the first WINDOW matching items and the status line."""
+        found = self.matching()
+        shown = found[: self.WINDOW]
+        self._shown = {self.key(item): item for item in shown}
+        self.table.show_rows([(self.key(item), self.cells(item)) for item in shown])
+        self.query_one(".status", Static).update(self.status(len(shown), len(found)))
+        self.after_refilter()
+
+    def after_refilter(self) -> None:
+        """Hook run after the table was updated."""
+
+    def status(self, shown: int, found: int) -> Text:
+        """The line under the table."""
+        if self.refusal is not None:
+            return Text("")
+        line = Text(f"{len(self.items)} {self.noun}")
+        self.status_extra(line)
+        if self.filter_text:
+            line.append(" · filter ")
+            line.append(clean(self.filter_text), style="bold")
+            line.append(f" matches {found}")
+        if shown < found:
+            line.append(f" · showing the first {shown} of {found}; filter to narrow", style="bold")
+        return line
+
+    def status_extra(self, line: Text) -> None:
+        """Add view-specific facts to the status line."""
+
+    def selected(self) -> Any | None:
+        """The item under the cursor, if any."""
+        key = self.table.cursor_key
+        return self._shown.get(key) if key is not None else None
+
+    # -- filter ------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter box and type into it."""
+        box = self.filter_box
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, ".filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value
+        self.refilter()
+
+    @on(Input.Submitted, ".filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.filter_text:
+            self.filter_box.remove_class("-shown")
+        self.table.focus()
+
+    def clear_filter(self) -> bool:
+        """Clear and hide the filter; True if there was one to clear."""
+        box = self.filter_box
+        had = bool(self.filter_text) or box.has_class("-shown")
+        box.value = ""
+        self.filter_text = ""
+        box.remove_class("-shown")
+        if had:
+            self.refilter()
+        self.table.focus()
+        return had
+
+    def on_key(self, event) -> None:
+        """Escape in the filter clears it; down goes back to the list."""
+        if self.filter_box.has_focus:
+            if event.key == "escape":
+                event.stop()
+                event.prevent_default()
+                self.clear_filter()
+            elif event.key == "down":
+                event.stop()
+                self.table.focus()

@@ -1,0 +1,601 @@
+"""The team's lists: roster, apps, audit log, resources and billing, with their actions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from store import ops, queries
+from store.policy import (
+    AppAction,
+    AppFacts,
+    Relation,
+    Standing,
+    TeamAction,
+    decide_app,
+    decide_team,
+)
+from tui.widgets.dialogs import (
+    AddUserDialog,
+    CollaboratorDialog,
+    ConfirmDialog,
+    CreateAppDialog,
+    RoleDialog,
+    TransferInDialog,
+    TransferOutDialog,
+)
+from tui.widgets.safe import clean, text
+
+from .base import TableView
+
+NO_MFA = "✗ no MFA"
+MFA_ON = "✓ MFA"
+LOCKED = "locked"
+UNLOCKED = "open"
+
+
+def mfa_badge(mfa: bool) -> Text:
+    """An MFA badge that reads without colour: a symbol and a word."""
+    return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold red")
+
+
+def lock_badge(locked: bool) -> Text:
+    """A lock indicator that reads without colour."""
+    return Text(LOCKED, style="bold yellow") if locked else Text(UNLOCKED, style="dim")
+
+
+def perms_text(perms: Sequence[str]) -> Text:
+    """A set of permissions as words, or a dash for none."""
+    return Text(" ".join(perms)) if perms else Text("none", style="dim")
+
+
+def money(cents: int) -> str:
+    """Cents as dollars."""
+    return f"${cents / 100:,.2f}"
+
+
+class TeamView(TableView):
+    """A list that belongs to the current team; its actions are offered by the actor's role."""
+
+    def allowed(self, action: TeamAction, **kw: Any) -> bool:
+        """Whether the policy lets the actor do a team action (only to offer keys)."""
+        team, rel = self.ta.team, self.ta.relation
+        if team is None or rel is None:
+            return False
+        return decide_team(action, team, rel, **kw).allowed
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":
+            return self.refusal is None
+        return True
+
+
+# -- roster ------------------------------------------------------------------------------------
+
+
+class RosterView(TeamView):
+    """Every team user with role and MFA badge; add, change, remove; add a collaborator."""
+
+    noun = "users"
+    COLUMNS = (("email", "Email"), ("name", "Name"), ("role", "Role"), ("mfa", "MFA"),
+               ("since", "Since"))
+    SORTS = ("email", "name", "role", "mfa", "since")
+
+    BINDINGS = [
+        Binding("a", "add_user", "Add", id="roster.add", tooltip="Add a team user with a role"),
+        Binding("e", "change_role", "Role", id="roster.role", tooltip="Change the selected user's role"),
+        Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
+        Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
+                tooltip="Add a collaborator (view only) to one app"),
+        Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
+        Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
+    ]
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.no_mfa_only = False
+        self.sort_by = "email"
+        self.without_mfa = 0
+
+    def fetch(self) -> Any:
+        return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team())
+
+    def accept(self, items: Any) -> None:
+        self.items = list(items)
+        self.without_mfa = sum(1 for m in self.items if not m.mfa)
+
+    def key(self, item: queries.MemberRow) -> str:
+        return item.email
+
+    def cells(self, item: queries.MemberRow) -> Sequence[Text]:
+        return (text(item.email), text(item.name or ""), Text(item.role),
+                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")))
+
+    def after_load(self) -> None:
+        if self.refusal is None:
+            self.ta.note_roster_shown(self.table.row_count)
+
+    def haystack(self, item: queries.MemberRow) -> str:
+        return f"{clean(item.email)} {clean(item.name or '')} {item.role}".lower()
+
+    def narrow(self, items: list[Any]) -> list[Any]:
+        return [m for m in items if not m.mfa] if self.no_mfa_only else items
+
+    def order(self, items: list[Any]) -> list[Any]:
+        keys = {
+            "email": lambda m: m.email,
+            "name": lambda m: ((m.name or "").lower(), m.email),
+            "role": lambda m: (("admin", "member", "viewer").index(m.role), m.email),
+            "mfa": lambda m: (m.mfa, m.email),
+            "since": lambda m: (m.since, m.email),
+        }
+        if self.sort_by == "email":
+            return items  # the store sorts by email already
+        return sorted(items, key=keys[self.sort_by])
+
+    def status_extra(self, line: Text) -> None:
+        line.append(" · ")
+        if self.without_mfa:
+            line.append(f"{NO_MFA}: {self.without_mfa}", style="bold red")
+        else:
+            line.append("everyone has MFA", style="green")
+        if self.no_mfa_only:
+            line.append(" · showing only users without MFA", style="bold")
+        line.append(f" · sorted by {self.sort_by}")
+
+    def after_refilter(self) -> None:
+        for key, label in self.COLUMNS:
+            mark = " ▼" if key == self.sort_by else ""
+            self.table.columns[key].label = Text(label + mark)  # type: ignore[index]
+        self.table.refresh()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("add_user", "change_role", "remove_user"):
+            if not self.allowed(TeamAction.MANAGE_MEMBERS):
+                return False
+            if action != "add_user" and self.selected() is None:
+                return None
+        if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
+            return False
+        if action in ("toggle_mfa", "sort", "filter") and self.refusal is not None:
+            return False
+        return True
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        """Grey out the row actions when no row is under the cursor."""
+        self.screen.refresh_bindings()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_toggle_mfa(self) -> None:
+        """Show only users without MFA, or everyone again."""
+        self.no_mfa_only = not self.no_mfa_only
+        self.refilter()
+
+    def action_sort(self) -> None:
+        """Sort by the next column."""
+        self.sort_by = self.SORTS[(self.SORTS.index(self.sort_by) + 1) % len(self.SORTS)]
+        self.refilter()
+
+    def action_add_user(self) -> None:
+        """Ask for an email and a role, then add the user."""
+        ta, team = self.ta, self.ta.require_team()
+
+        def add(values: dict[str, Any]) -> ops.MemberChange:
+            return ops.add_member(ta.db, ta.actor, team, values["email"], values["role"])
+
+        def done(change: ops.MemberChange | None) -> None:
+            if change is not None:
+                verb = "Added" if change.previous_role is None else "Set"
+                ta.report(f"{verb} {change.email} to {change.team} as {change.role}.")
+                ta.data_changed()
+
+        ta.push_screen(AddUserDialog(team, add), done)
+
+    def action_change_role(self) -> None:
+        """Change the role of the selected user."""
+        member = self.selected()
+        if member is None:
+            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            return
+        ta, team = self.ta, self.ta.require_team()
+
+        def change(values: dict[str, Any]) -> ops.MemberChange:
+            role = values["role"]
+            if role == "viewer":  # members:set assigns admin or member only; add sets any role
+                return ops.add_member(ta.db, ta.actor, team, member.email, role)
+            return ops.set_role(ta.db, ta.actor, team, member.email, role)
+
+        def done(change: ops.MemberChange | None) -> None:
+            if change is not None:
+                ta.report(f"{change.email} is now {change.role} of {change.team}.")
+                ta.data_changed()
+
+        ta.push_screen(RoleDialog(member.email, member.role, change), done)
+
+    def action_remove_user(self) -> None:
+        """Confirm (naming the user and the apps where their grants remain), then remove."""
+        member = self.selected()
+        if member is None:
+            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            return
+        ta, team = self.ta, self.ta.require_team()
+
+        def grants() -> list[str]:
+            return [
+                row.name
+                for row, sources in queries.member_access(ta.db, ta.actor.email, team, member.email)
+                if any(source == "explicit grant" for source, _p, _d in sources)
+            ]
+
+        def ask(kept: list[str]) -> None:
+            body = Text()
+            body.append(clean(member.email), style="bold")
+            body.append(f" loses the {member.role} role in {clean(team)} at once.\n")
+            if kept:
+                body.append("Their explicit grants stay on: ")
+                body.append(", ".join(clean(k) for k in kept), style="bold")
+                body.append("\n(they become a collaborator there; revoke those from each app's "
+                            "access pane if they should go too).")
+            else:
+                body.append("They hold no explicit grants on the team's apps.")
+            title = Text(f"Remove {clean(member.email)} from {clean(team)}?")
+            ta.push_screen(ConfirmDialog(title, body, yes="Remove"), go)
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                ta.run_op(lambda: ops.remove_member(ta.db, ta.actor, team, member.email),
+                          _removed)
+
+        ta.fetch_then(grants, ask)
+
+    def action_add_collaborator(self) -> None:
+        """Add a collaborator with view on one of the team's apps."""
+        ta, team = self.ta, self.ta.require_team()
+
+        def names() -> list[str]:
+            return [a.name for a in queries.apps(ta.db, ta.actor.email, team)]
+
+        def add(values: dict[str, Any]) -> ops.GrantChange:
+            return ops.add_collaborator(ta.db, ta.actor, team, values["email"], values["app"])
+
+        def done(change: ops.GrantChange | None) -> None:
+            if change is not None:
+                ta.report(f"Added {change.email} as a collaborator on {change.app} (view).")
+                ta.data_changed()
+
+        ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
+
+
+def _removed(removal: ops.Removal) -> str:
+    line = f"Removed {removal.email} from {removal.team}."
+    if removal.kept_grants:
+        line += f" Their grants remain on: {', '.join(removal.kept_grants)}."
+    return line
+
+
+# -- apps --------------------------------------------------------------------------------------
+
+
+class AppsView(TeamView):
+    """Every app the actor may list, with lock, owner and the actor's own permissions."""
+
+    noun = "apps"
+    COLUMNS = (("name", "App"), ("lock", "Lock"), ("owner", "Owner"), ("perms", "Your permissions"))
+
+    BINDINGS = [
+        Binding("enter", "open", "Access", id="apps.open", tooltip="Open the app's access pane"),
+        Binding("n", "create", "New", id="apps.create", tooltip="Create an app in the team"),
+        Binding("l", "lock", "Lock", id="apps.lock", tooltip="Lock the selected app"),
+        Binding("u", "unlock", "Unlock", id="apps.unlock", tooltip="Unlock the selected app"),
+        Binding("plus", "join", "Join", id="apps.join", tooltip="Join the selected app (view)"),
+        Binding("minus", "leave", "Leave", id="apps.leave", tooltip="Leave the selected app (drop your grant)"),
+        Binding("i", "transfer_in", "In", id="apps.transfer_in",
+                tooltip="Move one of your apps into the team"),
+        Binding("o", "transfer_out", "Out", id="apps.transfer_out",
+                tooltip="Move the selected app out of the team to an account"),
+        Binding("d", "destroy", "Destroy", id="apps.destroy", tooltip="Destroy the selected app"),
+    ]
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.my_grants: dict[str, tuple[frozenset[str], str]] = {}
+
+    def fetch(self) -> Any:
+        ta, team = self.ta, self.ta.require_team()
+        rows = queries.apps(ta.db, ta.actor.email, team)
+        grants: dict[str, tuple[frozenset[str], str]] = {}
+        for row, sources in queries.member_access(ta.db, ta.actor.email, team, ta.actor.email):
+            for source, perms, detail in sources:
+                if source == "explicit grant":
+                    grants[row.name] = (frozenset(perms), detail)
+        return rows, grants
+
+    def accept(self, items: Any) -> None:
+        rows, self.my_grants = items
+        self.items = list(rows)
+
+    def key(self, item: queries.AppRow) -> str:
+        return item.name
+
+    def cells(self, item: queries.AppRow) -> Sequence[Text]:
+        owner = item.team if item.team is not None else item.owner
+        perms = perms_text(item.permissions)
+        if not item.permissions and item.locked:
+            perms = Text("none (locked)", style="dim")
+        return (text(item.name), lock_badge(item.locked), text(owner or ""), perms)
+
+    def status_extra(self, line: Text) -> None:
+        locked = sum(1 for a in self.items if a.locked)
+        line.append(f" · {locked} locked")
+
+    def facts(self, item: queries.AppRow) -> tuple[AppFacts, Standing]:
+        """What the policy needs to grey out the app actions for the selected app."""
+        rel = self.ta.relation
+        role = rel.value if rel in (Relation.ADMIN, Relation.MEMBER, Relation.VIEWER) else None
+        grant = self.my_grants.get(item.name)
+        return (
+            AppFacts(item.name, item.team, item.owner, item.locked, item.locked_at),
+            Standing(self.ta.actor.email, role, None, grant[0] if grant else None,
+                     None),
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.ta.relation is None:
+            return action == "filter"
+        if action == "create":
+            return self.allowed(TeamAction.CREATE_APP)
+        if action == "transfer_in":
+            return self.allowed(TeamAction.TRANSFER_IN, owns_app=True)
+        item = self.selected()
+        app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
+                       "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action == "transfer_out":
+            if not self.allowed(TeamAction.TRANSFER_OUT):
+                return False
+            return None if item is None else True
+        if action == "open":
+            return None if item is None else True
+        if action in app_actions:
+            if item is None:
+                return False
+            facts, standing = self.facts(item)
+            return decide_app(app_actions[action], facts, standing).allowed
+        return True
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        """The app actions depend on the selected app."""
+        self.screen.refresh_bindings()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter opens the access pane."""
+        event.stop()
+        self.action_open()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def _need(self) -> queries.AppRow | None:
+        item = self.selected()
+        if item is None:
+            self.ta.report("Choose an app first (j/k or arrows).", error=True)
+        return item
+
+    def action_open(self) -> None:
+        """Open the selected app's access pane."""
+        item = self._need()
+        if item is not None:
+            self.ta.open_access(item.name)
+
+    def action_create(self) -> None:
+        """Create an app in the team."""
+        ta, team = self.ta, self.ta.require_team()
+
+        def create(values: dict[str, Any]) -> ops.AppChange:
+            return ops.create_app(ta.db, ta.actor, values["name"], team, locked=values["locked"])
+
+        def done(change: ops.AppChange | None) -> None:
+            if change is not None:
+                ta.report(f"Created {change.app} in {change.team}"
+                          + (" (locked)." if change.locked else "."))
+                ta.data_changed()
+
+        ta.push_screen(CreateAppDialog(team, create), done)
+
+    def action_lock(self) -> None:
+        """Lock the selected app."""
+        item = self._need()
+        if item is not None:
+            self.ta.run_op(lambda: ops.lock_app(self.ta.db, self.ta.actor, item.name),
+                           lambda c: f"Locked {c.app}.")
+
+    def action_unlock(self) -> None:
+        """Unlock the selected app."""
+        item = self._need()
+        if item is not None:
+            self.ta.run_op(lambda: ops.unlock_app(self.ta.db, self.ta.actor, item.name),
+                           lambda c: f"Unlocked {c.app}.")
+
+    def action_join(self) -> None:
+        """Give yourself view on the selected app."""
+        item = self._need()
+        if item is not None:
+            self.ta.run_op(lambda: ops.join_app(self.ta.db, self.ta.actor, item.name),
+                           lambda c: f"Joined {c.app} with view.")
+
+    def action_leave(self) -> None:
+        """Drop your own grant on the selected app (after confirmation)."""
+        item = self._need()
+        if item is None:
+            return
+        ta = self.ta
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                ta.run_op(lambda: ops.leave_app(ta.db, ta.actor, item.name),
+                          lambda c: f"Left {c.app}.")
+
+        ta.push_screen(ConfirmDialog(Text(f"Leave {clean(item.name)}?"),
+                                     Text("Your explicit grant on it will be dropped; what your "
+                                          "team role gives stays."), yes="Leave"), go)
+
+    def action_transfer_in(self) -> None:
+        """Choose one of your apps outside the team, confirm, move it in."""
+        ta, team = self.ta, self.ta.require_team()
+
+        def candidates() -> list[str]:
+            return [a.name for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+
+        def chosen(values: dict[str, Any] | None) -> None:
+            if not values:
+                return
+            app, locked = values["app"], values["locked"]
+            body = Text(f"{clean(app)} will belong to {clean(team)}"
+                        + (" and be locked" if locked else "")
+                        + ". Grants from its old team are removed; you get a full grant "
+                          "unless you are a team admin.")
+
+            def go(yes: bool | None) -> None:
+                if yes:
+                    ta.run_op(lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
+                              lambda c: f"Transferred {c.app} into {c.team}.")
+
+            ta.push_screen(ConfirmDialog(Text(f"Transfer {clean(app)} into {clean(team)}?"),
+                                         body, yes="Transfer"), go)
+
+        ta.fetch_then(candidates, lambda names: ta.push_screen(TransferInDialog(team, names), chosen))
+
+    def action_transfer_out(self) -> None:
+        """Name the new owner, confirm (listing the grants that go), move the app out."""
+        item = self._need()
+        if item is None:
+            return
+        ta = self.ta
+
+        def chosen(values: dict[str, Any] | None) -> None:
+            if not values:
+                return
+            recipient = values["recipient"].strip()
+
+            def holders() -> list[str]:
+                view = queries.app_access(ta.db, ta.actor.email, item.name)
+                return [r.email for r in view.rows if r.grant is not None]
+
+            def ask(emails: list[str]) -> None:
+                body = Text(f"{clean(item.name)} will belong to {clean(recipient)}. ")
+                if emails:
+                    body.append(f"Every grant on it is removed ({len(emails)}): ")
+                    body.append(", ".join(clean(e) for e in emails), style="bold")
+                    body.append(".")
+                else:
+                    body.append("No grants are held on it.")
+
+                def go(yes: bool | None) -> None:
+                    if yes:
+                        ta.run_op(lambda: ops.transfer_app(ta.db, ta.actor, item.name, recipient),
+                                  lambda c: f"Transferred {c.app} to {c.owner}.")
+
+                ta.push_screen(ConfirmDialog(Text(f"Transfer {clean(item.name)} out of the team?"),
+                                             body, yes="Transfer"), go)
+
+            ta.fetch_then(holders, ask)
+
+        ta.push_screen(TransferOutDialog(item.name), chosen)
+
+    def action_destroy(self) -> None:
+        """Confirm, then destroy the selected app."""
+        item = self._need()
+        if item is None:
+            return
+        ta = self.ta
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                ta.run_op(lambda: ops.destroy_app(ta.db, ta.actor, item.name),
+                          lambda c: f"Destroyed {c.app}.")
+
+        body = Text(f"{clean(item.name)} is removed with all its grants and resources. "
+                    "This can't be undone.")
+        ta.push_screen(ConfirmDialog(Text(f"Destroy {clean(item.name)}?"), body, yes="Destroy"), go)
+
+
+# -- audit, resources, billing ---------------------------------------------------------------
+
+
+def _detail(row: queries.AuditRow) -> str:
+    if row.outcome != "ok" and row.reason:
+        return row.reason
+    parts = []
+    if row.before:
+        parts.append(" ".join(f"{k}={v}" for k, v in sorted(row.before.items())))
+    if row.after:
+        parts.append(" ".join(f"{k}={v}" for k, v in sorted(row.after.items())))
+    return " → ".join(parts)
+
+
+class AuditView(TeamView):
+    """The team's audit log, newest first (admins only)."""
+
+    noun = "events"
+    WINDOW = 200
+    COLUMNS = (("at", "When (UTC)"), ("actor", "Actor"), ("action", "Action"), ("app", "App"),
+               ("target", "Target"), ("outcome", "Outcome"), ("detail", "Detail"))
+
+    def fetch(self) -> Any:
+        return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
+
+    def key(self, item: queries.AuditRow) -> str:
+        return str(item.id)
+
+    def cells(self, item: queries.AuditRow) -> Sequence[Text]:
+        outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
+            "✗ " + clean(item.outcome), style="bold red")
+        return (Text(item.at.strftime("%Y-%m-%d %H:%M")), text(item.actor_email),
+                text(item.action), text(item.app or ""), text(item.target or ""), outcome,
+                text(_detail(item)))
+
+    def status_extra(self, line: Text) -> None:
+        denied = sum(1 for e in self.items if e.outcome != "ok")
+        line.append(f" · {denied} denied · newest first")
+
+
+class ResourcesView(TeamView):
+    """The dynos and add-ons of the team's apps."""
+
+    noun = "resources"
+    COLUMNS = (("app", "App"), ("kind", "Kind"), ("name", "Name"), ("plan", "Plan"),
+               ("qty", "Qty"), ("monthly", "Monthly"))
+
+    def fetch(self) -> Any:
+        return queries.resources(self.ta.db, self.ta.actor.email, self.ta.require_team())
+
+    def key(self, item: queries.ResourceRow) -> str:
+        return f"{item.app}\x00{item.kind}\x00{item.name}"
+
+    def cells(self, item: queries.ResourceRow) -> Sequence[Text]:
+        return (text(item.app), text(item.kind), text(item.name), text(item.plan),
+                Text(str(item.quantity), justify="right"),
+                Text(money(item.monthly_cents * item.quantity), justify="right"))
+
+
+class BillingView(TeamView):
+    """Monthly cost per app and in total (admins only; others see why not)."""
+
+    noun = "apps"
+    COLUMNS = (("app", "App"), ("monthly", "Monthly"))
+
+    def fetch(self) -> Any:
+        return queries.billing(self.ta.db, self.ta.actor.email, self.ta.require_team())
+
+    def key(self, item: queries.BillingRow) -> str:
+        return item.app
+
+    def cells(self, item: queries.BillingRow) -> Sequence[Text]:
+        return (text(item.app), Text(money(item.monthly_cents), justify="right"))
+
+    def status_extra(self, line: Text) -> None:
+        line.append(" · total ")
+        line.append(money(sum(b.monthly_cents for b in self.items)) + " a month", style="bold")

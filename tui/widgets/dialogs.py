@@ -1,0 +1,508 @@
+"""Modal dialogs: y/n confirmations, small forms that run one store operation, the team switcher, help."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    OptionList,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+from textual.widgets.option_list import Option
+
+from store.errors import StoreError
+
+from .safe import clean, text
+
+
+class TooSmall(Static):
+    """The polite note shown instead of any screen when the terminal is below 80x24."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "teamaccess needs a terminal of at least 80 columns by 24 rows.\n"
+            "Please enlarge the window (or press ctrl+q to quit).",
+            classes="too-small",
+        )
+
+
+def field(placeholder: str, *, id: str, value: str = "") -> Input:
+    """A one-line text input with the cursor steady (blinking costs redraws over SSH)."""
+    box = Input(value=value, placeholder=placeholder, id=id)
+    box.cursor_blink = False
+    return box
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask before anything destructive: ``y`` confirms, ``n`` or ``escape`` backs out."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
+    ]
+
+    def __init__(self, title: str | Text, body: str | Text, *, yes: str = "Yes") -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title if isinstance(title, Text) else text(title)
+        self._body = body if isinstance(body, Text) else text(body)
+        self._yes = yes
+
+    def compose(self) -> ComposeResult:
+        yield TooSmall()
+        with Vertical(classes="dialog confirm"):
+            yield Static(self._title, classes="dialog-title")
+            yield Static(self._body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes")
+                yield Button(Text("No (n)"), id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # enter on a fresh dialog must not destroy
+
+    def action_answer(self, answer: bool) -> None:
+        """Close with the answer."""
+        self.dismiss(answer)
+
+    @on(Button.Pressed, "#yes")
+    def _yes_pressed(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no_pressed(self) -> None:
+        self.dismiss(False)
+
+
+class FormDialog(ModalScreen[Any]):
+    """A small form. With ``action`` it runs that store operation in a worker and closes with its
+    result, or keeps the form open showing the store's one-line reason; without, it closes with
+    the form's values. ``escape`` always closes with None and changes nothing.
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "submit", "Save", id="form.submit"),
+    ]
+
+    class Finished(Message):
+        """The worker's outcome: a result, or the error to show."""
+
+        def __init__(self, result: Any = None, error: str | None = None) -> None:
+            super().__init__()
+            self.result = result
+            self.error = error
+
+    title_text: str = ""
+    ok_label: str = "Save"
+
+    def __init__(self, action: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self._action = action
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        yield TooSmall()
+        with Vertical(classes="dialog form"):
+            yield Static(text(self.title_text), classes="dialog-title")
+            yield from self.fields()
+            yield Static("", classes="dialog-error", id="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok")
+                yield Button(Text("Cancel (esc)"), id="cancel")
+
+    def fields(self) -> Iterable[Any]:
+        """The form's widgets."""
+        return ()
+
+    def values(self) -> dict[str, Any]:
+        """The form's values."""
+        return {}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        """A one-line problem with the values before asking the store, or None."""
+        return None
+
+    def show_error(self, message: str) -> None:
+        """Show a one-line problem under the fields."""
+        self.query_one("#error", Static).update(text(message))
+
+    def action_cancel(self) -> None:
+        """Close without changing anything."""
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        """Check the form, then run the operation (or hand back the values)."""
+        if self._busy:
+            return
+        values = self.values()
+        problem = self.check(values)
+        if problem:
+            self.show_error(problem)
+            return
+        if self._action is None:
+            self.dismiss(values)
+            return
+        self._busy = True
+        self.show_error("Working…")
+        self._run(values)
+
+    @work(thread=True, exclusive=True, group="form")
+    def _run(self, values: dict[str, Any]) -> None:
+        try:
+            result = self._action(values)  # type: ignore[misc]
+        except StoreError as err:
+            self.post_message(self.Finished(error=str(err)))
+        except Exception as err:  # never a traceback in the face of the user
+            self.post_message(self.Finished(error=f"Unexpected error: {clean(err)}"))
+        else:
+            self.post_message(self.Finished(result=result))
+
+    def on_form_dialog_finished(self, message: Finished) -> None:
+        """Close on success; on refusal keep the form and say why."""
+        self._busy = False
+        if message.error is not None:
+            self.show_error(message.error)
+        else:
+            self.dismiss(message.result)
+
+    @on(Input.Submitted)
+    def _enter(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _roles(current: str | None, choices: Sequence[str]) -> RadioSet:
+    return RadioSet(
+        *(RadioButton(Text(role), value=(role == current), id=f"role-{role}") for role in choices),
+        id="role",
+    )
+
+
+def _chosen_role(dialog: ModalScreen, choices: Sequence[str]) -> str | None:
+    pressed = dialog.query_one("#role", RadioSet).pressed_index
+    return choices[pressed] if 0 <= pressed < len(choices) else None
+
+
+class AddUserDialog(FormDialog):
+    """Add a team user by email with a role (members:add)."""
+
+    ok_label = "Add"
+    ROLES = ("admin", "member", "viewer")
+
+    def __init__(self, team: str, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Add a user to {team}"
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static("Email", classes="label")
+        yield field("joe@acme.com", id="email")
+        yield Static("Role", classes="label")
+        yield _roles("member", self.ROLES)
+
+    def values(self) -> dict[str, Any]:
+        return {"email": self.query_one("#email", Input).value,
+                "role": _chosen_role(self, self.ROLES)}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["email"].strip():
+            return "Type the new user's email, e.g. joe@acme.com."
+        return None
+
+
+class RoleDialog(FormDialog):
+    """Change a team user's role."""
+
+    ok_label = "Change"
+    ROLES = ("admin", "member", "viewer")
+
+    def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Change the role of {email}"
+        self._current = current
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static(text(f"Now: {self._current}"), classes="label")
+        yield _roles(self._current, self.ROLES)
+
+    def on_mount(self) -> None:
+        self.query_one("#role", RadioSet).focus()
+
+    def values(self) -> dict[str, Any]:
+        return {"role": _chosen_role(self, self.ROLES)}
+
+
+class CollaboratorDialog(FormDialog):
+    """Add a collaborator (view only) to one app of the team."""
+
+    ok_label = "Add"
+
+    def __init__(self, team: str, apps: Sequence[str], action: Callable[[dict[str, Any]], Any],
+                 selected: str | None = None) -> None:
+        self.title_text = f"Add a collaborator to an app of {team} (view only)"
+        self._apps = list(apps)
+        self._selected = selected if selected in self._apps else None
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static("Email", classes="label")
+        yield field("someone@partner.co", id="email")
+        yield Static("App", classes="label")
+        yield Select([(text(a), a) for a in self._apps], prompt="Choose an app", id="app",
+                     value=self._selected if self._selected else Select.NULL)
+
+    def values(self) -> dict[str, Any]:
+        app = self.query_one("#app", Select).value
+        return {"email": self.query_one("#email", Input).value,
+                "app": None if app is Select.NULL else app}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["email"].strip():
+            return "Type the collaborator's email."
+        if not values["app"]:
+            return "Choose the app they may view."
+        return None
+
+
+class CreateAppDialog(FormDialog):
+    """Create an app in the team, optionally locked."""
+
+    ok_label = "Create"
+
+    def __init__(self, team: str, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Create an app in {team}"
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static("Name (3-30 of a-z, 0-9, -)", classes="label")
+        yield field("my-new-app", id="name")
+        yield Checkbox(Text("Locked (team users who join later need a grant)"), id="locked")
+
+    def values(self) -> dict[str, Any]:
+        return {"name": self.query_one("#name", Input).value,
+                "locked": self.query_one("#locked", Checkbox).value}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["name"].strip():
+            return "Type a name for the app, e.g. my-new-app."
+        return None
+
+
+class TransferInDialog(FormDialog):
+    """Choose one of the actor's apps outside the team to move into it."""
+
+    ok_label = "Next"
+
+    def __init__(self, team: str, candidates: Sequence[str]) -> None:
+        self.title_text = f"Transfer an app into {team}"
+        self._candidates = list(candidates)
+        super().__init__(None)
+
+    def fields(self) -> Iterable[Any]:
+        if not self._candidates:
+            yield Static("You have no apps outside this team to transfer in.", classes="label")
+            return
+        yield Static("App", classes="label")
+        yield Select([(text(a), a) for a in self._candidates], prompt="Choose an app", id="app")
+        yield Checkbox(Text("Lock it on arrival"), id="locked")
+
+    def values(self) -> dict[str, Any]:
+        if not self._candidates:
+            return {"app": None, "locked": False}
+        app = self.query_one("#app", Select).value
+        return {"app": None if app is Select.NULL else app,
+                "locked": self.query_one("#locked", Checkbox).value}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["app"]:
+            return "Choose an app to transfer (escape to go back)."
+        return None
+
+
+class TransferOutDialog(FormDialog):
+    """Name the account that will own the app once it leaves the team."""
+
+    ok_label = "Next"
+
+    def __init__(self, app: str) -> None:
+        self.title_text = f"Transfer {app} out of the team"
+        super().__init__(None)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static("New owner's email", classes="label")
+        yield field("someone@acme.com", id="recipient")
+
+    def values(self) -> dict[str, Any]:
+        return {"recipient": self.query_one("#recipient", Input).value}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["recipient"].strip():
+            return "Type the email of the account that will own the app."
+        return None
+
+
+PERMISSION_CHOICES = ("deploy", "operate", "manage")
+
+
+def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
+    have = set(current)
+    yield Checkbox(Text("view (always)"), value=True, disabled=True, id="perm-view")
+    for name in PERMISSION_CHOICES:
+        yield Checkbox(Text(name), value=name in have, id=f"perm-{name}")
+
+
+def _checked(dialog: ModalScreen) -> list[str]:
+    return ["view"] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
+
+
+class GrantDialog(FormDialog):
+    """Give an account an explicit grant on one app."""
+
+    ok_label = "Grant"
+
+    def __init__(self, app: str, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Grant access to {app}"
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static("Email", classes="label")
+        yield field("someone@acme.com", id="email")
+        with Horizontal(classes="perms"):
+            yield from _permission_boxes(())
+
+    def values(self) -> dict[str, Any]:
+        return {"email": self.query_one("#email", Input).value, "permissions": _checked(self)}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if not values["email"].strip():
+            return "Type the email of the account to grant access to."
+        return None
+
+
+class PermissionsDialog(FormDialog):
+    """Replace an account's grant on one app (view stays on)."""
+
+    ok_label = "Save"
+
+    def __init__(self, app: str, email: str, current: Iterable[str],
+                 action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Permissions of {email} on {app}"
+        self._current = tuple(current)
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        with Horizontal(classes="perms"):
+            yield from _permission_boxes(self._current)
+
+    def on_mount(self) -> None:
+        self.query_one("#perm-deploy", Checkbox).focus()
+
+    def values(self) -> dict[str, Any]:
+        return {"permissions": _checked(self)}
+
+
+class TeamSwitcher(ModalScreen[str | None]):
+    """Pick one of the actor's teams."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="teams.cancel"),
+        Binding("j", "down", "Down", show=False),
+        Binding("k", "up", "Up", show=False),
+    ]
+
+    def __init__(self, teams: Sequence[tuple[str, str]], current: str | None) -> None:
+        super().__init__(classes="dialog-screen")
+        self._teams = list(teams)
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        yield TooSmall()
+        with Vertical(classes="dialog switcher"):
+            yield Static("Switch team", classes="dialog-title")
+            if not self._teams:
+                yield Static("You belong to no team yet.", classes="label")
+            options = []
+            for name, role in self._teams:
+                label = Text(clean(name), style="bold" if name == self._current else "")
+                label.append(f"  {role}", style="dim")
+                if name == self._current:
+                    label.append("  (current)", style="dim")
+                options.append(Option(label, id=name))
+            yield OptionList(*options, id="teams")
+
+    def on_mount(self) -> None:
+        teams = self.query_one("#teams", OptionList)
+        names = [n for n, _r in self._teams]
+        if self._current in names:
+            teams.highlighted = names.index(self._current)
+        teams.focus()
+
+    def action_down(self) -> None:
+        """Move down."""
+        self.query_one("#teams", OptionList).action_cursor_down()
+
+    def action_up(self) -> None:
+        """Move up."""
+        self.query_one("#teams", OptionList).action_cursor_up()
+
+    def action_cancel(self) -> None:
+        """Keep the current team."""
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen underneath, as a list ('?' or F1)."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="help.close"),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("f1", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def __init__(self, title: str, keys: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._keys = list(keys)
+        self._notes = list(notes)
+
+    def compose(self) -> ComposeResult:
+        yield TooSmall()
+        with Vertical(classes="dialog help"):
+            yield Static(text(self._title), classes="dialog-title")
+            body = Text()
+            for key, description in self._keys:
+                body.append(f"{key:>12}", style="bold")
+                body.append(f"  {description}\n")
+            for note in self._notes:
+                body.append(f"\n{note}", style="dim")
+            with VerticalScroll(classes="help-body"):
+                yield Static(body)
+
+    def action_close(self) -> None:
+        """Back to where you were."""
+        self.dismiss(None)

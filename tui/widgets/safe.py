@@ -1,0 +1,32 @@
+"""Show user data literally: never as Rich/Textual markup, never as terminal control codes."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+# C0/C1 controls (ESC starts every terminal sequence) plus the invisible bidi and zero-width
+# marks that can make text read differently from what is stored.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # U+2400 control pictures: ESC shows as ␛
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"
+
+
+def clean(value: object) -> str:
+    """``value`` as a string with every control or invisible character made visible."""
+    if value is None:
+        return ""
+    return _UNSAFE.sub(_picture, str(value))
+
+
+def text(value: object, style: str = "") -> Text:
+    """User data as a Rich Text that is shown exactly as stored (no markup is parsed)."""
+    return Text(clean(value), style=style, end="")
