@@ -93,7 +93,7 @@ class TeamAccessApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (24, "-tall-enough")]
 
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit teamaccess"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False, tooltip="Quit teamaccess"),
         Binding("1", "show_tab('roster')", "Roster", id="app.roster", show=False,
                 tooltip="The team's users"),
         Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="The team's apps"),

@@ -20,16 +20,24 @@ from .base import TableView
 from .header import HeaderBar
 
 
-def _mark(held: bool) -> Text:
-    return Text("✓", style="green", justify="center") if held else Text("·", style="dim", justify="center")
+def perm_marks(perms: tuple[str, ...]) -> Text:
+    """View, deploy, operate, manage as initials in fixed places, a dot where one is missing."""
+    out = Text()
+    for i, name in enumerate(PERMISSIONS):
+        if i:
+            out.append(" ")
+        if name in perms:
+            out.append(name[0].upper(), style="bold green")
+        else:
+            out.append("·", style="dim")
+    return out
 
 
 class AccessView(TableView):
     """The rows of one app's access pane."""
 
     noun = "accounts"
-    COLUMNS = (("email", "Email"), ("role", "Role"), ("view", "View"), ("deploy", "Deploy"),
-               ("operate", "Operate"), ("manage", "Manage"), ("why", "Why"))
+    COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", "V D O M"), ("why", "Why"))
 
     BINDINGS = [
         Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
@@ -60,8 +68,7 @@ class AccessView(TableView):
     def cells(self, item: queries.AccessRow) -> Sequence[Text]:
         role = Text(item.role) if item.role else Text("collaborator", style="italic")
         why = "; ".join(clean(detail) for _source, _perms, detail in item.sources)
-        return (text(item.email), role, *(_mark(p in item.permissions) for p in PERMISSIONS),
-                Text(why))
+        return (text(item.email), role, perm_marks(item.permissions), Text(why))
 
     def haystack(self, item: queries.AccessRow) -> str:
         return " ".join((clean(item.email), item.role or "collaborator", *item.permissions,
@@ -69,7 +76,7 @@ class AccessView(TableView):
 
     def status_extra(self, line: Text) -> None:
         grants = sum(1 for r in self.items if r.grant is not None)
-        line.append(f" · {grants} explicit grants")
+        line.append(f" · {grants} explicit grants · V view, D deploy, O operate, M manage")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter":

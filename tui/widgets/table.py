@@ -80,9 +80,11 @@ class LiveTable(DataTable):
                 if current != [key for key, _ in rows]:
                     self._sort_by(order)
             if keep_key is not None and keep_key in wanted:
-                self.move_cursor(row=self.get_row_index(keep_key), animate=False)
-            elif self.row_count:
-                self.move_cursor(row=min(keep_index, self.row_count - 1), animate=False)
+                target = self.get_row_index(keep_key)
+            else:
+                target = min(keep_index, self.row_count - 1)
+            if self.row_count and target != self.cursor_row:
+                self.move_cursor(row=target, animate=False)
 
     def _sort_by(self, order: dict[str, int]) -> None:
         # DataTable.sort hands its key function cell values, not row keys, so re-rank the row
