@@ -1,0 +1,871 @@
+"""The Heroku-style command line: ``teamaccess members:add ...`` over store.ops and store.queries.
+
+Commands keep Heroku's topic:command names, flags, progress lines (``Locking myapp... done``)
+and ``--json`` field names, so muscle memory and scripts carry over. Nothing here decides who
+may do what: every command calls the same store function as the dashboard, and a refusal comes
+back as the store's one-line reason. Textual is imported only when the dashboard opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from store import ops, portable, queries
+from store.db import Database, default_path
+from store.errors import NotFound, StoreError
+from store.identity import resolve_actor
+from store.ops import Actor
+from store.portable import iso
+from tui.text import plain
+
+PROG = "teamaccess"
+DEMO_TEAM = "acme-widgets"
+DEMO_ADMIN = "ada@acme.com"
+
+_HELP = """\
+Manage an Enterprise Team's users and their access to its apps, the Heroku way.
+
+Run without a command to open the dashboard; 'teamaccess demo' opens it on a demo team.
+
+\b
+Where the data lives: --db PATH|URL or TEAMACCESS_DB (default: your user data directory).
+Who acts: --as EMAIL or TEAMACCESS_AS, else the account bound to your OS login.
+Which team: --team T or TEAMACCESS_TEAM, else your only team.
+--db and --as work before or after the command.
+
+\b
+Shell completion (click's own):
+  bash: eval "$(_TEAMACCESS_COMPLETE=bash_source teamaccess)"
+        (and COMP_WORDBREAKS=${COMP_WORDBREAKS//:} so that 'members:add' completes)
+  zsh:  eval "$(_TEAMACCESS_COMPLETE=zsh_source teamaccess)"
+  fish: _TEAMACCESS_COMPLETE=fish_source teamaccess | source
+"""
+
+
+# -- state shared by the group and its commands ------------------------------------------------
+
+
+@dataclass
+class State:
+    """What the global options said, and the database and actor opened from them on demand."""
+
+    db_where: str | None = None
+    as_email: str | None = None
+    _db: Database | None = field(default=None, repr=False)
+    _actor: Actor | None = field(default=None, repr=False)
+
+    def db(self) -> Database:
+        """The database named by --db / TEAMACCESS_DB / the default path, opened once."""
+        if self._db is None:
+            self._db = Database(self.db_where)
+        return self._db
+
+    def actor(self) -> Actor:
+        """The acting account (--as / TEAMACCESS_AS / the bound OS login)."""
+        if self._actor is None:
+            self._actor = resolve_actor(self.db(), self.as_email)
+        return self._actor
+
+    def close(self) -> None:
+        """Release the database, if one was opened."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def _remember(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:  # a value given after the command overrides one given before
+            setattr(ctx.ensure_object(State), attr, value)
+
+    return callback
+
+
+def global_options(f: Callable) -> Callable:
+    """Give a command (and the group) ``--db`` and ``--as``, so they work on either side."""
+    f = click.option(
+        "--as", "as_email", metavar="EMAIL", expose_value=False, is_eager=True,
+        callback=_remember("as_email"),
+        help="Act as this account (on a database file you own). Env: TEAMACCESS_AS.",
+    )(f)
+    f = click.option(
+        "--db", metavar="PATH|URL", expose_value=False, is_eager=True,
+        callback=_remember("db_where"),
+        help="SQLite file or SQLAlchemy URL. Env: TEAMACCESS_DB.",
+    )(f)
+    return f
+
+
+def team_option(f: Callable) -> Callable:
+    """``--team``/``-t``; when absent, TEAMACCESS_TEAM or the actor's only team is used."""
+    return click.option(
+        "--team", "-t", metavar="TEAM",
+        help="Team name (default: TEAMACCESS_TEAM, else your only team).",
+    )(f)
+
+
+def app_option(f: Callable) -> Callable:
+    """``--app``/``-a``, required, as in Heroku."""
+    return click.option("--app", "-a", "app", metavar="APP", required=True, help="App name.")(f)
+
+
+def json_option(f: Callable) -> Callable:
+    """``--json``: print Heroku Platform API shaped rows instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help="Output as JSON.")(f)
+
+
+def resolve_team(state: State, team: str | None) -> str:
+    """The team a command is about: --team, TEAMACCESS_TEAM, or the actor's only team."""
+    if team:
+        return team
+    env = os.environ.get("TEAMACCESS_TEAM")
+    if env:
+        return env
+    rows = queries.teams(state.db(), state.actor().email)
+    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+    if len(own) == 1:
+        return own[0]
+    if not own:
+        raise click.UsageError(
+            "No team given and you belong to none: pass --team TEAM "
+            "(or create one with 'teamaccess teams:create NAME')."
+        )
+    raise click.UsageError(
+        f"Which team? You belong to {', '.join(own)}: pass --team TEAM or set TEAMACCESS_TEAM."
+    )
+
+
+# -- output helpers --------------------------------------------------------------------------
+
+
+def say(line: str = "") -> None:
+    """Print one line of output to stdout."""
+    click.echo(line)
+
+
+def done(progress: str) -> None:
+    """Heroku's progress line, printed whole once the work succeeded: ``Locking myapp... done``."""
+    say(f"{progress}... done")
+
+
+def print_json(data: Any) -> None:
+    """JSON as Heroku prints it (two-space indent); ASCII-escaped so no control byte gets out."""
+    say(json.dumps(data, indent=2, ensure_ascii=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A plain left-aligned table with a header rule, every cell shown literally on one line."""
+    cells = [[plain(c, one_line=True) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    say("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    say("  ".join("─" * w for w in widths))
+    for row in cells:
+        say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def perms_text(perms: Iterable[str]) -> str:
+    """Permission names as Heroku prints them: sorted alphabetically, comma separated."""
+    return ", ".join(sorted(perms))
+
+
+def money(cents: int) -> str:
+    """Cents as dollars, e.g. $1,250.00."""
+    return f"${cents / 100:,.2f}"
+
+
+def shown(value: object) -> str:
+    """User data (a name, an email) made safe to put inside a one-line message."""
+    return plain(value, one_line=True)
+
+
+# -- confirmation ----------------------------------------------------------------------------
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a prompt (a function so tests can pretend one is there)."""
+    return sys.stdin.isatty()
+
+
+def confirm_app(app: str, confirm: str | None, warning: str) -> None:
+    """Heroku's confirmation: ``--confirm APP`` or, on a terminal, type the app's name."""
+    if confirm is not None:
+        if confirm != app:
+            raise click.ClickException(
+                f"Confirmation {shown(confirm)} did not match {shown(app)}. Aborted."
+            )
+        return
+    if not stdin_is_terminal():
+        raise click.ClickException(
+            f"{warning} Pass --confirm {shown(app)} to proceed (no terminal to ask on)."
+        )
+    click.echo(f" !    WARNING: {warning}", err=True)
+    click.echo(f" !    To proceed, type {shown(app)} or re-run this command with --confirm {shown(app)}", err=True)
+    answer = click.prompt("", prompt_suffix="> ", default="", show_default=False, err=True)
+    if answer.strip() != app:
+        raise click.ClickException(
+            f"Confirmation {shown(answer.strip())} did not match {shown(app)}. Aborted."
+        )
+
+
+# -- the group -------------------------------------------------------------------------------
+
+
+class TeamAccessGroup(click.Group):
+    """The ``teamaccess`` group: one-line errors with Heroku's exit statuses, never a traceback."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        """Run a command; print any failure as one ``Error: ...`` line and exit 1 (2: usage)."""
+        code = 0
+        try:
+            rv = super().main(
+                args, prog_name or PROG, complete_var, standalone_mode=False, **extra
+            )
+            code = rv if isinstance(rv, int) else 0
+        except click.UsageError as err:
+            hint = ""
+            if err.ctx is not None:
+                hint = f" See '{err.ctx.command_path} --help'."
+            _error(f"{err.format_message()}{hint}")
+            code = 2
+        except click.ClickException as err:
+            _error(err.format_message())
+            code = err.exit_code
+        except click.Abort:
+            _error("Aborted.")
+            code = 1
+        except StoreError as err:
+            _error(str(err))
+            code = 1
+        except BrokenPipeError:
+            code = 1  # the reader went away (| head): nothing useful left to say
+        except Exception as err:  # noqa: BLE001 - the promise is one line, never a traceback
+            _error(f"unexpected {type(err).__name__}: {err} (please report this)")
+            code = 1
+        sys.exit(code)
+
+
+def _error(message: str) -> None:
+    text = plain(message, one_line=True)
+    if not text.startswith("Error: "):
+        text = "Error: " + text
+    try:
+        click.echo(text, err=True)
+    except BrokenPipeError:  # pragma: no cover - stderr closed
+        pass
+
+
+@click.group(
+    cls=TeamAccessGroup,
+    invoke_without_command=True,
+    help=_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@global_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """The group callback: with no command, open the dashboard."""
+    state = ctx.ensure_object(State)
+    ctx.call_on_close(state.close)
+    if ctx.invoked_subcommand is None:
+        open_dashboard(state.db(), state.actor(), os.environ.get("TEAMACCESS_TEAM") or None)
+
+
+def open_dashboard(db: Database, actor: Actor, team: str | None) -> None:
+    """Open the Textual dashboard (the only place that imports Textual)."""
+    from tui.app import TeamAccessApp
+
+    TeamAccessApp(db, actor, team=team).run()
+
+
+def command(name: str, **kw: Any) -> Callable[[Callable], click.Command]:
+    """Declare a ``topic:command`` with the global options."""
+
+    def wrap(f: Callable) -> click.Command:
+        return cli.command(name, **kw)(global_options(f))
+
+    return wrap
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+def member_json(row: queries.MemberRow) -> dict[str, Any]:
+    """A roster row with the Platform API's team-member field names."""
+    return portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+
+
+@command("members")
+@team_option
+@click.option("--role", "-r", metavar="ROLE", help="Only users with this role (admin, member, viewer).")
+@json_option
+def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
+    """List the team's users with their role and MFA status."""
+    s = _state()
+    name = resolve_team(s, team)
+    rows = queries.roster(s.db(), s.actor().email, name, role=role)
+    if as_json:
+        print_json([member_json(r) for r in rows])
+        return
+    if not rows:
+        say(f"No members in {shown(name)}{' with role ' + shown(role) if role else ''}.")
+        return
+    table(("Email", "Role", "MFA"), ((r.email, r.role, "enabled" if r.mfa else "disabled") for r in rows))
+
+
+@command("members:add")
+@click.argument("email")
+@team_option
+@click.option("--role", "-r", metavar="ROLE", required=True, help="admin, member or viewer.")
+def members_add(email: str, team: str | None, role: str) -> None:
+    """Add a user to the team with a role (or set the role of an existing one)."""
+    s = _state()
+    change = ops.add_member(s.db(), s.actor(), resolve_team(s, team), email, role)
+    done(f"Adding {shown(change.email)} to {shown(change.team)} as {change.role}")
+
+
+@command("members:set")
+@click.argument("email")
+@team_option
+@click.option("--role", "-r", metavar="ROLE", required=True, help="admin or member.")
+def members_set(email: str, team: str | None, role: str) -> None:
+    """Change the role of a team user (admin or member)."""
+    s = _state()
+    change = ops.set_role(s.db(), s.actor(), resolve_team(s, team), email, role)
+    done(f"Adding {shown(change.email)} to {shown(change.team)} as {change.role}")
+
+
+@command("members:remove")
+@click.argument("email")
+@team_option
+def members_remove(email: str, team: str | None) -> None:
+    """Remove a user from the team; their explicit app grants stay (and are listed)."""
+    s = _state()
+    removal = ops.remove_member(s.db(), s.actor(), resolve_team(s, team), email)
+    done(f"Removing {shown(removal.email)} from {shown(removal.team)}")
+    if removal.kept_grants:
+        apps = ", ".join(shown(a) for a in removal.kept_grants)
+        say(f"{shown(removal.email)} keeps explicit grants (now as a collaborator) on: {apps}")
+        say(f"To remove them: teamaccess access:remove {shown(removal.email)} --app APP")
+
+
+def _sources_text(sources: Iterable[tuple[str, tuple[str, ...], str]]) -> str:
+    return "; ".join(f"{detail} ({perms_text(perms)})" for _src, perms, detail in sources)
+
+
+def _sources_json(sources: Iterable[tuple[str, tuple[str, ...], str]]) -> list[dict[str, Any]]:
+    return [
+        {"source": src, "permissions": sorted(perms), "detail": detail}
+        for src, perms, detail in sources
+    ]
+
+
+@command("members:access")
+@click.argument("email")
+@team_option
+@json_option
+def members_access(email: str, team: str | None, as_json: bool) -> None:
+    """Every app of the team that EMAIL can reach, each permission and where it comes from."""
+    s = _state()
+    name = resolve_team(s, team)
+    found = queries.member_access(s.db(), s.actor().email, name, email)
+    if as_json:
+        print_json([
+            {"app": {"name": row.name, "locked": row.locked},
+             "permissions": [{"name": p} for p in sorted(row.permissions)],
+             "sources": _sources_json(sources)}
+            for row, sources in found
+        ])
+        return
+    say(f"=== {shown(email.strip().lower())} in {shown(name)}")
+    if not found:
+        say("No access to any app of this team.")
+        return
+    table(
+        ("App", "Permissions", "From"),
+        ((row.name + (" (locked)" if row.locked else ""), perms_text(row.permissions),
+          _sources_text(sources)) for row, sources in found),
+    )
+
+
+# -- access ----------------------------------------------------------------------------------
+
+
+def access_json(app: str, row: queries.AccessRow) -> dict[str, Any]:
+    """An access row with the Platform API's collaborator field names, plus its provenance."""
+    return {
+        **portable.access_row(app, row.email, row.mfa, row.role, row.permissions),
+        "grant": sorted(row.grant) if row.grant is not None else None,
+        "sources": _sources_json(row.sources),
+    }
+
+
+@command("access")
+@app_option
+@json_option
+def access_cmd(app: str, as_json: bool) -> None:
+    """List who has access to an app, with their permissions."""
+    s = _state()
+    view = queries.app_access(s.db(), s.actor().email, app)
+    if as_json:
+        print_json([access_json(view.app.name, r) for r in view.rows])
+        return
+    owner_role = "owner" if view.app.team is None else "collaborator"
+    table(
+        ("Email", "Role", "Permissions", "MFA"),
+        ((r.email, r.role or owner_role, perms_text(r.permissions),
+          "enabled" if r.mfa else "disabled") for r in view.rows),
+    )
+
+
+@command("access:add")
+@click.argument("email")
+@app_option
+@click.option("--permissions", "-p", "permissions", metavar="LIST", default="",
+              help="Comma-separated: deploy, operate, manage (view is always given).")
+def access_add(email: str, app: str, permissions: str) -> None:
+    """Give an account access to an app."""
+    s = _state()
+    change = ops.grant_access(s.db(), s.actor(), app, email, permissions)
+    done(f"Adding {shown(change.email)} access to the app {shown(change.app)} with "
+         f"{perms_text(change.permissions)} permissions")
+
+
+@command("access:update")
+@click.argument("email")
+@app_option
+@click.option("--permissions", "-p", "permissions", metavar="LIST", required=True,
+              help="Comma-separated: the whole new set (view is always kept).")
+def access_update(email: str, app: str, permissions: str) -> None:
+    """Replace an account's permissions on an app."""
+    s = _state()
+    change = ops.update_access(s.db(), s.actor(), app, email, permissions)
+    done(f"Updating {shown(change.email)} in application {shown(change.app)} with "
+         f"{perms_text(change.permissions)} permissions")
+
+
+@command("access:remove")
+@click.argument("email")
+@app_option
+def access_remove(email: str, app: str) -> None:
+    """Remove an account's explicit access to an app."""
+    s = _state()
+    change = ops.revoke_access(s.db(), s.actor(), app, email)
+    done(f"Removing {shown(change.email)} access from the app {shown(change.app)}")
+
+
+@command("access:why")
+@click.argument("email")
+@app_option
+@json_option
+def access_why(email: str, app: str, as_json: bool) -> None:
+    """Each permission EMAIL has, or lacks, on an app, and the rule behind it."""
+    s = _state()
+    rows = queries.why(s.db(), s.actor().email, app, email)
+    if as_json:
+        print_json([{"permission": r.permission, "held": r.held, "reasons": list(r.reasons)}
+                    for r in rows])
+        return
+    say(f"=== {shown(email.strip().lower())} on {shown(app)}")
+    table(("Permission", "Has", "Why"),
+          ((r.permission, "yes" if r.held else "no", "; ".join(r.reasons)) for r in rows))
+
+
+# -- apps ------------------------------------------------------------------------------------
+
+
+def app_json(row: queries.AppRow) -> dict[str, Any]:
+    """An app row with the Platform API's field names, plus the actor's own permissions."""
+    return {
+        **portable.app_row(row.name, row.team, row.owner, row.locked, row.locked_at),
+        "permissions": sorted(row.permissions),
+    }
+
+
+def _app_line(row: queries.AppRow) -> str:
+    return shown(row.name) + (" (locked)" if row.locked else "")
+
+
+@command("apps")
+@team_option
+@json_option
+def apps_cmd(team: str | None, as_json: bool) -> None:
+    """List your apps, or a team's apps with the locked ones marked (alias: list)."""
+    s = _state()
+    team = team or os.environ.get("TEAMACCESS_TEAM") or None
+    me = s.actor().email
+    rows = queries.apps(s.db(), me, team)
+    if as_json:
+        print_json([app_json(r) for r in rows])
+        return
+    if team is not None:
+        if not rows:
+            say(f"There are no apps in team {shown(team)}.")
+            return
+        say(f"=== Apps in team {shown(team)}")
+        for r in rows:
+            say(_app_line(r))
+        return
+    personal = [r for r in rows if r.team is None and r.owner == me]
+    others = [r for r in rows if r not in personal]
+    if not rows:
+        say("You have no apps.")
+        return
+    if personal:
+        say(f"=== {shown(me)} Apps")
+        for r in personal:
+            say(_app_line(r))
+    teams = sorted({r.team or "" for r in others})
+    for t in teams:
+        if personal or t != teams[0]:
+            say()
+        if t:
+            say(f"=== Apps in team {shown(t)}")
+        else:
+            say("=== Collaborated Apps")
+        for r in others:
+            if (r.team or "") == t:
+                say(_app_line(r))
+
+
+cli.add_command(apps_cmd, "list")
+
+
+@command("apps:create")
+@click.argument("name")
+@team_option
+@click.option("--locked", is_flag=True, help="Lock the new team app at once.")
+def apps_create(name: str, team: str | None, locked: bool) -> None:
+    """Create an app: a personal one, or a team app (you get an all-four grant)."""
+    s = _state()
+    team = team or os.environ.get("TEAMACCESS_TEAM") or None
+    change = ops.create_app(s.db(), s.actor(), name, team, locked=locked)
+    where = f" in team {shown(change.team)}" if change.team else ""
+    done(f"Creating {shown(change.app)}{where}{' (locked)' if change.locked else ''}")
+
+
+@command("apps:transfer")
+@click.argument("recipient")
+@app_option
+@click.option("--locked", is_flag=True, help="Lock the app as it arrives in the team.")
+@click.option("--confirm", metavar="APP", help="The app's name, to skip the prompt.")
+def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -> None:
+    """Transfer an app to a team (by name) or an account (by email)."""
+    s = _state()
+    if "@" in recipient:
+        try:
+            team = queries.app_access(s.db(), s.actor().email, app).app.team
+        except StoreError:
+            team = None  # the store will refuse the transfer itself, with its reason
+        if team is not None:
+            confirm_app(
+                app, confirm,
+                f"This moves {shown(app)} out of team {shown(team)} to {shown(recipient)} "
+                "and removes every grant on it.",
+            )
+    change = ops.transfer_app(s.db(), s.actor(), app, recipient, locked=locked)
+    done(f"Transferring {shown(change.app)} to {shown(change.team or change.owner)}")
+    if change.removed_grants:
+        say(f"Removed the grants of: {', '.join(shown(e) for e in change.removed_grants)}")
+
+
+@command("apps:join")
+@app_option
+def apps_join(app: str) -> None:
+    """Give yourself view access to an unlocked app of your team."""
+    s = _state()
+    change = ops.join_app(s.db(), s.actor(), app)
+    done(f"Joining {shown(change.app)}")
+
+
+@command("apps:leave")
+@app_option
+def apps_leave(app: str) -> None:
+    """Drop your own grant on an app."""
+    s = _state()
+    change = ops.leave_app(s.db(), s.actor(), app)
+    done(f"Leaving {shown(change.app)}")
+
+
+@command("apps:destroy")
+@app_option
+@click.option("--confirm", metavar="APP", help="The app's name, to skip the prompt.")
+def apps_destroy(app: str, confirm: str | None) -> None:
+    """Destroy an app with its grants and resources."""
+    s = _state()
+    confirm_app(app, confirm, f"This will destroy {shown(app)} with every grant and resource on it.")
+    change = ops.destroy_app(s.db(), s.actor(), app)
+    done(f"Destroying {shown(change.app)} (including all add-ons)")
+
+
+@command("apps:lock")
+@app_option
+def apps_lock(app: str) -> None:
+    """Lock a team app: team users added from now on must be granted access explicitly."""
+    s = _state()
+    change = ops.lock_app(s.db(), s.actor(), app)
+    done(f"Locking {shown(change.app)}")
+
+
+@command("apps:unlock")
+@app_option
+def apps_unlock(app: str) -> None:
+    """Unlock a team app."""
+    s = _state()
+    change = ops.unlock_app(s.db(), s.actor(), app)
+    done(f"Unlocking {shown(change.app)}")
+
+
+# -- teams and accounts ----------------------------------------------------------------------
+
+
+@command("teams")
+@json_option
+def teams_cmd(as_json: bool) -> None:
+    """List the teams you belong to, with your role in each."""
+    s = _state()
+    rows = queries.teams(s.db(), s.actor().email)
+    if as_json:
+        print_json([{"name": r.name, "role": r.role} for r in rows])
+        return
+    if not rows:
+        say("You are not a member of any team.")
+        return
+    table(("Team", "Role"), ((r.name, r.role) for r in rows))
+
+
+@command("teams:create")
+@click.argument("name")
+def teams_create(name: str) -> None:
+    """Create a team; you become its first admin."""
+    s = _state()
+    created = ops.create_team(s.db(), s.actor(), name)
+    done(f"Creating {shown(created)}")
+
+
+@command("teams:rename")
+@click.argument("new_name", metavar="NEW")
+@team_option
+def teams_rename(new_name: str, team: str | None) -> None:
+    """Rename a team (admins only)."""
+    s = _state()
+    old = resolve_team(s, team)
+    new = ops.rename_team(s.db(), s.actor(), old, new_name)
+    done(f"Renaming {shown(old)} to {shown(new)}")
+
+
+@command("account:mfa")
+@click.option("--enable/--disable", "enable", default=None,
+              help="Turn your MFA on or off; without either, show its status.")
+def account_mfa(enable: bool | None) -> None:
+    """Show or change your own multi-factor authentication status."""
+    s = _state()
+    actor = s.actor()
+    if enable is None:
+        account = queries.account(s.db(), actor.email)
+        if account is None:
+            raise NotFound(f"No account {shown(actor.email)}: ask a team admin to add you.")
+        say(f"MFA is {'enabled' if account.mfa_enabled else 'disabled'} for {shown(actor.email)}.")
+        return
+    ops.set_mfa(s.db(), actor, enable)
+    done(f"{'Enabling' if enable else 'Disabling'} MFA for {shown(actor.email)}")
+
+
+@command("accounts:bind")
+@click.argument("login")
+@click.argument("email")
+def accounts_bind(login: str, email: str) -> None:
+    """Bind an OS login to an account, so that the login acts as it."""
+    s = _state()
+    who = ops.bind_login(s.db(), s.actor(), login, email)
+    done(f"Binding login {shown(login.strip())} to {shown(who)}")
+
+
+# -- team views ------------------------------------------------------------------------------
+
+
+def _audit_detail(row: queries.AuditRow) -> str:
+    if row.outcome != "ok":
+        return row.reason or ""
+    parts = []
+    if row.before is not None:
+        parts.append(json.dumps(row.before, sort_keys=True, ensure_ascii=True))
+    if row.after is not None:
+        parts.append(json.dumps(row.after, sort_keys=True, ensure_ascii=True))
+    return " -> ".join(parts)
+
+
+@command("audit")
+@team_option
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Newest events to show.")
+@json_option
+def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
+    """The team's audit log, newest first (admins only)."""
+    s = _state()
+    name = resolve_team(s, team)
+    rows = queries.audit(s.db(), s.actor().email, name, limit=limit)
+    if as_json:
+        print_json([
+            {"id": r.id, "created_at": iso(r.at), "action": r.action,
+             "actor": {"email": r.actor_email, "login": r.actor_login},
+             "team": {"name": r.team} if r.team else None,
+             "app": {"name": r.app} if r.app else None,
+             "target": {"email": r.target} if r.target else None,
+             "before": r.before, "after": r.after, "outcome": r.outcome, "reason": r.reason}
+            for r in rows
+        ])
+        return
+    if not rows:
+        say(f"No audit events for {shown(name)}.")
+        return
+    table(
+        ("When", "Actor", "Action", "App", "Target", "Outcome", "Detail"),
+        ((iso(r.at.replace(microsecond=0)), r.actor_email, r.action, r.app or "",
+          r.target or "", r.outcome, _audit_detail(r)) for r in rows),
+    )
+
+
+@command("resources")
+@team_option
+@json_option
+def resources_cmd(team: str | None, as_json: bool) -> None:
+    """The dynos and add-ons of the team's apps."""
+    s = _state()
+    name = resolve_team(s, team)
+    rows = queries.resources(s.db(), s.actor().email, name)
+    if as_json:
+        print_json([
+            {"app": {"name": r.app}, "kind": r.kind, "name": r.name, "plan": {"name": r.plan},
+             "quantity": r.quantity, "monthly_cents": r.monthly_cents}
+            for r in rows
+        ])
+        return
+    if not rows:
+        say(f"No resources in {shown(name)}.")
+        return
+    table(("App", "Kind", "Name", "Plan", "Qty", "Monthly"),
+          ((r.app, r.kind, r.name, r.plan, r.quantity, money(r.monthly_cents * r.quantity))
+           for r in rows))
+
+
+@command("billing")
+@team_option
+@json_option
+def billing_cmd(team: str | None, as_json: bool) -> None:
+    """Monthly cost of each team app, and the total (admins only)."""
+    s = _state()
+    name = resolve_team(s, team)
+    rows = queries.billing(s.db(), s.actor().email, name)
+    total = sum(r.monthly_cents for r in rows)
+    if as_json:
+        print_json({"team": {"name": name},
+                    "apps": [{"app": {"name": r.app}, "monthly_cents": r.monthly_cents}
+                             for r in rows],
+                    "total_cents": total})
+        return
+    say(f"=== Billing for {shown(name)}")
+    table(("App", "Monthly"), ((r.app, money(r.monthly_cents)) for r in rows))
+    say(f"Total: {money(total)} a month")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+@command("import")
+@click.argument("file", metavar="FILE")
+def import_cmd(file: str) -> None:
+    """Import a team from a JSON document ('-' reads standard input); all or nothing."""
+    s = _state()
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise click.ClickException(f"Can't read {shown(file)}: {reason}.") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.ClickException(
+            f"{shown(file)} is not JSON (line {err.lineno} column {err.colno}: {err.msg}); "
+            "give the output of 'teamaccess export'."
+        ) from None
+    result = portable.import_team(s.db(), s.actor(), doc)
+    done(f"Importing {shown(result.team)} from {shown(file)}")
+    for line in result.summary():
+        say(line)
+
+
+@command("export")
+@team_option
+@click.option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
+def export_cmd(team: str | None, output: str | None) -> None:
+    """Export a team's users, apps and grants as one JSON document."""
+    from store import portable
+
+    s = _state()
+    doc = portable.export_team(s.db(), s.actor().email, resolve_team(s, team))
+    text = json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise click.ClickException(f"Can't write {shown(output)}: {err.strerror}.") from None
+    done(f"Exporting {shown(doc['team'])} to {shown(output)}")
+
+
+@command("backup")
+@click.argument("path", metavar="PATH")
+def backup_cmd(path: str) -> None:
+    """Write a consistent copy of the (SQLite) database to PATH."""
+    s = _state()
+    dest = s.db().backup(path)
+    done(f"Backing up to {shown(dest)}")
+
+
+@command("demo")
+def demo_cmd() -> None:
+    """Open the dashboard on the demo team acme-widgets (created on first use)."""
+    from store.demo import build_demo
+
+    s = _state()
+    if s.db_where is None:  # the demo never touches the real database unless --db says so
+        s.db_where = str(default_path().parent / "demo.db")
+    db = s.db()
+    build_demo(db)
+    actor = resolve_actor(db, s.as_email or DEMO_ADMIN)
+    open_dashboard(db, actor, DEMO_TEAM)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``teamaccess`` console script."""
+    cli.main(args=argv, prog_name=PROG)
