@@ -112,15 +112,18 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
             for a in s.scalars(select(App).where(App.team_id == t.id).order_by(App.name))
         ]
         access: dict[str, list[dict[str, Any]]] = {}
-        for app_name, email, mfa, g in s.execute(
-            select(App.name, Account.email, Account.mfa_enabled, Grant)
+        for app_name, email, mfa, deploy, operate, manage in s.execute(
+            select(App.name, Account.email, Account.mfa_enabled, Grant.can_deploy,
+                   Grant.can_operate, Grant.can_manage)
             .join(Grant, Grant.app_id == App.id)
             .join(Account, Account.id == Grant.account_id)
             .where(App.team_id == t.id)
             .order_by(App.name, Account.email)
         ):
+            perms = ["view", *(p for p, held in (("deploy", deploy), ("operate", operate),
+                                                  ("manage", manage)) if held)]
             access.setdefault(app_name, []).append(
-                access_row(app_name, email, mfa, roles.get(email), g.permissions)
+                access_row(app_name, email, mfa, roles.get(email), perms)
             )
         return {"team": t.name, "members": members, "apps": apps, "access": access}
 
@@ -399,10 +402,10 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
             t = Team(name=d.team)
             s.add(t)
             s.flush()
-        else:
+        ev.team_id, ev.team_name = t.id, t.name  # before the check: a refusal is logged on the team
+        if not created:
             ev.action = "team.update"
             _require_admin(s, t, me_email, "import into the team")
-        ev.team_id, ev.team_name = t.id, t.name
 
         # Accounts: create the missing ones in bulk (with the document's MFA and names).
         info: dict[str, tuple[bool | None, str | None]] = {}
@@ -493,8 +496,14 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
         # Grants: admins already have everything, so their rows are skipped, not refused.
         app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == t.id)).all())
         grants = {
-            (g.app_id, g.account_id): g
-            for g in s.scalars(select(Grant).join(App, App.id == Grant.app_id).where(App.team_id == t.id))
+            (app_id, acc): (gid, frozenset(
+                p for p, held in (("view", True), ("deploy", d), ("operate", o), ("manage", m))
+                if held))
+            for gid, app_id, acc, d, o, m in s.execute(
+                select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
+                       Grant.can_operate, Grant.can_manage)
+                .join(App, App.id == Grant.app_id).where(App.team_id == t.id)
+            ).all()
         }
         new_grants, grant_updates, skipped = [], [], 0
         for a in d.access:
@@ -511,12 +520,12 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
             flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
                      "can_operate": "operate" in a.permissions,
                      "can_manage": "manage" in a.permissions}
-            g = grants.get(key)
-            if g is None:
+            held = grants.get(key)
+            if held is None:
                 new_grants.append({"app_id": key[0], "account_id": acc, **flags, "origin": "import",
                                    "granted_by_id": me_id, "created_at": now})
-            elif g.permissions != a.permissions:
-                grant_updates.append({"id": g.id, **flags})
+            elif held[1] != a.permissions:
+                grant_updates.append({"id": held[0], **flags})
         for chunk in _chunks(new_grants):
             conn.execute(insert(Grant), list(chunk))
         if grant_updates:

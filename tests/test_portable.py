@@ -1,0 +1,254 @@
+"""Team export and import: the round trip, Heroku-shaped input, all-or-nothing refusals, merging."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from store import ops, portable, queries
+from store.db import Database
+from store.demo import generate
+from store.errors import Invalid, LastAdminRefused, NotFound, Refused
+
+ADA = ops.Actor("ada@acme.com", "ada")
+
+
+@pytest.fixture
+def other(tmp_path):
+    """A second, empty database."""
+    database = Database(tmp_path / "other.db")
+    yield database
+    database.close()
+
+
+def snapshot(db: Database) -> tuple:
+    """Everything an import could touch, to check that a refused one changed nothing."""
+    teams = queries.teams(db, "ada@acme.com")
+    state = [tuple(teams)]
+    for t in teams:
+        state.append(tuple(queries.roster(db, "ada@acme.com", t.name)))
+        for app in queries.apps(db, "ada@acme.com", t.name):
+            state.append((app, queries.app_access(db, "ada@acme.com", app.name).rows))
+    return tuple(state), queries.account(db, "new@acme.com")
+
+
+def last_event(db: Database, team: str = "acme-widgets"):
+    return queries.audit(db, "ada@acme.com", team, limit=1)[0]
+
+
+# -- round trip ------------------------------------------------------------------------------
+
+
+def test_round_trip_of_the_demo_team_is_identical(demo_db, other):
+    first = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    result = portable.import_team(other, ADA, copy.deepcopy(first))
+    assert result.created_team and result.members_added == 21 and result.apps_added == 12
+    assert result.grants_added == 20 and result.admin_rows_skipped == 0
+    assert portable.export_team(other, "ada@acme.com", "acme-widgets") == first
+
+
+def test_round_trip_keeps_what_everyone_can_do(demo_db, other):
+    portable.import_team(other, ADA, portable.export_team(demo_db, "ada@acme.com", "acme-widgets"))
+    for who in ("john@acme.com", "joe@acme.com", "sam@freelance.dev", "guido@acme.com"):
+        for app in ("website-prod", "api-prod", "docs-site"):
+            # imported grants say "explicit grant": the document has no field for their origin
+            assert [(r.permission, r.held) for r in queries.why(other, "ada@acme.com", app, who)] == \
+                [(r.permission, r.held) for r in queries.why(demo_db, "ada@acme.com", app, who)]
+
+
+def test_export_shape(demo_db):
+    doc = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    assert set(doc) == {"team", "members", "apps", "access"}
+    assert doc["members"][0]["email"] == "ada@acme.com"
+    assert {"email", "role", "two_factor_authentication"} <= set(doc["members"][0])
+    prod = next(a for a in doc["apps"] if a["name"] == "website-prod")
+    assert prod["locked"] is True and prod["locked_at"].endswith("Z")
+    sam = next(r for r in doc["access"]["website-staging"] if r["email"] == "sam@freelance.dev")
+    assert sam["permissions"] == [{"name": "deploy"}, {"name": "view"}]
+    assert sam["role"] == "collaborator"
+
+
+def test_export_needs_an_admin(demo_db):
+    with pytest.raises(Refused, match="You are a member of acme-widgets; to export the team"):
+        portable.export_team(demo_db, "joe@acme.com", "acme-widgets")
+    with pytest.raises(NotFound):
+        portable.export_team(demo_db, "ada@acme.com", "nope")
+
+
+# -- Heroku-shaped input ---------------------------------------------------------------------
+
+
+def test_heroku_rows_are_understood(other):
+    doc = {
+        "team": "acme",
+        "members": [
+            {"email": "ada@acme.com", "role": "admin", "two_factor_authentication": True,
+             "federated": False, "id": "01234567-89ab-cdef-0123-456789abcdef"},
+            {"email": "Joe@Acme.com ", "role": "member", "two_factor_authentication": True,
+             "user": {"email": "joe@acme.com", "name": "Joe Smith"}},
+            {"email": "val@acme.com", "role": "viewer"},
+        ],
+        "apps": [{"name": "myapp", "locked": True, "region": {"name": "us"}},
+                 {"name": "test"}],
+        "access": {
+            "myapp": [
+                {"user": {"email": "ada@acme.com"}, "role": "admin",
+                 "permissions": [{"name": "view"}, {"name": "manage"}]},
+                {"user": {"email": "sam@freelance.dev"}, "role": "collaborator",
+                 "permissions": [{"name": "view", "description": "..."}, {"name": "deploy"}]},
+            ],
+            "test": [{"email": "joe@acme.com", "permissions": ["view", "operate"]}],
+        },
+    }
+    result = portable.import_team(other, ops.Actor("ada@acme.com"), doc)
+    assert (result.members_added, result.apps_added, result.grants_added,
+            result.admin_rows_skipped) == (3, 2, 2, 1)
+    assert [(r.email, r.role, r.mfa, r.name) for r in queries.roster(other, "ada@acme.com", "acme")] == [
+        ("ada@acme.com", "admin", True, None), ("joe@acme.com", "member", True, "Joe Smith"),
+        ("val@acme.com", "viewer", False, None)]
+    why = {r.permission: r.held for r in queries.why(other, "ada@acme.com", "myapp", "sam@freelance.dev")}
+    assert why == {"view": True, "deploy": True, "operate": False, "manage": False}
+    # the document's users count as having joined before its locks
+    assert queries.why(other, "ada@acme.com", "myapp", "val@acme.com")[0].held
+    event = last_event(other, "acme")
+    assert (event.action, event.outcome) == ("team.create", "ok")
+    assert event.after["import"]["grants_added"] == 2
+
+
+def test_new_team_makes_the_importer_its_admin(other):
+    result = portable.import_team(other, ops.Actor("boss@acme.com"),
+                                  {"team": "fresh", "members": [{"email": "a@acme.com", "role": "member"}]})
+    assert result.members_added == 2
+    assert [(r.email, r.role) for r in queries.roster(other, "boss@acme.com", "fresh")] == [
+        ("a@acme.com", "member"), ("boss@acme.com", "admin")]
+
+
+# -- all or nothing ------------------------------------------------------------------------------
+
+
+BAD_ROWS = [
+    ({"members": [{"email": "a@acme.com", "role": "member"}] * 1 + [
+        {"email": "b@acme.com", "role": "member"}, {"email": "c@acme.com", "role": "member"},
+        {"email": "nope", "role": "member"}]}, r"^members\[3\]\.email: Invalid email 'nope'"),
+    ({"members": [{"email": "a@acme.com", "role": "owner"}]}, r"^members\[0\]\.role: Invalid role"),
+    ({"members": [{"email": "a@acme.com", "role": "member"}, {"email": "A@acme.com", "role": "admin"}]},
+     r"^members\[1\]\.email: a@acme\.com is listed twice \(also members\[0\]\)"),
+    ({"members": ["a@acme.com"]}, r"^members\[0\]: expected an object"),
+    ({"members": [{"email": "a@acme.com", "role": "member", "two_factor_authentication": "yes"}]},
+     r"^members\[0\]\.two_factor_authentication: expected true or false"),
+    ({"members": [{"email": "a@acme.com", "role": "member", "created_at": "yesterday"}]},
+     r"^members\[0\]\.created_at: expected an ISO 8601 time"),
+    ({"apps": [{"name": "Bad_Name"}]}, r"^apps\[0\]\.name: Invalid app name"),
+    ({"apps": [{"name": "ok-app", "locked": 1}]}, r"^apps\[0\]\.locked: expected true or false"),
+    ({"apps": [{"name": "ok-app"}], "access": {"ok-app": [{"email": "x@y.com", "permissions": ["root"]}]}},
+     r"^access\.ok-app\[0\]\.permissions: Invalid permission 'root'"),
+    ({"apps": [{"name": "ok-app"}], "access": {"ok-app": [{"permissions": ["view"]}]}},
+     r"^access\.ok-app\[0\]\.email: Invalid email"),
+    ({"access": {"ghost-app": [{"email": "x@y.com"}]}}, r"no app ghost-app in the document"),
+    ({"members": {"email": "a@acme.com"}}, r"^members: expected a list"),
+]
+
+
+@pytest.mark.parametrize(("fragment", "message"), BAD_ROWS)
+def test_a_bad_row_is_named_and_nothing_is_written(demo_db, fragment, message):
+    doc = {"team": "acme-widgets", "members": [], **fragment}
+    if isinstance(doc["members"], list):  # a valid row that must not be written either
+        doc["members"] = [*doc["members"], {"email": "new@acme.com", "role": "member"}]
+    before, events = snapshot(demo_db), queries.audit_count(demo_db)
+    with pytest.raises(Invalid, match=message):
+        portable.import_team(demo_db, ADA, doc)
+    assert snapshot(demo_db) == before
+    assert queries.audit_count(demo_db) == events + 1
+    assert last_event(demo_db).outcome == "denied"
+
+
+def test_not_an_object_or_bad_team(other):
+    with pytest.raises(Invalid, match="must be a JSON object"):
+        portable.import_team(other, ADA, [1, 2])
+    with pytest.raises(Invalid, match=r"^team: Invalid team name"):
+        portable.import_team(other, ADA, {"team": "X"})
+    assert queries.teams(other, "ada@acme.com") == []
+    assert queries.audit_count(other) == 2
+
+
+def test_import_into_a_team_you_do_not_administer_is_refused(demo_db):
+    before, events = snapshot(demo_db), queries.audit_count(demo_db)
+    with pytest.raises(Refused, match="You are a member of acme-widgets"):
+        portable.import_team(demo_db, ops.Actor("joe@acme.com"),
+                             {"team": "acme-widgets", "members": [{"email": "new@acme.com", "role": "admin"}]})
+    assert snapshot(demo_db) == before
+    assert queries.audit_count(demo_db) == events + 1
+    event = last_event(demo_db)
+    assert (event.action, event.outcome, event.actor_email) == ("team.update", "denied", "joe@acme.com")
+
+
+def test_app_name_taken_elsewhere_is_refused_naming_the_row(demo_db):
+    before = snapshot(demo_db)
+    with pytest.raises(Refused, match=r"^apps\[1\]\.name: an app named ada-sandbox exists outside"):
+        portable.import_team(demo_db, ADA, {"team": "acme-widgets",
+                                            "members": [{"email": "new@acme.com", "role": "member"}],
+                                            "apps": [{"name": "fresh-app"}, {"name": "ada-sandbox"}]})
+    assert snapshot(demo_db) == before
+
+
+def test_import_may_not_leave_a_team_without_admin(db):
+    ops.create_team(db, ADA, "solo")
+    ops.add_member(db, ADA, "solo", "grace@acme.com", "member")
+    with pytest.raises(LastAdminRefused):
+        portable.import_team(db, ADA, {"team": "solo", "members": [
+            {"email": "ada@acme.com", "role": "member"}]})
+    assert [(r.email, r.role) for r in queries.roster(db, "ada@acme.com", "solo")] == [
+        ("ada@acme.com", "admin"), ("grace@acme.com", "member")]
+
+
+# -- merging into an existing team -------------------------------------------------------------
+
+
+def test_merge_sets_roles_locks_and_grants_but_not_mfa(demo_db):
+    doc = {
+        "team": "acme-widgets",
+        "members": [{"email": "joe@acme.com", "role": "viewer", "two_factor_authentication": False},
+                    {"email": "new@acme.com", "role": "member", "two_factor_authentication": True}],
+        "apps": [{"name": "docs-site", "locked": True}, {"name": "brand-new"}],
+        "access": {"website-staging": [{"email": "sam@freelance.dev", "permissions": ["operate"]}],
+                   "brand-new": [{"email": "li@partner.co", "permissions": ["deploy"]}]},
+    }
+    result = portable.import_team(demo_db, ADA, doc)
+    assert (result.members_added, result.roles_changed, result.apps_added, result.locks_changed,
+            result.grants_added, result.grants_changed) == (1, 1, 1, 1, 1, 1)
+    assert result.summary() == [
+        "Added 1 team user, 1 app and 1 grant to acme-widgets.",
+        "Changed 1 role, 1 lock and 1 grant.",
+    ]
+    roster = {r.email: r for r in queries.roster(demo_db, "ada@acme.com", "acme-widgets")}
+    assert roster["joe@acme.com"].role == "viewer"
+    assert roster["joe@acme.com"].mfa is True  # only joe may change joe's MFA
+    assert roster["new@acme.com"].mfa is True  # a new account takes the document's
+    apps = {a.name: a for a in queries.apps(demo_db, "ada@acme.com", "acme-widgets")}
+    assert apps["docs-site"].locked and not apps["brand-new"].locked
+    sam = next(r for r in queries.app_access(demo_db, "ada@acme.com", "website-staging").rows
+               if r.email == "sam@freelance.dev")
+    assert sam.grant == ("view", "operate")
+
+
+def test_importing_the_same_document_twice_changes_nothing_the_second_time(demo_db, other):
+    doc = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    portable.import_team(other, ADA, doc)
+    again = portable.import_team(other, ADA, doc)
+    assert again.counts() == dict.fromkeys(again.counts(), 0)
+
+
+def test_a_large_team_imports_in_one_transaction(tmp_path, other):
+    """Correctness at scale (the speed is measured by tests/bench/bench_import.py)."""
+    big = Database(tmp_path / "big.db")
+    generate(big, team="bigco", users=1500, apps=150, grants=4000)
+    admin = queries.roster(big, "user000000@bigco.example.com", "bigco", role="admin")[0].email
+    doc = portable.export_team(big, admin, "bigco")
+    result = portable.import_team(other, ops.Actor(admin), doc)
+    assert result.members_added == 1500 and result.apps_added == 150
+    assert result.grants_added + result.admin_rows_skipped == sum(len(v) for v in doc["access"].values())
+    assert portable.export_team(other, admin, "bigco") == {
+        **doc, "access": {k: [r for r in v if r["role"] != "admin"] for k, v in doc["access"].items()
+                          if any(r["role"] != "admin" for r in v)}}
+    big.close()
