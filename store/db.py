@@ -390,6 +390,11 @@ class Database:
                 f"Can't write the backup {dest}: {err.strerror or err}; nothing was written."
             ) from None
         except sqlite3.Error as err:
+            if "full" in str(err).lower():  # the copy's disk, not the database's
+                raise DatabaseProblem(
+                    f"The disk holding {dest.parent} is full: no backup was written; free some "
+                    "space or choose another place."
+                ) from None
             problem = _translate(err, self.url) or _unexpected(err, self._where)
             raise DatabaseProblem(f"Backup to {dest} failed: {problem.message}") from None
         finally:
