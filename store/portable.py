@@ -387,8 +387,17 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     """
     team_hint = doc.get("team") if isinstance(doc, dict) and isinstance(doc.get("team"), str) else None
 
+    # Check the rows before taking the write lock; a fault is still logged, as a denied import.
+    try:
+        parsed, fault = parse(doc), None
+    except Invalid as err:
+        parsed, fault = None, err
+
     def body(s: Session, ev: _Event) -> ImportResult:
-        d = parse(doc)
+        if fault is not None:
+            raise fault
+        d = parsed
+        assert d is not None
         me_email = validate.email(actor.email)
         now = utcnow()
         # Without timestamps, the document's users count as having joined before its locks.

@@ -311,6 +311,14 @@ def test_transfer_out_prompt_on_a_terminal(sdb, monkeypatch):
     assert right.stdout.startswith("Transferring test to bob@other.com... done")
 
 
+def test_transfer_between_teams_needs_confirmation(sdb):
+    ops.create_team(sdb, ADA, "other")
+    assert "--confirm test" in failed(run(sdb, "apps:transfer", "other", "--app", "test"))
+    assert ok(run(sdb, "apps:transfer", "other", "--app", "test", "--confirm", "test")).startswith(
+        "Transferring test to other... done")
+    assert [a.team for a in queries.apps(sdb, "ada@acme.com") if a.name == "test"] == ["other"]
+
+
 def test_transfer_into_team_needs_no_confirmation(sdb):
     ops.create_app(sdb, ops.Actor("joe@acme.com"), "joe-app")
     assert ok(run(sdb, "apps:transfer", "acme", "--app", "joe-app", "--locked", who="joe@acme.com")) == \

@@ -580,17 +580,17 @@ def apps_create(name: str, team: str | None, locked: bool) -> None:
 def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -> None:
     """Transfer an app to a team (by name) or an account (by email)."""
     s = _state()
-    if "@" in recipient:
-        try:
-            team = queries.app_access(s.db(), s.actor().email, app).app.team
-        except StoreError:
-            team = None  # the store will refuse the transfer itself, with its reason
-        if team is not None:
-            confirm_app(
-                app, confirm,
-                f"This moves {shown(app)} out of team {shown(team)} to {shown(recipient)} "
-                "and removes every grant on it.",
-            )
+    try:
+        team = queries.app_access(s.db(), s.actor().email, app).app.team
+    except StoreError:
+        team = None  # the store will refuse the transfer itself, with its reason
+    if team is not None and recipient.strip() != team:
+        # Leaving a team (for an account or another team) drops every grant on the app.
+        confirm_app(
+            app, confirm,
+            f"This moves {shown(app)} out of team {shown(team)} to {shown(recipient)} "
+            "and removes every grant on it.",
+        )
     change = ops.transfer_app(s.db(), s.actor(), app, recipient, locked=locked)
     done(f"Transferring {shown(change.app)} to {shown(change.team or change.owner)}")
     if change.removed_grants:
