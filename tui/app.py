@@ -95,14 +95,14 @@ class TeamAccessApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False, tooltip="Quit teamaccess"),
         Binding("1", "show_tab('roster')", "Roster", id="app.roster", show=False,
-                tooltip="The team's users"),
-        Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="The team's apps"),
+                tooltip="Go to Roster"),
+        Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="Go to Apps"),
         Binding("3", "show_tab('audit')", "Audit", id="app.audit", show=False,
-                tooltip="The team's audit log"),
+                tooltip="Go to Audit"),
         Binding("4", "show_tab('resources')", "Resources", id="app.resources", show=False,
-                tooltip="Dynos and add-ons"),
+                tooltip="Go to Resources"),
         Binding("5", "show_tab('billing')", "Billing", id="app.billing", show=False,
-                tooltip="Monthly cost"),
+                tooltip="Go to Billing"),
         Binding("t", "switch_team", "Team", id="app.team", tooltip="Switch to another team"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="The keys you can use here"),
@@ -306,7 +306,7 @@ class TeamAccessApp(App[None]):
         if message.changed:
             self._ops_pending = max(0, self._ops_pending - 1)
         self.report(message.text, error=message.error)
-        if message.changed and not message.error:
+        if message.changed:  # a refusal often means the screen was behind: catch up too
             self.data_changed()
 
     def run_op(self, op: Callable[[], T], describe: Callable[[T], str]) -> None:

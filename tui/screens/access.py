@@ -95,7 +95,7 @@ class AccessView(TableView):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         """Change and revoke need a row holding a grant."""
-        self.screen.refresh_bindings()
+        self.refresh_keys()
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -132,7 +132,15 @@ class TableView(Vertical):
         refusal.update(text(message.error or ""))
         self.refilter()
         self.after_load()
-        self.screen.refresh_bindings()
+        self.refresh_keys()
+
+    def refresh_keys(self) -> None:
+        """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
+        actions = [b.action for group in self._bindings.key_to_bindings.values() for b in group]
+        signature = (self.ta.relation, tuple(self.check_action(a, ()) for a in actions))
+        if signature != getattr(self, "_keys_signature", None):
+            self._keys_signature = signature
+            self.screen.refresh_bindings()
 
     def accept(self, items: Any) -> None:
         """Keep the loaded items (a view may unpack extra data here)."""

@@ -167,7 +167,7 @@ class RosterView(TeamView):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         """Grey out the row actions when no row is under the cursor."""
-        self.screen.refresh_bindings()
+        self.refresh_keys()
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -369,7 +369,7 @@ class AppsView(TeamView):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         """The app actions depend on the selected app."""
-        self.screen.refresh_bindings()
+        self.refresh_keys()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter opens the access pane."""
