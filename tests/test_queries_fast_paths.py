@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from store import ops, queries
 from store.demo import DEMO_USERS, build_demo, generate
+from store.errors import Refused
 from store.models import Account, App, Grant, Membership, Team
 from store.policy import AppFacts, Standing, effective_permissions
 
@@ -87,6 +88,17 @@ def mixed_db(db):
     ops.grant_access(db, admin, "mixco-app-00000", "late0@mixco.example.com", ["deploy"])
     ops.grant_access(db, admin, "mixco-app-00000", "outside@elsewhere.io", ["operate"])
     ops.grant_access(db, admin, "mixco-app-00003", "outside@elsewhere.io", None)
+    # An early and a late member with the same grant on a locked app: same role, same grant,
+    # only the start of the membership tells them apart (one keeps team view, one does not).
+    early = "user000005@mixco.example.com"
+    if queries.relation_to(db, early, "mixco").value != "member":
+        ops.set_role(db, admin, "mixco", early, "member")
+    ops.revoke_access(db, admin, "mixco-app-00000", "late0@mixco.example.com")
+    for who in (early, "late0@mixco.example.com", "late3@mixco.example.com"):
+        try:
+            ops.grant_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
+        except Refused:  # the generator gave them a grant already
+            ops.update_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
     ops.lock_app(db, admin, "mixco-app-00003")  # locked after every join, even the late ones
     ops.create_app(db, admin, "solo-app")  # a personal app
     return db
@@ -117,6 +129,10 @@ def test_app_access_matches_the_reference_on_a_mixed_generated_team(mixed_db):
     locked = queries.app_access(mixed_db, admin, "mixco-app-00000")
     emails = {r.email for r in locked.rows}
     assert "late0@mixco.example.com" in emails  # via the grant
+    by_email = {r.email: r for r in locked.rows}
+    early, late = by_email["user000005@mixco.example.com"], by_email["late3@mixco.example.com"]
+    assert (early.role, early.grant) == (late.role, late.grant) == ("member", ("view", "deploy", "operate"))
+    assert len(early.sources) == len(late.sources) + 1  # only the early one keeps team view
     assert "late1@mixco.example.com" not in emails  # viewer who joined after the lock
     assert "late2@mixco.example.com" in emails  # admin
 
