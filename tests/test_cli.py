@@ -586,3 +586,14 @@ def test_demo_with_db_option(tmp_path, monkeypatch):
 
 def test_build_demo_is_what_demo_uses(demo_db):
     assert build_demo(demo_db) is False  # idempotent: the demo command may call it every time
+
+
+def test_every_spec_command_is_there():
+    spec = """members members:add members:set members:remove members:access access access:add
+    access:update access:remove access:why apps list apps:create apps:transfer apps:join
+    apps:leave apps:destroy apps:lock apps:unlock teams teams:create teams:rename account:mfa
+    audit resources billing import export accounts:bind backup demo""".split()
+    assert set(spec) <= set(cli.commands)
+    for name in spec:  # --db and --as work after every command
+        params = {p.name for p in cli.commands[name].params}
+        assert {"db", "as_email"} <= params, name

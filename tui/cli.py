@@ -346,7 +346,10 @@ def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
 @team_option
 @click.option("--role", "-r", metavar="ROLE", required=True, help="admin, member or viewer.")
 def members_add(email: str, team: str | None, role: str) -> None:
-    """Add a user to the team with a role (or set the role of an existing one)."""
+    """Add a user to the team with a role.
+
+    On an existing team user, sets their role (as Heroku's API does).
+    """
     s = _state()
     change = ops.add_member(s.db(), s.actor(), resolve_team(s, team), email, role)
     done(f"Adding {shown(change.email)} to {shown(change.team)} as {change.role}")
@@ -367,7 +370,10 @@ def members_set(email: str, team: str | None, role: str) -> None:
 @click.argument("email")
 @team_option
 def members_remove(email: str, team: str | None) -> None:
-    """Remove a user from the team; their explicit app grants stay (and are listed)."""
+    """Remove a user from the team.
+
+    Their explicit app grants stay (they become a collaborator there) and are listed.
+    """
     s = _state()
     removal = ops.remove_member(s.db(), s.actor(), resolve_team(s, team), email)
     done(f"Removing {shown(removal.email)} from {shown(removal.team)}")
@@ -393,7 +399,10 @@ def _sources_json(sources: Iterable[tuple[str, tuple[str, ...], str]]) -> list[d
 @team_option
 @json_option
 def members_access(email: str, team: str | None, as_json: bool) -> None:
-    """Every app of the team that EMAIL can reach, each permission and where it comes from."""
+    """Every team app EMAIL can reach, and why.
+
+    Each app with each permission and where it comes from (role, grant, lock).
+    """
     s = _state()
     name = resolve_team(s, team)
     found = queries.member_access(s.db(), s.actor().email, name, email)
@@ -432,7 +441,7 @@ def access_json(app: str, row: queries.AccessRow) -> dict[str, Any]:
 @app_option
 @json_option
 def access_cmd(app: str, as_json: bool) -> None:
-    """List who has access to an app, with their permissions."""
+    """List who has access to an app."""
     s = _state()
     view = queries.app_access(s.db(), s.actor().email, app)
     if as_json:
@@ -487,7 +496,10 @@ def access_remove(email: str, app: str) -> None:
 @app_option
 @json_option
 def access_why(email: str, app: str, as_json: bool) -> None:
-    """Each permission EMAIL has, or lacks, on an app, and the rule behind it."""
+    """Why EMAIL has, or lacks, each permission on an app.
+
+    For each permission: held or not, and the rule (role, grant, lock) behind it.
+    """
     s = _state()
     rows = queries.why(s.db(), s.actor().email, app, email)
     if as_json:
@@ -518,7 +530,10 @@ def _app_line(row: queries.AppRow) -> str:
 @team_option
 @json_option
 def apps_cmd(team: str | None, as_json: bool) -> None:
-    """List your apps, or a team's apps with the locked ones marked (alias: list)."""
+    """List your apps, or a team's (alias: list).
+
+    With --team, the team's apps with the locked ones marked, as Heroku prints them.
+    """
     s = _state()
     team = team or os.environ.get("TEAMACCESS_TEAM") or None
     me = s.actor().email
@@ -564,7 +579,10 @@ cli.add_command(apps_cmd, "list")
 @team_option
 @click.option("--locked", is_flag=True, help="Lock the new team app at once.")
 def apps_create(name: str, team: str | None, locked: bool) -> None:
-    """Create an app: a personal one, or a team app (you get an all-four grant)."""
+    """Create a personal or team app.
+
+    In a team, you get an all-four grant on it (unless you are the team's admin).
+    """
     s = _state()
     team = team or os.environ.get("TEAMACCESS_TEAM") or None
     change = ops.create_app(s.db(), s.actor(), name, team, locked=locked)
@@ -578,7 +596,11 @@ def apps_create(name: str, team: str | None, locked: bool) -> None:
 @click.option("--locked", is_flag=True, help="Lock the app as it arrives in the team.")
 @click.option("--confirm", metavar="APP", help="The app's name, to skip the prompt.")
 def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -> None:
-    """Transfer an app to a team (by name) or an account (by email)."""
+    """Transfer an app to a team or an account.
+
+    RECIPIENT is a team name or an account's email. Leaving a team removes every grant on the
+    app, so that asks for confirmation (--confirm APP).
+    """
     s = _state()
     try:
         team = queries.app_access(s.db(), s.actor().email, app).app.team
@@ -629,7 +651,10 @@ def apps_destroy(app: str, confirm: str | None) -> None:
 @command("apps:lock")
 @app_option
 def apps_lock(app: str) -> None:
-    """Lock a team app: team users added from now on must be granted access explicitly."""
+    """Lock a team app.
+
+    Team users added from now on must be granted access to it explicitly.
+    """
     s = _state()
     change = ops.lock_app(s.db(), s.actor(), app)
     done(f"Locking {shown(change.app)}")
@@ -686,7 +711,7 @@ def teams_rename(new_name: str, team: str | None) -> None:
 @click.option("--enable/--disable", "enable", default=None,
               help="Turn your MFA on or off; without either, show its status.")
 def account_mfa(enable: bool | None) -> None:
-    """Show or change your own multi-factor authentication status."""
+    """Show or change your own MFA status."""
     s = _state()
     actor = s.actor()
     if enable is None:
@@ -703,7 +728,10 @@ def account_mfa(enable: bool | None) -> None:
 @click.argument("login")
 @click.argument("email")
 def accounts_bind(login: str, email: str) -> None:
-    """Bind an OS login to an account, so that the login acts as it."""
+    """Bind an OS login to an account.
+
+    Whoever runs teamaccess under that login then acts as the account (without --as).
+    """
     s = _state()
     who = ops.bind_login(s.db(), s.actor(), login, email)
     done(f"Binding login {shown(login.strip())} to {shown(who)}")
@@ -781,7 +809,7 @@ def resources_cmd(team: str | None, as_json: bool) -> None:
 @team_option
 @json_option
 def billing_cmd(team: str | None, as_json: bool) -> None:
-    """Monthly cost of each team app, and the total (admins only)."""
+    """Monthly cost of the team's apps (admins only)."""
     s = _state()
     name = resolve_team(s, team)
     rows = queries.billing(s.db(), s.actor().email, name)
@@ -803,7 +831,12 @@ def billing_cmd(team: str | None, as_json: bool) -> None:
 @command("import")
 @click.argument("file", metavar="FILE")
 def import_cmd(file: str) -> None:
-    """Import a team from a JSON document ('-' reads standard input); all or nothing."""
+    """Import a team from a JSON document.
+
+    FILE is the output of 'teamaccess export' (or '-' for standard input). A new team makes
+    you its admin; an existing one needs you as its admin. All rows are checked first, and
+    nothing is written unless all of them can be.
+    """
     s = _state()
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -827,9 +860,11 @@ def import_cmd(file: str) -> None:
 @team_option
 @click.option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
 def export_cmd(team: str | None, output: str | None) -> None:
-    """Export a team's users, apps and grants as one JSON document."""
-    from store import portable
+    """Export a team as one JSON document.
 
+    {"team", "members", "apps", "access"}: the rows of members/apps/access --json (explicit
+    grants only). Team admins only.
+    """
     s = _state()
     doc = portable.export_team(s.db(), s.actor().email, resolve_team(s, team))
     text = json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
@@ -846,7 +881,7 @@ def export_cmd(team: str | None, output: str | None) -> None:
 @command("backup")
 @click.argument("path", metavar="PATH")
 def backup_cmd(path: str) -> None:
-    """Write a consistent copy of the (SQLite) database to PATH."""
+    """Copy the SQLite database to PATH, safely while in use."""
     s = _state()
     dest = s.db().backup(path)
     done(f"Backing up to {shown(dest)}")
@@ -854,7 +889,11 @@ def backup_cmd(path: str) -> None:
 
 @command("demo")
 def demo_cmd() -> None:
-    """Open the dashboard on the demo team acme-widgets (created on first use)."""
+    """Open the dashboard on the demo team.
+
+    The demo team acme-widgets lives in demo.db beside the default database (or in --db), is
+    built on first use, and you act as its admin ada@acme.com unless --as says otherwise.
+    """
     from store.demo import build_demo
 
     s = _state()
