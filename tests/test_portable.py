@@ -252,3 +252,15 @@ def test_a_large_team_imports_in_one_transaction(tmp_path, other):
         **doc, "access": {k: [r for r in v if r["role"] != "admin"] for k, v in doc["access"].items()
                           if any(r["role"] != "admin" for r in v)}}
     big.close()
+
+
+def test_round_trip_on_each_backend(demo_db, any_db):
+    """Import (bulk inserts, bulk updates) and export also work on PostgreSQL."""
+    first = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    portable.import_team(any_db, ADA, copy.deepcopy(first))
+    assert portable.export_team(any_db, "ada@acme.com", "acme-widgets") == first
+    changed = copy.deepcopy(first)
+    changed["members"][3]["role"] = "viewer"
+    changed["apps"][0]["locked"] = False
+    result = portable.import_team(any_db, ADA, changed)
+    assert (result.roles_changed, result.locks_changed) == (1, 1)
