@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+#: Control characters (C0, DEL, C1): user input quoted in a message must not bring any along,
+#: or a name holding "\n" or "\x1b[2J" could split the one line or drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+#: However long the input it quotes, a message stays one readable line.
+MAX_MESSAGE = 500
+
+
+def one_line(message: str) -> str:
+    """``message`` made safe to print: control characters as ``?``, at most MAX_MESSAGE long."""
+    text = _CONTROL.sub("?", message)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
 
 class StoreError(Exception):
     """Base of every error the store raises on purpose; ``str(err)`` is the one-line message."""
@@ -10,6 +25,7 @@ class StoreError(Exception):
     kind = "error"
 
     def __init__(self, message: str, *, rule: str | None = None) -> None:
+        message = one_line(str(message))
         super().__init__(message)
         self.message = message
         self.rule = rule
