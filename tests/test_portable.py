@@ -247,6 +247,7 @@ def test_a_large_team_imports_in_one_transaction(tmp_path, other):
     doc = portable.export_team(big, admin, "bigco")
     result = portable.import_team(other, ops.Actor(admin), doc)
     assert result.members_added == 1500 and result.apps_added == 150
+    assert queries.audit_count(other) == 1  # one transaction, one summary event
     assert result.grants_added + result.admin_rows_skipped == sum(len(v) for v in doc["access"].values())
     assert portable.export_team(other, admin, "bigco") == {
         **doc, "access": {k: [r for r in v if r["role"] != "admin"] for k, v in doc["access"].items()
