@@ -487,6 +487,11 @@ def test_no_actor_is_one_line_saying_how_to_fix(sdb, monkeypatch):
     assert "No account is bound to your login 'nobody-here'" in line and "--as EMAIL" in line
 
 
+def test_bad_as_email_says_which_setting(sdb):
+    assert failed(run(sdb, "teams", who="not an email")).startswith(
+        "Error: --as/TEAMACCESS_AS: Invalid email 'not an email'")
+
+
 def test_global_options_before_and_after_the_command(sdb):
     before = CliRunner().invoke(cli, ["--db", str(sdb.path), "--as", "joe@acme.com", "teams"])
     after = run(sdb, "teams", who="joe@acme.com")

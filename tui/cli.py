@@ -21,7 +21,7 @@ import click
 
 from store import ops, portable, queries
 from store.db import Database, default_path
-from store.errors import NotFound, StoreError
+from store.errors import Invalid, NotFound, StoreError
 from store.identity import resolve_actor
 from store.ops import Actor
 from store.portable import iso
@@ -72,7 +72,10 @@ class State:
     def actor(self) -> Actor:
         """The acting account (--as / TEAMACCESS_AS / the bound OS login)."""
         if self._actor is None:
-            self._actor = resolve_actor(self.db(), self.as_email)
+            try:
+                self._actor = resolve_actor(self.db(), self.as_email)
+            except Invalid as err:  # only the --as / TEAMACCESS_AS email is parsed here
+                raise Invalid(f"--as/TEAMACCESS_AS: {err}") from None
         return self._actor
 
     def close(self) -> None:
