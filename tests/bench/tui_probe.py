@@ -33,8 +33,8 @@ import time
 SPAWNED = float(os.environ.get("TEAMACCESS_BENCH_SPAWNED") or time.time())
 
 #: Typed one key at a time, then erased: narrowing and widening the match, as a person does.
-ROSTER_QUERY = "user0001"
-APPS_QUERY = "app-0001"
+ROSTER_QUERY = "user0000"
+APPS_QUERY = "app-0000"
 
 
 #: CPU milliseconds (every thread of this process) of each key timed by :func:`timed_key`, so
