@@ -602,3 +602,54 @@ def test_every_spec_command_is_there():
     for name in spec:  # --db and --as work after every command
         params = {p.name for p in cli.commands[name].params}
         assert {"db", "as_email"} <= params, name
+
+
+# -- every command's refusal leaves everything as it was ----------------------------------------
+
+
+def everything(db: Database) -> tuple:
+    """All that a command could change, read as the admin (plus joe's MFA and the login binding)."""
+    teams = tuple(queries.teams(db, "ada@acme.com"))
+    rows: list = [teams]
+    for t in teams:
+        rows.append(tuple(queries.roster(db, "ada@acme.com", t.name)))
+        for app in queries.apps(db, "ada@acme.com", t.name):
+            rows.append((app, queries.app_access(db, "ada@acme.com", app.name).rows))
+    joe = queries.account(db, "joe@acme.com")
+    return tuple(rows), joe.mfa_enabled, joe.os_login
+
+
+REFUSALS = [
+    # (who, argv, a fragment of the one-line error, writes a denied audit event)
+    ("joe@acme.com", ["members:add", "x@acme.com", "--team", "acme", "--role", "member"], "must be a team admin", True),
+    ("joe@acme.com", ["members:set", "val@acme.com", "--team", "acme", "--role", "member"], "must be a team admin", True),
+    ("joe@acme.com", ["members:remove", "val@acme.com", "--team", "acme"], "must be a team admin", True),
+    ("ada@acme.com", ["members:remove", "nobody@acme.com", "--team", "acme"], "is not a user of acme", True),
+    ("sam@freelance.dev", ["members:access", "joe@acme.com", "--team", "acme"], "collaborator", False),
+    ("out@else.com", ["access", "--app", "myapp"], "no access to myapp", False),
+    ("joe@acme.com", ["access:update", "sam@freelance.dev", "--app", "test", "-p", "manage"], "manage", True),
+    ("ada@acme.com", ["access:update", "val@acme.com", "--app", "test", "-p", "deploy"], "use access:add", True),
+    ("joe@acme.com", ["access:remove", "sam@freelance.dev", "--app", "test"], "manage", True),
+    ("out@else.com", ["access:why", "joe@acme.com", "--app", "myapp"], "no access to myapp", False),
+    ("out@else.com", ["apps", "--team", "acme"], "not a user of acme", False),
+    ("sam@freelance.dev", ["apps:create", "sneaky", "--team", "acme"], "collaborator", True),
+    ("joe@acme.com", ["apps:transfer", "acme-widgets", "--app", "test", "--confirm", "test"], "must be a team admin", True),
+    ("joe@acme.com", ["apps:leave", "--app", "myapp"], "holds no grant", True),
+    ("joe@acme.com", ["apps:lock", "--app", "myapp"], "Only team admins and accounts with manage", True),
+    ("joe@acme.com", ["apps:unlock", "--app", "website-prod"], "Only team admins and accounts with manage", True),
+    ("ada@acme.com", ["teams:create", "acme"], "already exists", True),
+    ("joe@acme.com", ["account:mfa", "--disable"], "already disabled", True),
+    ("joe@acme.com", ["accounts:bind", "joe", "val@acme.com"], "the first binding must be your own", True),
+    ("joe@acme.com", ["export", "--team", "acme"], "must be a team admin", False),
+    ("joe@acme.com", ["resources", "--team", "acme-widgets"], "not a user of acme-widgets", False),
+]
+
+
+@pytest.mark.parametrize(("who", "argv", "fragment", "audited"), REFUSALS,
+                         ids=[" ".join(r[1][:1]) + f"-{i}" for i, r in enumerate(REFUSALS)])
+def test_refusals_change_nothing(sdb, who, argv, fragment, audited):
+    before, events = everything(sdb), queries.audit_count(sdb)
+    line = failed(run(sdb, *argv, who=who))
+    assert fragment in line
+    assert everything(sdb) == before
+    assert queries.audit_count(sdb) == events + (1 if audited else 0)
