@@ -581,6 +581,17 @@ def test_demo_builds_beside_the_default_database(tmp_path, monkeypatch):
     db.close()
 
 
+def test_demo_beside_teamaccess_db_never_in_it(tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr(cli_module, "open_dashboard",
+                        lambda db, actor, team: opened.append((db.path, actor.email, team)))
+    real = tmp_path / "work" / "team.db"
+    result = CliRunner().invoke(cli, ["demo"], env={"TEAMACCESS_DB": str(real)})
+    assert result.exit_code == 0, result.stderr
+    assert opened == [(tmp_path / "work" / "demo.db", "ada@acme.com", "acme-widgets")]
+    assert not real.exists()
+
+
 def test_demo_with_db_option(tmp_path, monkeypatch):
     opened = []
     monkeypatch.setattr(cli_module, "open_dashboard",

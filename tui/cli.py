@@ -890,18 +890,27 @@ def backup_cmd(path: str) -> None:
     done(f"Backing up to {shown(dest)}")
 
 
+def demo_path() -> Path:
+    """``demo.db`` beside the database TEAMACCESS_DB names (a file), else beside the default."""
+    env = os.environ.get("TEAMACCESS_DB")
+    if env and "://" not in env:
+        return Path(env).expanduser().absolute().parent / "demo.db"
+    return default_path().parent / "demo.db"
+
+
 @command("demo")
 def demo_cmd() -> None:
     """Open the dashboard on the demo team.
 
-    The demo team acme-widgets lives in demo.db beside the default database (or in --db), is
-    built on first use, and you act as its admin ada@acme.com unless --as says otherwise.
+    The demo team acme-widgets lives in demo.db beside your database (TEAMACCESS_DB's folder or
+    the default one; never in your database itself unless --db names it), is built on first
+    use, and you act as its admin ada@acme.com unless --as says otherwise.
     """
     from store.demo import build_demo
 
     s = _state()
     if s.db_where is None:  # the demo never touches the real database unless --db says so
-        s.db_where = str(default_path().parent / "demo.db")
+        s.db_where = str(demo_path())
     db = s.db()
     build_demo(db)
     actor = resolve_actor(db, s.as_email or DEMO_ADMIN)
