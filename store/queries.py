@@ -268,8 +268,13 @@ def roster(
     role: str | None = None,
     text: str | None = None,
     no_mfa_only: bool = False,
+    limit: int | None = None,
 ) -> list[MemberRow]:
-    """The team's users with role and MFA status, sorted by email; filters run in SQL."""
+    """The team's users with role and MFA status, sorted by email; filters run in SQL.
+
+    ``limit`` returns only the first rows: a first screen that costs the same on a team of
+    100,000 as on one of 100 (load the rest afterwards, in the background).
+    """
     with db.read() as s:
         t = _team(s, team)
         _require(s, t, actor, TeamAction.LIST_MEMBERS)
@@ -293,6 +298,8 @@ def roster(
                     Membership.role.like(like, escape="\\"),
                 )
             )
+        if limit is not None:
+            stmt = stmt.limit(limit)
         # Core execution: the ORM's row loading costs about a third more on 10,000 rows.
         return [MemberRow(*row) for row in s.connection().execute(stmt).all()]
 

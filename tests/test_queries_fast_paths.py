@@ -157,3 +157,12 @@ def test_apps_match_the_reference_on_the_mixed_team(mixed_db, email):
            for a in queries.apps(mixed_db, email, "mixco")]
     assert got == reference_apps(mixed_db, email, "mixco")
     assert any(a[5] for a in got)
+
+
+def test_roster_limit_gives_the_first_rows_of_the_full_roster(mixed_db):
+    admin = "user000000@mixco.example.com"
+    full = queries.roster(mixed_db, admin, "mixco")
+    assert len(full) > 10
+    assert queries.roster(mixed_db, admin, "mixco", limit=10) == full[:10]
+    viewers = queries.roster(mixed_db, admin, "mixco", role="viewer")
+    assert queries.roster(mixed_db, admin, "mixco", role="viewer", limit=2) == viewers[:2]
