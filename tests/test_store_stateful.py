@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
+from test_policy_naive import EVERY_PERMISSION, naive_permissions
 
 from store import ops, queries
 from store.db import Database
@@ -240,53 +241,94 @@ class StoreMachine(RuleBasedStateMachine):
             assert (locked_at is not None) is bool(locked), name
             assert team_id is not None or not locked, name
 
-    @invariant()
-    def collaborators_list_only_the_apps_granted_to_them(self):
+    def _world(self):
+        """The raw rows the SPEC's rules read: apps, memberships and grants, by name and email."""
         with self.db.read() as s:
-            team_apps = {
-                t: set(names.split(",")) if names else set()
-                for t, names in s.execute(
-                    select(Team.name, func.group_concat(App.name))
-                    .outerjoin(App, App.team_id == Team.id).group_by(Team.name)
+            apps = {
+                name: (team, owner, bool(locked), locked_at)
+                for name, team, owner, locked, locked_at in s.execute(
+                    select(App.name, Team.name, Account.email, App.locked, App.locked_at)
+                    .outerjoin(Team, Team.id == App.team_id)
+                    .outerjoin(Account, Account.id == App.owner_account_id)
                 )
             }
             members = {
-                (t, e) for t, e in s.execute(
-                    select(Team.name, Account.email)
+                (team, email): (role, since)
+                for team, email, role, since in s.execute(
+                    select(Team.name, Account.email, Membership.role, Membership.created_at)
                     .join(Membership, Membership.team_id == Team.id)
                     .join(Account, Account.id == Membership.account_id)
                 )
             }
-            granted: dict[tuple[str, str], set[str]] = {}
-            for t, e, a in s.execute(
-                select(Team.name, Account.email, App.name)
-                .join(App, App.team_id == Team.id)
-                .join(Grant, Grant.app_id == App.id)
-                .join(Account, Account.id == Grant.account_id)
-            ):
-                granted.setdefault((t, e), set()).add(a)
-        for team, every_app in team_apps.items():
-            # Each listing costs a read transaction, so: every collaborator (the rule under
-            # test), and one team user per team as the contrast that sees every app.
+            grants = {
+                (app, email): sorted(g.permissions)
+                for app, email, g in s.execute(
+                    select(App.name, Account.email, Grant)
+                    .join(App, App.id == Grant.app_id)
+                    .join(Account, Account.id == Grant.account_id)
+                )
+            }
+            team_names = list(s.scalars(select(Team.name).order_by(Team.name)))
+        return apps, members, grants, team_names
+
+    @staticmethod
+    def _naive(apps, members, grants, app: str, email: str) -> tuple[str, ...]:
+        team, owner, locked, locked_at = apps[app]
+        role, since = members.get((team, email), (None, None))
+        held = naive_permissions(
+            team=team, owner=owner, locked=locked, locked_at=locked_at, email=email,
+            role=role, member_since=since, grant=grants.get((app, email)),
+        )
+        return tuple(p for p in EVERY_PERMISSION if p in held)
+
+    @invariant()
+    def what_the_store_shows_matches_the_spec(self):
+        """Listings and access panes, read through store.queries, against the naive reading.
+
+        Each read costs a transaction, so every step checks every collaborator (SPEC rule 4)
+        and, in turn, one team user per team and one app's access pane.
+        """
+        apps, members, grants, team_names = self._world()
+        self.checks = getattr(self, "checks", 0) + 1
+        for team in team_names:
+            every_app = {a for a, facts in apps.items() if facts[0] == team}
             users = sorted(e for t, e in members if t == team)
-            listed = {a.name for a in queries.apps(self.db, users[0], team)}
-            assert listed == every_app
+            user = users[self.checks % len(users)]
+            listed = {a.name: a.permissions for a in queries.apps(self.db, user, team)}
+            assert set(listed) == every_app, "a team user lists every app of the team"
+            for app, perms in listed.items():
+                assert perms == self._naive(apps, members, grants, app, user), (user, app)
             for email in EMAILS:
-                if (team, email) in members or (team, email) not in granted:
+                mine = {a for (a, e) in grants if e == email and apps[a][0] == team}
+                if (team, email) in members or not mine:
                     continue
                 # SPEC rule 4: a collaborator sees only the apps granted to them.
-                listed = {a.name for a in queries.apps(self.db, email, team)}
-                assert listed == granted[(team, email)]
-                for app in every_app - listed:
+                listed = {a.name: a.permissions for a in queries.apps(self.db, email, team)}
+                assert set(listed) == mine
+                for app, perms in listed.items():
+                    assert perms == self._naive(apps, members, grants, app, email), (email, app)
+                hidden = sorted(every_app - mine)
+                if hidden:
+                    app = hidden[self.checks % len(hidden)]
                     try:
                         queries.app_access(self.db, email, app)
                     except Refused:
-                        continue
-                    raise AssertionError(f"collaborator {email} can open {app}")
+                        pass
+                    else:
+                        raise AssertionError(f"collaborator {email} can open {app}")
+            # One app's access pane, seen by an admin: who has what, as the SPEC reads it.
+            if every_app:
+                app = sorted(every_app)[self.checks % len(every_app)]
+                admin = next(e for (t, e), (r, _) in sorted(members.items())
+                             if t == team and r == "admin")
+                pane = queries.app_access(self.db, admin, app)
+                shown = {row.email: row.permissions for row in pane.rows}
+                expected = {e: self._naive(apps, members, grants, app, e) for e in EMAILS}
+                assert shown == {e: p for e, p in expected.items() if p}, app
 
 TestStoreStateful = StoreMachine.TestCase
 TestStoreStateful.settings = settings(
-    max_examples=40,
+    max_examples=30,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
