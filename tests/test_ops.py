@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from store import ops, queries
+from store import ops, queries, validate
 from store.db import Database
 from store.errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
 from store.models import Account, App, AuditEvent, Grant
@@ -717,3 +717,64 @@ def test_a_refusal_names_the_rule_that_refused(team):
     err = refused(team, lambda: ops.add_member(team, JOE, TEAM, "new@acme.com", "member"))
     assert err.rule == "team:manage_members"
     assert "admin" in str(err)
+
+
+# -- SPEC "Input": what the operations accept ------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("joe@acme.com", "joe@acme.com"),
+        ("  Joe.Smith+ops@Acme-Widgets.co.uk ", "joe.smith+ops@acme-widgets.co.uk"),
+        ("a_b%c-d@x.io", "a_b%c-d@x.io"),
+        ("x" * 64 + "@" + "d" * 185 + ".com", "x" * 64 + "@" + "d" * 185 + ".com"),  # 254
+    ],
+    ids=["plain", "trimmed and lower-cased", "every allowed local character", "254 characters"],
+)
+def test_valid_emails(given, stored):
+    assert validate.email(given) == stored
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["", "   ", "joe", "joe@", "@acme.com", "joe@acme", "joe@acme.c", "joe@@acme.com",
+     "jo e@acme.com", "joe@acme..com", "joe@acme.c0m", "jöe@acme.com", "joe@acme.com\x1b[31m",
+     "<b>joe</b>@acme.com", "x" * 64 + "@" + "d" * 186 + ".com"],
+    ids=["empty", "blank", "no at", "no domain", "no local part", "no top-level part",
+         "one-letter top-level part", "two ats", "space", "empty label", "digit in tld",
+         "non-ascii", "escape sequence", "markup", "255 characters"],
+)
+def test_invalid_emails_are_refused_in_one_line(given):
+    with pytest.raises(Invalid) as info:
+        validate.email(given)
+    message = str(info.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert "email" in message
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "ok"),
+    [
+        ("abc", "app", True), ("ab", "app", False), ("a" * 30, "app", True),
+        ("a" * 31, "app", False), ("my-app-2", "app", True), ("my-app-", "app", False),
+        ("2app", "app", False), ("My-app", "app", False), ("my_app", "app", False),
+        ("ab", "team", True), ("a", "team", False), ("acme-widgets", "team", True),
+        ("acme widgets", "team", False), ("-acme", "team", False),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, str) else str(v),
+)
+def test_app_and_team_names(given, kind, ok):
+    check = validate.app_name if kind == "app" else validate.team_name
+    if ok:
+        assert check(given) == given
+    else:
+        with pytest.raises(Invalid, match=f"Invalid {kind} name"):
+            check(given)
+
+
+def test_permissions_parse_and_always_hold_view():
+    assert validate.permissions(None) == {"view"}
+    assert validate.permissions(" Deploy , operate,") == {"view", "deploy", "operate"}
+    assert validate.permissions(["manage"]) == {"view", "manage"}
+    with pytest.raises(Invalid, match="view, deploy, operate, manage"):
+        validate.permissions("admin")
