@@ -535,6 +535,11 @@ def test_user_data_is_printed_without_control_sequences(sdb):
     assert "\x1b" not in err and "?[31mred" in err
 
 
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"], prog_name="teamaccess")
+    assert result.exit_code == 0 and result.stdout.startswith("teamaccess 0.")
+
+
 def test_help_documents_completion_and_commands():
     out = CliRunner().invoke(cli, ["--help"], prog_name="teamaccess").stdout
     assert "_TEAMACCESS_COMPLETE=bash_source teamaccess" in out

@@ -293,6 +293,7 @@ def _error(message: str) -> None:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @global_options
+@click.version_option(package_name="teamaccess", prog_name=PROG, message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """The group callback: with no command, open the dashboard."""
