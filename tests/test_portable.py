@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from store import ops, portable, queries
 from store.db import Database
@@ -265,3 +267,42 @@ def test_round_trip_on_each_backend(demo_db, any_db):
     changed["apps"][0]["locked"] = False
     result = portable.import_team(any_db, ADA, changed)
     assert (result.roles_changed, result.locks_changed) == (1, 1)
+
+
+# -- any JSON at all: a parsed document or one Invalid line, never a crash -----------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    | st.sampled_from(["admin", "member", "view", "deploy", "a@b.co", "my-app", "2024-01-01"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+_member = st.fixed_dictionaries({}, optional={
+    "email": _json | st.just("joe@acme.com"), "role": _json | st.sampled_from(["admin", "viewer"]),
+    "two_factor_authentication": _json, "created_at": _json, "user": _json,
+})
+_app = st.fixed_dictionaries({}, optional={"name": _json | st.just("my-app"), "locked": _json,
+                                           "locked_at": _json})
+_access_row = st.fixed_dictionaries({}, optional={
+    "email": _json | st.just("sam@x.io"), "user": _json | st.just({"email": "li@y.io"}),
+    "permissions": _json | st.lists(st.sampled_from(["view", "deploy", {"name": "manage"}, 3])),
+})
+_doc = _json | st.fixed_dictionaries({}, optional={
+    "team": _json | st.just("acme"),
+    "members": _json | st.lists(_member | _json, max_size=3),
+    "apps": _json | st.lists(_app | _json, max_size=3),
+    "access": _json | st.dictionaries(st.sampled_from(["my-app", "Bad", ""]),
+                                      _json | st.lists(_access_row | _json, max_size=3), max_size=2),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_doc)
+def test_parse_never_crashes(doc):
+    try:
+        parsed = portable.parse(doc)
+    except Invalid as err:
+        message = str(err)
+        assert message and "\n" not in message
+    else:
+        assert parsed.team == doc["team"]
