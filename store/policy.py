@@ -186,10 +186,18 @@ def explain_missing(app: AppFacts, who: Standing, permission: str) -> str:
         return f"{app.name} is a personal app: only its owner has access"
     if who.role is None and not who.grant:
         return f"not a user of {app.team} and no grant on {app.name}"
-    if permission == "view" and who.role in ("member", "viewer") and app.locked:
-        return f"{app.name} is locked and the membership began after the lock; needs a grant"
     if who.grant:
         return f"the explicit grant does not include {permission}"
+    kept = who.member_since is not None and app.locked_at is not None and (
+        who.member_since < app.locked_at
+    )
+    if app.locked and not kept:
+        # Without this, a member who joined after the lock would read "the role gives view"
+        # while the role in fact gives nothing on this app.
+        return (
+            f"{app.name} is locked and the membership began after the lock; "
+            f"{permission} needs a grant"
+        )
     return f"the {who.role} role gives only view; {permission} needs an explicit grant"
 
 
