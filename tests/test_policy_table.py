@@ -21,6 +21,7 @@ from store.policy import (
     decide_app,
     decide_team,
     effective_permissions,
+    explain_missing,
 )
 
 TEAM = "acme-widgets"
@@ -424,3 +425,30 @@ def test_effective_permissions_say_where_a_creator_grant_comes_from():
     eff = effective_permissions(_facts("U"), Standing("joe@acme.com", "member", UNLOCKED_SINCE, ALL, "creator"))
     (grant,) = [p for p in eff.sources if p.source is Source.GRANT]
     assert "created" in grant.detail
+
+
+# -- why not: the rule that leaves a permission out ------------------------------------------
+
+MISSING_ROWS = [
+    pytest.param(PERSONAL, Standing("joe@acme.com"), "view", "personal app",
+                 id="personal app: only its owner"),
+    pytest.param(_facts("U"), Standing("eve@evil.example"), "view", "not a user of acme-widgets",
+                 id="outsider: not a user and no grant"),
+    pytest.param(_facts("LA"), _standing("member", "LA", None), "view", "began after the lock",
+                 id="member who joined after the lock lacks view: the lock"),
+    pytest.param(_facts("LA"), _standing("member", "LA", None), "deploy", "began after the lock",
+                 id="member who joined after the lock lacks deploy: the lock, not the role"),
+    pytest.param(_facts("LB"), _standing("viewer", "LB", None), "deploy", "viewer role gives only view",
+                 id="viewer kept at lock lacks deploy: the role gives only view"),
+    pytest.param(_facts("U"), _standing("member", "U", None), "manage", "member role gives only view",
+                 id="member on an unlocked app lacks manage: the role gives only view"),
+    pytest.param(_facts("LA"), _standing(None, "LA", "view"), "deploy",
+                 "grant does not include deploy",
+                 id="collaborator with a view grant lacks deploy: the grant"),
+]
+
+
+@pytest.mark.parametrize(("app", "who", "permission", "because"), MISSING_ROWS)
+def test_explain_missing_names_the_rule(app, who, permission, because):
+    assert permission not in effective_permissions(app, who).permissions
+    assert because in explain_missing(app, who, permission)
