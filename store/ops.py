@@ -441,7 +441,10 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
         if a.team_id != t.id:
             raise Refused(f"{a.name} is not an app of {t.name}: choose one of the team's apps.")
         account = _account(s, who)
-        if _membership(s, t.id, account.id if account else None) is not None:
+        m = _membership(s, t.id, account.id if account else None)
+        if m is not None and m.role == "admin":
+            raise Refused(f"{who} already has every permission as a team admin of {t.name}.")
+        if m is not None:
             raise Refused(
                 f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
             )
