@@ -411,6 +411,39 @@ def test_anyone_may_drop_their_own_grant(team):
     assert grant_of(team, "joeapp", SAM.email) is None
 
 
+# -- the team page's "add a collaborator" ----------------------------------------------------
+
+
+def test_an_admin_adds_a_view_only_collaborator(team):
+    change, ev = succeeded(team, lambda: ops.add_collaborator(team, ADA, TEAM, "li@partner.co", "myapp"))
+    assert change.permissions == ("view",)
+    assert grants(team)[("myapp", "li@partner.co")] == (("view",), "collaborator")
+    assert [a.name for a in queries.apps(team, "li@partner.co", TEAM)] == ["myapp"]
+    assert ev.action == "collaborator.create" and ev.app_name == "myapp" and ev.team_name == TEAM
+
+
+@pytest.mark.parametrize("actor", [JOE, TIM, SAM, EVE], ids=lambda a: a.email)
+def test_only_an_admin_adds_a_collaborator_from_the_team_page(team, actor):
+    refused(team, lambda: ops.add_collaborator(team, actor, TEAM, "li@partner.co", "myapp"))
+
+
+def test_a_team_user_is_not_added_as_a_collaborator(team):
+    refused(team, lambda: ops.add_collaborator(team, ADA, TEAM, TIM.email, "myapp"), Refused,
+            "access pane")
+    refused(team, lambda: ops.add_collaborator(team, ADA, TEAM, ADA.email, "myapp"), Refused,
+            "already has every permission as a team admin")
+
+
+def test_adding_an_existing_collaborator_again_is_refused(team):
+    refused(team, lambda: ops.add_collaborator(team, ADA, TEAM, SAM.email, "joeapp"), Refused,
+            "use access:update")
+
+
+def test_a_collaborator_is_added_only_to_the_teams_apps(team):
+    refused(team, lambda: ops.add_collaborator(team, ADA, TEAM, SAM.email, "evesapp"), Refused,
+            "not an app of")
+
+
 # -- join and leave --------------------------------------------------------------------------
 
 
