@@ -557,6 +557,29 @@ def test_shell_completion_lists_topic_commands():
     assert {"members:add", "members:set", "members:remove", "members:access"} <= names
 
 
+def complete(words: str, env: dict[str, str] | None = None) -> set[str]:
+    result = CliRunner().invoke(
+        cli, [], prog_name="teamaccess",
+        env={"_TEAMACCESS_COMPLETE": "bash_complete", "COMP_WORDS": words,
+             "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)), **(env or {})},
+    )
+    return {line.split(",", 1)[1] for line in result.stdout.splitlines() if line}
+
+
+def test_completion_of_app_and_team_names(sdb):
+    where = f"--db {sdb.path} --as "
+    assert complete(f"teamaccess apps:lock {where}joe@acme.com --app web") == \
+        {"website-prod", "website-staging"}
+    assert complete(f"teamaccess apps:lock {where}sam@freelance.dev --app ") == {"test"}
+    assert complete(f"teamaccess members {where}ada@acme.com --team acme") == {"acme", "acme-widgets"}
+
+
+def test_completion_never_creates_a_database(tmp_path):
+    missing = tmp_path / "nothing.db"
+    assert complete(f"teamaccess members --db {missing} --as a@b.co --team ") == set()
+    assert not missing.exists()
+
+
 # -- the dashboard doors ---------------------------------------------------------------------
 
 

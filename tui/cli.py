@@ -112,17 +112,40 @@ def global_options(f: Callable) -> Callable:
     return f
 
 
+def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], list[str]]:
+    """Complete team or app names from the database, as the acting account sees them."""
+
+    def complete(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+        state = ctx.find_object(State) or State()
+        try:
+            db = Database(state.db_where, create=False)  # never create a file to complete a word
+            try:
+                email = resolve_actor(db, state.as_email).email
+                if kind == "team":
+                    names = [t.name for t in queries.teams(db, email)]
+                else:
+                    names = [a.name for a in queries.apps(db, email)]
+            finally:
+                db.close()
+        except Exception:  # noqa: BLE001 - a completion that can't look never breaks the shell
+            return []
+        return [n for n in names if n.startswith(incomplete)]
+
+    return complete
+
+
 def team_option(f: Callable) -> Callable:
     """``--team``/``-t``; when absent, TEAMACCESS_TEAM or the actor's only team is used."""
     return click.option(
-        "--team", "-t", metavar="TEAM",
+        "--team", "-t", metavar="TEAM", shell_complete=_completer("team"),
         help="Team name (default: TEAMACCESS_TEAM, else your only team).",
     )(f)
 
 
 def app_option(f: Callable) -> Callable:
     """``--app``/``-a``, required, as in Heroku."""
-    return click.option("--app", "-a", "app", metavar="APP", required=True, help="App name.")(f)
+    return click.option("--app", "-a", "app", metavar="APP", required=True,
+                        shell_complete=_completer("app"), help="App name.")(f)
 
 
 def json_option(f: Callable) -> Callable:
