@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
@@ -831,3 +833,36 @@ def test_permissions_parse_and_always_hold_view():
     assert validate.permissions(["manage"]) == {"view", "manage"}
     with pytest.raises(Invalid, match="view, deploy, operate, manage"):
         validate.permissions("admin")
+
+
+# A naive reading of SPEC "Input" for emails, compared with validate.email on random text.
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+
+
+def naive_email_ok(value: str) -> bool:
+    text = value.strip().lower()
+    if not text or len(text) > 254 or text.count("@") != 1:
+        return False
+    local, domain = text.split("@")
+    if not local or any(c not in _LETTERS + _DIGITS + "._%+-" for c in local):
+        return False
+    labels = domain.split(".")
+    if len(labels) < 2 or any(not label for label in labels):
+        return False
+    if any(c not in _LETTERS + _DIGITS + "-" for label in labels for c in label):
+        return False
+    tld = labels[-1]
+    return len(tld) >= 2 and all(c in _LETTERS for c in tld)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aZk09._%+-@. \t\n\x1bé\u212a")), max_size=20))
+def test_email_rule_agrees_with_a_naive_reading(value):
+    try:
+        validate.email(value)
+        accepted = True
+    except Invalid as err:
+        accepted = False
+        assert "\n" not in str(err)
+    assert accepted is naive_email_ok(value), repr(value)
