@@ -692,3 +692,12 @@ def test_refusals_change_nothing(sdb, who, argv, fragment, audited):
     assert fragment in line
     assert everything(sdb) == before
     assert queries.audit_count(sdb) == events + (1 if audited else 0)
+
+
+def test_personal_app_access_shows_the_owner_and_cannot_be_shared(sdb):
+    ops.create_app(sdb, ADA, "ada-sandbox")
+    lines = ok(run(sdb, "access", "--app", "ada-sandbox")).splitlines()
+    assert lines[2].split() == ["ada@acme.com", "owner", "deploy,", "manage,", "operate,", "view",
+                                "disabled"]
+    assert "move it into a team" in failed(run(sdb, "access:add", "joe@acme.com", "--app", "ada-sandbox"))
+    assert "Only team apps can be locked" in failed(run(sdb, "apps:lock", "--app", "ada-sandbox"))
