@@ -442,9 +442,10 @@ def measure_policy(db_path: Path, runs: int) -> list[Measure]:
         for who in standings:
             noop(None, facts, who)
 
+    cpu: dict[str, list[float]] = {}
     got = _interleaved({"decide": decide_all, "noop": noop_all,
                         "effective": effective_all, "effective_noop": effective_noop},
-                       max(runs, 5))
+                       max(runs, 5), cpu)
     rate = len(cases) / median(got["decide"])
     return [
         Measure("policy.decide", "policy: decide_app decisions per second", "/s", rate,
@@ -453,7 +454,8 @@ def measure_policy(db_path: Path, runs: int) -> list[Measure]:
         Measure("policy.effective", "policy: effective permissions + provenance, every user "
                 "of one app", "ms", median(got["effective"]) * 1000,
                 median(got["effective_noop"]) * 1000, "an empty function per user",
-                interactive=True, samples=[x * 1000 for x in got["effective"]]),
+                interactive=True, samples=[x * 1000 for x in got["effective"]],
+                cpu=median(cpu["effective"]) * 1000, cpu_floor=median(cpu["effective_noop"]) * 1000),
     ]
 
 
