@@ -506,6 +506,18 @@ def growth(by_size: dict[int, Measure]) -> str:
     return f"{' / '.join(parts)} ({worst})"
 
 
+def _revision() -> str:
+    """The commit measured, and whether the store or the faces had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "store", "tui"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {head}" + (" with uncommitted changes in store/ or tui/" if dirty else "")
+
+
 def render(results: dict[int, list[Measure]], built: dict[int, float | None], runs: int,
            argv: Sequence[str], load: tuple[float, float, float]) -> str:
     sizes = sorted(results)
@@ -550,6 +562,8 @@ def render(results: dict[int, list[Measure]], built: dict[int, float | None], ru
     )
     head = [
         "Command: `" + " ".join([".venv/bin/python tests/bench/run.py", *argv]) + "`",
+        "",
+        f"Code: {_revision()}.",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
