@@ -96,3 +96,11 @@ def test_a_command_never_imports_textual_or_rich(env):
         done = subprocess.run([sys.executable, "-c", probe, *argv], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.stdout.splitlines()[-1] in ("0 []", "1 []"), (argv, done.stdout, done.stderr)
+
+
+def test_a_terminal_without_unicode_gets_dashes_not_a_crash(env):
+    env = dict(env, PYTHONIOENCODING="latin-1")
+    done = subprocess.run([sys.executable, "-m", "tui", "members", "--team", "acme"], env=env,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode("latin-1").splitlines()[1] == "------------  -----  --------"

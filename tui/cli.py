@@ -206,9 +206,18 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
         for i, c in enumerate(row):
             widths[i] = max(widths[i], len(c))
     say("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    say("  ".join("─" * w for w in widths))
+    say("  ".join(_rule_char() * w for w in widths))
     for row in cells:
         say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _rule_char() -> str:
+    """The header rule's character: a box line where the output can encode it, else a dash."""
+    try:
+        "─".encode(getattr(sys.stdout, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "-"
+    return "─"
 
 
 def perms_text(perms: Iterable[str]) -> str:
@@ -270,6 +279,14 @@ class TeamAccessGroup(click.Group):
         **extra: Any,
     ) -> NoReturn:
         """Run a command; print any failure as one ``Error: ...`` line and exit 1 (2: usage)."""
+        for stream in (sys.stdout, sys.stderr):
+            # A terminal that can't show a character gets '?', not a UnicodeEncodeError.
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                try:
+                    reconfigure(errors="replace")
+                except (ValueError, OSError):  # pragma: no cover - a stream that won't change
+                    pass
         code = 0
         try:
             rv = super().main(
