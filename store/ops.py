@@ -113,7 +113,9 @@ class _Failed:
 def _cut(value: object | None, limit: int = _AUDIT_TEXT) -> str | None:
     if value is None:
         return None
-    text = str(value)
+    # Control characters become "?": PostgreSQL refuses NUL in text (the denied event would be
+    # lost with the whole transaction), and the log is shown in terminals.
+    text = validate._CONTROL.sub("?", str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -141,6 +143,7 @@ def _run(
         outcome, reason, result = "ok", None, None
         try:
             with s.begin_nested():
+                validate.email(actor.email)  # a malformed actor is refused, and logged, up front
                 result = body(s, ev)
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
@@ -171,6 +174,7 @@ def _run(
 
 
 def _team(s: Session, name: str, ev: _Event | None = None, *, lock: bool = False) -> Team:
+    name = validate.team_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     stmt = select(Team).where(Team.name == name)
     if lock:  # PostgreSQL: serialise writers on one team (SQLite's BEGIN IMMEDIATE already does)
         stmt = stmt.with_for_update()
@@ -229,6 +233,7 @@ def _relation(s: Session, team: Team, account: Account | None) -> Relation:
 
 
 def _app(s: Session, name: str, ev: _Event | None = None) -> App:
+    name = validate.app_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     app = s.scalars(select(App).where(App.name == name)).first()
     if app is None:
         raise NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
