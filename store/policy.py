@@ -237,7 +237,9 @@ def decide_team(
         needs = " or ".join(r.value for r in sorted(allowed, key=list(Relation).index))
         return _deny(
             f"team:{action.name.lower()}",
-            f"You are {who}; to {action.value} you must be a team {needs}",
+            f"You are {who}; to {action.value} you must be a team {needs}; "
+            + ("ask a team admin to add you" if rel in (Relation.COLLABORATOR, Relation.OUTSIDER)
+               else "ask a team admin"),
         )
     if action is TeamAction.TRANSFER_IN and rel is Relation.MEMBER and not owns_app:
         return _deny(
@@ -274,7 +276,8 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         if not has_manage:
             return _deny(
                 f"app:{verb}",
-                f"cannot {verb} {app.name}. Only team admins and accounts with manage on the app may {verb} it.",
+                f"cannot {verb} {app.name}. Only team admins and accounts with manage on the app "
+                f"may {verb} it: ask one of them.",
             )
         if action is AppAction.LOCK and app.locked:
             return _deny("app:lock:already", f"cannot lock {app.name}. This app is already locked.")
@@ -292,7 +295,8 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
             return _allow("app:manage_access", manage_reason)
         return _deny(
             "app:manage_access",
-            f"Only team admins and accounts with manage on {app.name} may change who has access",
+            f"Only team admins and accounts with manage on {app.name} may change who has access: "
+            "ask one of them",
         )
 
     if action is AppAction.JOIN:
@@ -316,7 +320,8 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
             )
         if who.grant is not None:
             return _deny(
-                "app:join:has_grant", f"{who.email} already has access to {app.name}"
+                "app:join:has_grant",
+                f"{who.email} already has access to {app.name}: nothing to join",
             )
         return _allow("app:join", f"{who.role} of {app.team}, app unlocked")
 
@@ -333,7 +338,8 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         if has_manage:
             return _allow("app:destroy", manage_reason)
         return _deny(
-            "app:destroy", f"Only team admins and accounts with manage on {app.name} may destroy it"
+            "app:destroy",
+            f"Only team admins and accounts with manage on {app.name} may destroy it: ask one of them",
         )
 
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
