@@ -103,7 +103,8 @@ class TeamAccessApp(App[None]):
                 tooltip="Go to Resources"),
         Binding("5", "show_tab('billing')", "Billing", id="app.billing", show=False,
                 tooltip="Go to Billing"),
-        Binding("t", "switch_team", "Team", id="app.team", tooltip="Switch to another team"),
+        Binding("t", "switch_team", "Team", id="app.team", show=False,
+                tooltip="Switch to another team"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="The keys you can use here"),
     ]
@@ -161,6 +162,7 @@ class TeamAccessApp(App[None]):
         self.last_message: str | None = None
         self.last_error: str | None = None
         self._context_pending = False
+        self._first_context = True
         self._ops_pending = 0
         self._stop = threading.Event()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
@@ -237,6 +239,9 @@ class TeamAccessApp(App[None]):
             bar.redraw()
         if first or not any(v.loaded or v.pending for v in self.main.views()):
             self.main.show_tab(self._front_tab())
+        if self._first_context and message.relation is Relation.COLLABORATOR:
+            self.main.show_tab("apps")  # the only list a collaborator may see
+        self._first_context = False
         self.screen.refresh_bindings()
 
     def query_all(self, kind: type[Any]) -> Iterable[Any]:

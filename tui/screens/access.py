@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from store import ops, queries
 from store.policy import PERMISSIONS
@@ -55,6 +55,9 @@ class AccessView(TableView):
     def fetch(self) -> Any:
         return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name)
 
+    def listed(self, items: Any) -> list[Any]:
+        return list(items.rows)
+
     def accept(self, items: Any) -> None:
         self.view = items
         self.items = list(items.rows)
@@ -93,9 +96,6 @@ class AccessView(TableView):
             return view.app.locked
         return True
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        """Change and revoke need a row holding a grant."""
-        self.refresh_keys()
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ class AccessScreen(Screen[None]):
         yield HeaderBar()
         yield Static("", id="summary")
         yield AccessView(self.app_name, id="access")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def view(self) -> AccessView:

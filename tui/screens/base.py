@@ -27,10 +27,11 @@ class TableView(Vertical):
     """A filterable list loaded from the store in a thread worker and shown by row key.
 
     Only the first ``WINDOW`` matching rows go into the DataTable (with a "showing N of M"
-    line), so a 10,000-user team costs a keystroke no more than a small one does.
+    line), so a 10,000-user team costs a keystroke no more than a small one does; the window
+    grows by as much again when the cursor nears its end, so j/k still reach every row.
     """
 
-    WINDOW = 200
+    WINDOW = 60
     COLUMNS: tuple[tuple[str, str], ...] = ()
     noun = "rows"
 
@@ -41,10 +42,19 @@ class TableView(Vertical):
     class Loaded(Message):
         """What a load worker found: the items, or the store's reason for refusing."""
 
-        def __init__(self, items: Any, error: str | None) -> None:
+        def __init__(self, items: Any, error: str | None, generation: int) -> None:
             super().__init__()
             self.items = items
             self.error = error
+            self.generation = generation
+
+    class Indexed(Message):
+        """The filter's search text for each loaded item, built after the rows were shown."""
+
+        def __init__(self, haystack: list[tuple[str, Any]], generation: int) -> None:
+            super().__init__()
+            self.haystack = haystack
+            self.generation = generation
 
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, classes="table-view")
@@ -54,8 +64,15 @@ class TableView(Vertical):
         self.loaded = False
         self.pending = False
         self.stale = True
-        self._haystack: list[tuple[str, Any]] = []
+        self._haystack: list[tuple[str, Any]] | None = []
+        self._generation = 0
         self._shown: dict[str, Any] = {}
+        # The last search and its hits: typing on narrows those hits instead of every item.
+        self._last_search: tuple[str, list[tuple[str, Any]]] | None = None
+        # Cells built for each shown key since the last load (building Text is the slow part).
+        self._cells: dict[str, tuple[Any, Sequence[Text | str]]] = {}
+        self.window = self.WINDOW
+        self._found = 0
 
     @property
     def ta(self) -> TeamAccessApp:
@@ -103,30 +120,52 @@ class TableView(Vertical):
         """Read the items again in a worker; the table follows without losing cursor or filter."""
         self.pending = True
         self.stale = False
-        self._load()
+        self._generation += 1
+        self._load(self._generation)
 
     @work(thread=True, exclusive=True, group="load")
-    def _load(self) -> None:
+    def _load(self, generation: int) -> None:
         try:
             items, error = self.fetch(), None
         except StoreError as err:
             items, error = None, str(err)
         except Exception as err:  # a broken database must not take the screen down
             items, error = None, f"Could not read: {clean(err)}"
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(items, error))
+        worker = get_current_worker()
+        if worker.is_cancelled:
+            return
+        self.post_message(self.Loaded(items, error, generation))
+        if error is None:
+            # Show the rows first; the search text of 10,000 rows follows, off the UI thread.
+            haystack = [(self.haystack(item), item) for item in self.listed(items)]
+            if not worker.is_cancelled:
+                self.post_message(self.Indexed(haystack, generation))
+
+    def listed(self, items: Any) -> list[Any]:
+        """The rows within what ``fetch`` returned (a view may return extra data too)."""
+        return list(items)
+
+    def on_table_view_indexed(self, message: Indexed) -> None:
+        """Take the search text, unless a newer load has replaced the items since."""
+        message.stop()
+        if message.generation == self._generation and self._haystack is None:
+            self._haystack = message.haystack
 
     def on_table_view_loaded(self, message: Loaded) -> None:
         """Take the new items and show them through the current filter."""
         message.stop()
+        if message.generation != self._generation:
+            return  # a newer load is on its way
         self.pending = False
         self.loaded = True
         self.refusal = message.error
         if message.error is None:
             self.accept(message.items)
-            self._haystack = [(self.haystack(item), item) for item in self.items]
+            self._haystack = None  # until Indexed arrives (built on demand if needed sooner)
         else:
             self.items, self._haystack = [], []
+        self._last_search = None
+        self._cells = {}
         self.set_class(message.error is not None, "-refused")
         refusal = self.query_one(".refusal", Static)
         refusal.update(text(message.error or ""))
@@ -178,19 +217,40 @@ class TableView(Vertical):
 
     def matching(self) -> list[Any]:
         """The items that pass the filter, in display order."""
-        words = self.filter_text.lower().split()
-        if words:
-            found = [item for hay, item in self._haystack if all(w in hay for w in words)]
+        needle = " ".join(self.filter_text.lower().split())
+        if not needle:
+            self._last_search = None
+            return self.order(self.narrow(list(self.items)))
+        if self._haystack is None:
+            self._haystack = [(self.haystack(item), item) for item in self.items]
+        pool = self._haystack
+        if self._last_search is not None and needle.startswith(self._last_search[0]):
+            pool = self._last_search[1]  # every hit of the longer filter was a hit before
+        words = needle.split()
+        if len(words) == 1:
+            word = words[0]
+            hits = [pair for pair in pool if word in pair[0]]
         else:
-            found = list(self.items)
-        return self.order(self.narrow(found))
+            hits = [pair for pair in pool if all(w in pair[0] for w in words)]
+        self._last_search = (needle, hits)
+        return self.order(self.narrow([item for _hay, item in hits]))
+
+    def row_cells(self, item: Any) -> Sequence[Text | str]:
+        """The cells of an item, built once per load."""
+        key = self.key(item)
+        cached = self._cells.get(key)
+        if cached is None or cached[0] is not item:
+            cached = (item, self.cells(item))
+            self._cells[key] = cached
+        return cached[1]
 
     def refilter(self) -> None:
         """Show the first WINDOW matching items and the status line."""
         found = self.matching()
-        shown = found[: self.WINDOW]
+        self._found = len(found)
+        shown = found[: self.window]
         self._shown = {self.key(item): item for item in shown}
-        self.table.show_rows([(self.key(item), self.cells(item)) for item in shown])
+        self.table.show_rows([(self.key(item), self.row_cells(item)) for item in shown])
         self.query_one(".status", Static).update(self.status(len(shown), len(found)))
         self.after_refilter()
 
@@ -208,7 +268,8 @@ class TableView(Vertical):
             line.append(clean(self.filter_text), style="bold")
             line.append(f" matches {found}")
         if shown < found:
-            line.append(f" · showing the first {shown} of {found}; filter to narrow", style="bold")
+            line.append(f" · showing the first {shown} of {found} (more as you scroll; / to narrow)",
+                        style="bold")
         return line
 
     def status_extra(self, line: Text) -> None:
@@ -231,7 +292,16 @@ class TableView(Vertical):
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
         self.filter_text = event.value
+        self.window = self.WINDOW
         self.refilter()
+
+    def on_data_table_row_highlighted(self, _event: Any) -> None:
+        """Near the end of the window: show the next rows (appended, nothing rebuilt)."""
+        table = self.table
+        if self._found > table.row_count and table.cursor_row >= table.row_count - 3:
+            self.window += self.WINDOW
+            self.refilter()
+        self.refresh_keys()
 
     @on(Input.Submitted, ".filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -246,6 +316,7 @@ class TableView(Vertical):
         had = bool(self.filter_text) or box.has_class("-shown")
         box.value = ""
         self.filter_text = ""
+        self.window = self.WINDOW
         box.remove_class("-shown")
         if had:
             self.refilter()

@@ -33,7 +33,7 @@ class MainScreen(Screen[None]):
             for tab_id, title, view in TABS:
                 with TabPane(title, id=tab_id):
                     yield view(id=f"{tab_id}-view")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self.app.team is not None:  # type: ignore[attr-defined]

@@ -165,9 +165,6 @@ class RosterView(TeamView):
             return False
         return True
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        """Grey out the row actions when no row is under the cursor."""
-        self.refresh_keys()
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -315,6 +312,9 @@ class AppsView(TeamView):
                     grants[row.name] = (frozenset(perms), detail)
         return rows, grants
 
+    def listed(self, items: Any) -> list[Any]:
+        return list(items[0])
+
     def accept(self, items: Any) -> None:
         rows, self.my_grants = items
         self.items = list(rows)
@@ -367,9 +367,6 @@ class AppsView(TeamView):
             return decide_app(app_actions[action], facts, standing).allowed
         return True
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        """The app actions depend on the selected app."""
-        self.refresh_keys()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter opens the access pane."""

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import (
@@ -29,6 +30,24 @@ from store.errors import StoreError
 from .safe import clean, text
 
 
+class Tick(Checkbox):
+    """A checkbox whose mark reads without colour (``x`` or blank), for NO_COLOR and 16 colours."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "x" if self.value else " "
+        return super()._button
+
+
+class Choice(RadioButton):
+    """A radio button whose mark reads without colour (a dot or blank)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "\u25cf" if self.value else " "
+        return super()._button
+
+
 class TooSmall(Static):
     """The polite note shown instead of any screen when the terminal is below 80x24."""
 
@@ -42,7 +61,7 @@ class TooSmall(Static):
 
 def field(placeholder: str, *, id: str, value: str = "") -> Input:
     """A one-line text input with the cursor steady (blinking costs redraws over SSH)."""
-    box = Input(value=value, placeholder=placeholder, id=id)
+    box = Input(value=value, placeholder=placeholder, id=id, compact=True)
     box.cursor_blink = False
     return box
 
@@ -68,8 +87,8 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self._title, classes="dialog-title")
             yield Static(self._body, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes")
-                yield Button(Text("No (n)"), id="no")
+                yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes", compact=True)
+                yield Button(Text("No (n)"), id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # enter on a fresh dialog must not destroy
@@ -121,8 +140,9 @@ class FormDialog(ModalScreen[Any]):
             yield from self.fields()
             yield Static("", classes="dialog-error", id="error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok")
-                yield Button(Text("Cancel (esc)"), id="cancel")
+                yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok",
+                             compact=True)
+                yield Button(Text("Cancel (esc)"), id="cancel", compact=True)
 
     def fields(self) -> Iterable[Any]:
         """The form's widgets."""
@@ -194,8 +214,9 @@ class FormDialog(ModalScreen[Any]):
 
 def _roles(current: str | None, choices: Sequence[str]) -> RadioSet:
     return RadioSet(
-        *(RadioButton(Text(role), value=(role == current), id=f"role-{role}") for role in choices),
+        *(Choice(Text(role), value=(role == current), id=f"role-{role}", compact=True) for role in choices),
         id="role",
+        compact=True,
     )
 
 
@@ -269,7 +290,7 @@ class CollaboratorDialog(FormDialog):
         yield field("someone@partner.co", id="email")
         yield Static("App", classes="label")
         yield Select([(text(a), a) for a in self._apps], prompt="Choose an app", id="app",
-                     value=self._selected if self._selected else Select.NULL)
+                     compact=True, value=self._selected if self._selected else Select.NULL)
 
     def values(self) -> dict[str, Any]:
         app = self.query_one("#app", Select).value
@@ -296,7 +317,8 @@ class CreateAppDialog(FormDialog):
     def fields(self) -> Iterable[Any]:
         yield Static("Name (3-30 of a-z, 0-9, -)", classes="label")
         yield field("my-new-app", id="name")
-        yield Checkbox(Text("Locked (team users who join later need a grant)"), id="locked")
+        yield Tick(Text("Locked (team users who join later need a grant)"), id="locked",
+                       compact=True)
 
     def values(self) -> dict[str, Any]:
         return {"name": self.query_one("#name", Input).value,
@@ -323,8 +345,9 @@ class TransferInDialog(FormDialog):
             yield Static("You have no apps outside this team to transfer in.", classes="label")
             return
         yield Static("App", classes="label")
-        yield Select([(text(a), a) for a in self._candidates], prompt="Choose an app", id="app")
-        yield Checkbox(Text("Lock it on arrival"), id="locked")
+        yield Select([(text(a), a) for a in self._candidates], prompt="Choose an app", id="app",
+                     compact=True)
+        yield Tick(Text("Lock it on arrival"), id="locked", compact=True)
 
     def values(self) -> dict[str, Any]:
         if not self._candidates:
@@ -366,9 +389,9 @@ PERMISSION_CHOICES = ("deploy", "operate", "manage")
 
 def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
     have = set(current)
-    yield Checkbox(Text("view (always)"), value=True, disabled=True, id="perm-view")
+    yield Tick(Text("view (always)"), value=True, disabled=True, id="perm-view", compact=True)
     for name in PERMISSION_CHOICES:
-        yield Checkbox(Text(name), value=name in have, id=f"perm-{name}")
+        yield Tick(Text(name), value=name in have, id=f"perm-{name}", compact=True)
 
 
 def _checked(dialog: ModalScreen) -> list[str]:

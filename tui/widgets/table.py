@@ -32,6 +32,7 @@ class LiveTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
         self._shown: dict[str, tuple[object, ...]] = {}
+        self._given: dict[str, Sequence[Cell]] = {}
 
     @property
     def cursor_key(self) -> str | None:
@@ -58,12 +59,17 @@ class LiveTable(DataTable):
             if len(stale) > _REBUILD_AFTER:
                 self.clear()
                 self._shown.clear()
+                self._given.clear()
             else:
                 for key in stale:
                     self.remove_row(key)
                     del self._shown[key]
+                    del self._given[key]
             added = False
             for key, cells in rows:
+                if self._given.get(key) is cells:
+                    continue  # the very same cells as shown: nothing to compare
+                self._given[key] = cells
                 sig = tuple(_signature(c) for c in cells)
                 old = self._shown.get(key)
                 if old is None:

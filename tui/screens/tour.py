@@ -1,0 +1,140 @@
+"""Scripted walks through the dashboard on the demo team: the snapshot tests and the screenshot
+script replay the same scenes, so what the README shows is what the tests check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.pilot import Pilot
+
+from store.db import Database
+from store.demo import DEMO_TEAM
+from store.ops import Actor
+
+Step = str | Callable[[Any], None]
+
+
+def select(key: str) -> Callable[[Any], None]:
+    """A step that puts the cursor of the front list on the row with this key."""
+
+    def step(app: Any) -> None:
+        from .access import AccessScreen
+
+        screen = app.screen
+        view = screen.view if isinstance(screen, AccessScreen) else app.main.active_view
+        view.table.move_cursor(row=view.table.get_row_index(key), animate=False)
+
+    return step
+
+
+def fill(selector: str, value: Any) -> Callable[[Any], None]:
+    """A step that sets a widget's value on the front screen (an input, checkbox or select)."""
+
+    def step(app: Any) -> None:
+        app.screen.query_one(selector).value = value
+
+    return step
+
+
+def steady(app: Any) -> None:
+    """A step that stops every text cursor on the front screen from blinking (stable pictures)."""
+    from textual.widgets import Input
+
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One screen or dialog, reached from launch by some steps, as one actor."""
+
+    name: str
+    actor: str = "ada@acme.com"
+    steps: Sequence[Step] = field(default=())
+    sizes: tuple[tuple[int, int], ...] = ((80, 24), (120, 40))
+    readme: bool = False  # shown in the README
+
+
+SCENES: tuple[Scene, ...] = (
+    Scene("roster", readme=True),
+    Scene("roster_no_mfa_sorted", steps=("m", "s", "s")),
+    Scene("roster_filter", steps=("slash", "j", "o")),
+    Scene("roster_add_user", steps=("a", fill("#email", "newbie@acme.com"))),
+    Scene("roster_change_role", steps=(select("joe@acme.com"), "e")),
+    Scene("roster_remove_confirm", steps=(select("joe@acme.com"), "d"), readme=True),
+    Scene("roster_add_collaborator", steps=("c", fill("#email", "pat@partner.co"),
+                                            fill("#app", "docs-site"))),
+    Scene("roster_as_collaborator", actor="sam@freelance.dev", steps=("1",)),
+    Scene("apps_as_collaborator", actor="sam@freelance.dev"),
+    Scene("apps", steps=("2",), readme=True),
+    Scene("apps_as_member", actor="john@acme.com", steps=("2",)),
+    Scene("apps_create", steps=("2", "n", fill("#name", "new-service"))),
+    Scene("apps_transfer_in", steps=("2", "i")),
+    Scene("apps_transfer_out", steps=("2", select("website-staging"), "o",
+                                      fill("#recipient", "joe@acme.com"))),
+    Scene("apps_transfer_out_confirm", steps=("2", select("website-staging"), "o",
+                                              fill("#recipient", "joe@acme.com"), "ctrl+s")),
+    Scene("apps_destroy_confirm", steps=("2", select("ml-models"), "d")),
+    Scene("access", steps=("2", select("website-prod"), "enter"), readme=True),
+    Scene("access_read_only", actor="alan@acme.com", steps=("2", select("api-staging"), "enter")),
+    Scene("access_locked_out", actor="john@acme.com", steps=("2", select("admin-panel"), "enter")),
+    Scene("access_grant", steps=("2", select("api-staging"), "enter", "a",
+                                 fill("#email", "pat@partner.co"), fill("#perm-deploy", True))),
+    Scene("access_change", steps=("2", select("website-prod"), "enter", select("john@acme.com"),
+                                  "e")),
+    Scene("access_revoke_confirm", steps=("2", select("website-prod"), "enter",
+                                          select("john@acme.com"), "d")),
+    Scene("audit", steps=("3",), readme=True),
+    Scene("resources", steps=("4",)),
+    Scene("billing", steps=("5",)),
+    Scene("billing_as_member", actor="joe@acme.com", steps=("5",)),
+    Scene("help", steps=("question_mark",)),
+    Scene("palette", steps=("ctrl+p", steady)),
+    Scene("team_switcher", steps=("t",)),
+    Scene("too_small", sizes=((60, 20),)),
+)
+
+SCENE_BY_NAME = {scene.name: scene for scene in SCENES}
+
+
+def prepare(db: Database) -> None:
+    """The demo team, plus a second team for ada so that the team switcher has a choice."""
+    from store import ops
+    from store.demo import build_demo
+
+    if build_demo(db):
+        ops.create_team(db, Actor("ada@acme.com", "ada"), "acme-labs")
+
+
+def make_app(db: Database, scene: Scene) -> Any:
+    """The dashboard as the scene's actor, with no watcher and a fixed theme."""
+    from tui.app import TeamAccessApp
+
+    return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
+                         theme="textual-dark", watch=False)
+
+
+async def settle(pilot: Pilot, app: Any, limit: int = 600) -> None:
+    """Wait until no load or write is in flight and the screen has caught up."""
+    for _ in range(limit):
+        await pilot.pause(0.01)
+        if app.settled:
+            await pilot.pause()
+            if app.settled:
+                return
+    raise TimeoutError("the dashboard never settled")
+
+
+async def play(pilot: Pilot, scene: Scene) -> None:
+    """Replay a scene's steps, settling after each."""
+    app = pilot.app
+    await settle(pilot, app)
+    for step in scene.steps:
+        if isinstance(step, str):
+            await pilot.press(step)
+        else:
+            step(app)
+        await settle(pilot, app)
+    await pilot.pause()
