@@ -686,3 +686,21 @@ async def test_markup_and_escapes_in_user_data_are_shown_literally(demo):
         assert first[6] == "no ␛]0;pwned␇ [b]way[/b]"
         audit_svg = app.export_screenshot()
         assert "evil@acme.com[/link]" in audit_svg and "\x1b" not in audit_svg
+
+
+@sync
+async def test_audit_newest_first_filter_and_details(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "3")
+        whens = column(app, 0)
+        assert whens == sorted(whens, reverse=True) and len(whens) == 7
+        await press(pilot, app, "slash", *"denied", "enter")
+        assert column(app, 4) == ["mallory@example.com"]
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, HelpScreen)
+        assert "to add, change or remove team users" in str(
+            app.screen.query_one(".help-body Static").render())
+        await press(pilot, app, "escape")
+        assert not isinstance(app.screen, HelpScreen)

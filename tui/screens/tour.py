@@ -87,6 +87,7 @@ SCENES: tuple[Scene, ...] = (
     Scene("access_revoke_confirm", steps=("2", select("website-prod"), "enter",
                                           select("john@acme.com"), "d")),
     Scene("audit", steps=("3",), readme=True),
+    Scene("audit_event", steps=("3", "enter")),
     Scene("resources", steps=("4",)),
     Scene("billing", steps=("5",)),
     Scene("billing_as_member", actor="joe@acme.com", steps=("5",)),

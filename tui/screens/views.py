@@ -24,6 +24,7 @@ from tui.widgets.dialogs import (
     CollaboratorDialog,
     ConfirmDialog,
     CreateAppDialog,
+    HelpScreen,
     RoleDialog,
     TransferInDialog,
     TransferOutDialog,
@@ -522,19 +523,28 @@ class AppsView(TeamView):
 # -- audit, resources, billing ---------------------------------------------------------------
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _facts(data: dict | None) -> str:
+    return " ".join(f"{k}={_value(v)}" for k, v in sorted((data or {}).items()))
+
+
 def _detail(row: queries.AuditRow) -> str:
     if row.outcome != "ok" and row.reason:
         return row.reason
-    parts = []
-    if row.before:
-        parts.append(" ".join(f"{k}={v}" for k, v in sorted(row.before.items())))
-    if row.after:
-        parts.append(" ".join(f"{k}={v}" for k, v in sorted(row.after.items())))
-    return " → ".join(parts)
+    return " → ".join(part for part in (_facts(row.before), _facts(row.after)) if part)
 
 
 class AuditView(TeamView):
-    """The team's audit log, newest first (admins only)."""
+    """The team's audit log, newest first (admins only); enter shows one event in full."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Details", id="audit.open", tooltip="Show the selected event in full"),
+    ]
 
     noun = "events"
     WINDOW = 200
@@ -557,6 +567,36 @@ class AuditView(TeamView):
     def status_extra(self, line: Text) -> None:
         denied = sum(1 for e in self.items if e.outcome != "ok")
         line.append(f" · {denied} denied · newest first")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open":
+            return self.refusal is None and (self.selected() is not None or None)
+        return super().check_action(action, parameters)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter shows the event."""
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        """Show every field of the selected event."""
+        event = self.selected()
+        if event is None:
+            return
+        fields = [
+            ("when (UTC)", event.at.strftime("%Y-%m-%d %H:%M:%S")),
+            ("actor", event.actor_email + (f" ({event.actor_login})" if event.actor_login else "")),
+            ("action", event.action),
+            ("outcome", event.outcome),
+            ("team", event.team or ""),
+            ("app", event.app or ""),
+            ("target", event.target or ""),
+            ("before", _facts(event.before)),
+            ("after", _facts(event.after)),
+            ("reason", event.reason or ""),
+        ]
+        self.ta.push_screen(HelpScreen(f"Audit event {event.id}",
+                                       [(k, clean(v)) for k, v in fields if v]))
 
 
 class ResourcesView(TeamView):

@@ -519,8 +519,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(text(self._title), classes="dialog-title")
             body = Text()
             for key, description in self._keys:
-                body.append(f"{key:>12}", style="bold")
-                body.append(f"  {description}\n")
+                body.append(f"{clean(key):>12}", style="bold")
+                body.append(f"  {clean(description)}\n")
             for note in self._notes:
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):
