@@ -14,6 +14,7 @@ builders here are also what the command line prints, so the two never drift apar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -209,11 +210,17 @@ def _time(value: Any, where: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if parsed is not None:  # in UTC; a time near year 1 or 9999 may not fit (OverflowError)
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         parsed = None
     if parsed is None:
         raise Invalid(f"{where}: expected an ISO 8601 time like 2024-06-03T14:30:00Z.")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed
+
+
+#: What Rich/Textual would read as markup: a name must never restyle the screen showing it.
+_MARKUP = re.compile(r"\[/?[A-Za-z#@$][^\]]*\]|\[/\]")
 
 
 def _text(value: Any, where: str, limit: int) -> str | None:
@@ -221,6 +228,8 @@ def _text(value: Any, where: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise Invalid(f"{where}: expected text of at most {limit} characters.")
+    if validate._CONTROL.search(value) or _MARKUP.search(value):
+        raise Invalid(f"{where}: control characters and [markup] tags are not allowed in a name.")
     return value
 
 
