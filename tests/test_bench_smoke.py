@@ -89,3 +89,19 @@ def test_the_whole_benchmark_runs_and_writes_its_table(tmp_path):
     # Measurements with a floor show it beside them, and targets are judged.
     assert re.search(r"x floor", table)
     assert re.search(r" (ok|\*\*MISS\*\*)", table)
+
+
+def test_growth_verdicts_judge_the_whole_range_on_cpu_time():
+    bench = _bench()
+
+    def rows(values, *, flat=False):
+        return {n: bench.Measure("k", "label", "ms", wall, cpu=cpu, flat=flat)
+                for n, (wall, cpu) in zip((1000, 10000, 100000), values, strict=True)}
+
+    # Linear overall even if one step looks steep (the small team fitted in a cache).
+    assert bench.growth(rows([(3, 2.8), (65, 44.7), (847, 263)])).endswith("<= linear")
+    assert bench.growth(rows([(1, 1), (200, 200), (20000, 20000)])).endswith("SUPERLINEAR")
+    assert bench.growth(rows([(50, 40), (52, 41), (55, 44)])).endswith(": flat")
+    # The first screen must not grow at all; wall time is ignored where CPU time exists.
+    assert bench.growth(rows([(9, 1.1), (1, 1.8), (1, 2.5)], flat=True)).endswith("GROWS")
+    assert bench.growth(rows([(1, 1.0), (9, 1.1), (20, 1.2)], flat=True)).endswith(": flat")
