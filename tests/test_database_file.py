@@ -316,3 +316,32 @@ def test_the_cli_on_someone_elses_database(tmp_path, cli_available):
     result = _cli("--db", str(path), "--as", DEMO_ADMIN, "members:add", "joe@acme.com",
                   "--team", "acme-widgets", "--role", "member")
     _assert_one_line_error(result, "is not a teamaccess database")
+
+
+def test_a_really_full_disk_refuses_the_change_whole_and_says_so(tmp_path):
+    """The same on a real, small filesystem (a tmpfs: needs root, as CI has)."""
+    from test_backup import _tiny_disk
+
+    with _tiny_disk(tmp_path / "small", "400k") as small:
+        path = small / "full.db"
+        db = Database(path)
+        build_demo(db)
+        problem = None
+        for n in range(5000):
+            members = len(queries.roster(db, DEMO_ADMIN, DEMO_TEAM))
+            events = queries.audit_count(db)
+            try:
+                ops.add_member(db, ADA, DEMO_TEAM, f"filler{n}.{'x' * 60}@acme.com", "member")
+            except DatabaseProblem as err:
+                problem = err
+                break
+        assert problem is not None, "the small disk never filled up"
+        assert str(problem) == (
+            f"The disk holding {path} is full: nothing was changed; free some space and retry."
+        )
+        assert len(queries.roster(db, DEMO_ADMIN, DEMO_TEAM)) == members
+        assert queries.audit_count(db) == events
+        db.close()
+        check = sqlite3.connect(path)
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        check.close()
