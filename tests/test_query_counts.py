@@ -8,6 +8,7 @@ the engine, which sees everything the store sends to the database.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -128,3 +129,45 @@ def test_the_counter_catches_a_query_per_row(teams):
             per_user(db)
         counts[n] = len(seen)
     assert counts[100] > counts[10]
+
+
+async def _dashboard_statements(db: Database) -> dict[str, int]:
+    """Statements the dashboard sends to show the roster, the apps list and an access pane."""
+    from tui.app import TeamAccessApp
+    from tui.screens.access import AccessScreen
+
+    app = TeamAccessApp(db, ops.Actor(ADMIN, "counter"), TEAM, watch=False)
+    counts: dict[str, int] = {}
+    with counting(db) as seen:
+        async with app.run_test(headless=True, size=(120, 40)) as pilot:
+            async def until(ready) -> None:
+                for _ in range(2000):
+                    if ready():
+                        return
+                    await pilot.pause(0.01)
+                raise AssertionError("the dashboard did not get there")
+
+            await until(lambda: app.roster_shown_at is not None and app.settled)
+            counts["roster screen"] = len(seen)
+            await pilot.press("2")
+            apps = app.main.view("apps")
+            await until(lambda: apps.loaded and app.settled)
+            counts["apps screen"] = len(seen) - sum(counts.values())
+            app.open_access(UNLOCKED_APP)
+
+            def pane_loaded() -> bool:
+                try:
+                    return app.screen.view.loaded and app.settled  # type: ignore[attr-defined]
+                except Exception:  # the pane is still being mounted
+                    return False
+
+            await until(lambda: isinstance(app.screen, AccessScreen) and pane_loaded())
+            counts["access pane"] = len(seen) - sum(counts.values())
+    return counts
+
+
+def test_dashboard_screens_cost_the_same_statements_at_10_and_100(teams):
+    """Per screen load, end to end: the dashboard's own reads (context, lists, pane) included."""
+    by_size = {n: asyncio.run(_dashboard_statements(db)) for n, db in teams.items()}
+    assert all(c > 0 for c in by_size[10].values()), by_size
+    assert by_size[10] == by_size[100], by_size
