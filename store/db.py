@@ -178,7 +178,11 @@ class Database:
                 ) from None
         self._writer = self.engine.execution_options(teamaccess_write=True)
         self._watch: sqlite3.Connection | None = None
-        self._ensure_schema()
+        try:
+            self._ensure_schema()
+        except BaseException:
+            self.engine.dispose()  # a refused database keeps no connection open
+            raise
 
     # -- engines ---------------------------------------------------------------------------
 
@@ -252,7 +256,12 @@ class Database:
             raw.close()
 
     def _create_or_read_version(self):
-        with self._writer.begin() as conn:
+        writer = self._writer
+        if self.backend == "postgresql":
+            # READ COMMITTED here: a SERIALIZABLE snapshot is taken before the lock below is
+            # granted, so a second first-open would still see no tables and create them again.
+            writer = writer.execution_options(isolation_level="READ COMMITTED")
+        with writer.begin() as conn:
             if self.backend == "postgresql":
                 # Two first opens of an empty PostgreSQL database must not both create tables.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7250173)"))

@@ -196,3 +196,38 @@ def test_an_unreachable_server_is_one_line(tmp_path):
         Database(url)
     assert "\n" not in str(caught.value)
     assert str(caught.value).startswith("Can't reach the database at postgresql+psycopg://")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_first_opens_at_the_same_moment_make_one_schema(backend, tmp_path, request):
+    import threading
+
+    import postgres_server
+
+    if backend == "sqlite":
+        url = str(tmp_path / "fresh.db")
+    else:
+        url, schema = postgres_server.fresh_schema_url(request.getfixturevalue("pg_url"))
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def open_it():
+        start.wait()
+        try:
+            Database(url).close()
+            outcomes.append("ok")
+        except Exception as err:  # noqa: BLE001 - collected and shown by the assertion
+            outcomes.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert outcomes == ["ok"] * 4
+    db = Database(url)
+    with db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM meta")).scalar() == 1
+    db.close()
+    if backend == "postgres":
+        postgres_server.drop_schema(request.getfixturevalue("pg_url"), schema)
