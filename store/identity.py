@@ -27,6 +27,19 @@ def os_login() -> str:
         return str(uid)
 
 
+def acting_login(db: Database) -> str:
+    """The login that binds to an account: the OS login, or on PostgreSQL the server's role.
+
+    A PostgreSQL database is reached from other hosts, where anyone can make a local account
+    of any name; the role the server authenticated (``session_user``) can't be made up that
+    way. With peer authentication over the local socket the two are the same name.
+    """
+    if db.path is None and db.backend == "postgresql":
+        with db.read() as s:
+            return str(s.execute(text("SELECT session_user")).scalar())
+    return os_login()
+
+
 def may_act_as_anyone(db: Database) -> bool:
     """Whether ``--as`` is honoured: only where the OS user owns the database.
 
@@ -58,7 +71,7 @@ def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
         db: the database the command works on.
         as_email: ``--as``; when None, ``TEAMACCESS_AS`` is read instead.
     """
-    login = os_login()
+    login = acting_login(db)
     if as_email is None:
         as_email = os.environ.get("TEAMACCESS_AS") or None
     if as_email is not None:

@@ -183,7 +183,8 @@ def test_a_malformed_login_is_invalid_and_binds_nothing(owned, bad):
 @pytest.mark.postgres
 def test_on_postgresql_as_is_honoured_for_the_owner_role_only(pg_db):
     build_demo(pg_db)
-    assert identity.resolve_actor(pg_db, DEMO_ADMIN) == ops.Actor(DEMO_ADMIN, ME)
+    login = identity.acting_login(pg_db)
+    assert identity.resolve_actor(pg_db, DEMO_ADMIN) == ops.Actor(DEMO_ADMIN, login)
     with pg_db.read() as s:
         schema = s.execute(text("SELECT current_schema()")).scalar()
     role = f"ta_{schema}"[:60]
@@ -226,3 +227,17 @@ def test_the_cli_refuses_as_on_a_shared_file_in_one_line(shared):
     assert result.stderr.startswith("Error: --as/TEAMACCESS_AS is honoured only on a database")
     assert len(result.stderr.strip().splitlines()) == 1
     assert [a.locked for a in queries.apps(shared, DEMO_ADMIN, DEMO_TEAM) if a.name == "test"] == [False]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_login_is_the_role_the_server_authenticated(pg_db, monkeypatch):
+    build_demo(pg_db)
+    with pg_db.read() as s:
+        role = s.execute(text("SELECT session_user")).scalar()
+    monkeypatch.setenv("USER", "ada")
+    assert identity.acting_login(pg_db) == role
+    ops.bind_login(pg_db, ops.Actor(DEMO_ADMIN, role), role, DEMO_ADMIN)
+    monkeypatch.setattr(identity, "may_act_as_anyone", lambda db: False)
+    assert identity.resolve_actor(pg_db) == ops.Actor(DEMO_ADMIN, role)
+    with pytest.raises(Refused):
+        identity.resolve_actor(pg_db, "joe@acme.com")
