@@ -35,7 +35,7 @@ ACTORS = [ops.Actor(e, e.split("@")[0]) for e in EMAILS]
 ada, joe, tim, sam, eve = ACTORS
 actors = st.sampled_from([ada, ada, ada, ada, joe, joe, joe, tim, tim, sam, eve])
 targets = st.sampled_from([e for a in (joe, joe, tim, tim, sam, sam, eve, ada) for e in [a.email]])
-apps = st.sampled_from(["app-a", "app-a", "app-a", "app-b", "app-b", "app-c"])
+apps = st.sampled_from(["app-a", "app-a", "app-a", "app-b", "app-b", "app-c", "app-d", "app-d"])
 teams = st.sampled_from(["t1", "t1", "t1", "t2"])
 # Mostly valid roles and permissions, sometimes not, so that validation refusals happen too.
 roles = st.sampled_from(["member", "viewer", "admin", "member", "viewer", "owner"])
@@ -88,6 +88,10 @@ class StoreMachine(RuleBasedStateMachine):
         ops.add_member(self.db, ada, "t1", tim.email, "viewer")
         ops.create_app(self.db, joe, "app-a", "t1")
         ops.grant_access(self.db, joe, "app-a", sam.email, "deploy")
+        # Both lock states and a personal app from the start, so that lock, unlock and
+        # transfer-in have something to succeed on early in a run.
+        ops.create_app(self.db, ada, "app-b", "t1", locked=True)
+        ops.create_app(self.db, _eve, "app-c")
 
     # -- the one way every step runs ---------------------------------------------------------
 
