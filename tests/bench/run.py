@@ -1,9 +1,10 @@
 """The scale benchmark: build large synthetic teams once, time the faces on them, print a table.
 
-Usage (from the repository root)::
+Usage (from the repository root; ``python -m tests.bench`` is the same)::
 
     .venv/bin/python tests/bench/run.py [--sizes 1000,10000,100000] [--runs 5]
                                         [--workdir /tmp/teamaccess-bench] [--out FILE]
+                                        [--only cli,tui,store,policy]
 
 A size N is a team of N users, N/5 apps and 5N grants (10,000 : 2,000 : 50,000), built with
 ``store.demo.generate`` into ``--workdir`` and reused by later runs (the file name carries a
@@ -283,16 +284,6 @@ def probe(cmd: Sequence[str], env: dict[str, str]) -> dict:
 
 
 # -- in-process: the store's reads and the policy ---------------------------------------------
-
-
-def _repeat(fn: Callable[[], object], runs: int) -> list[float]:
-    fn()  # warm: connections, statement caches
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def _interleaved(pairs: dict[str, Callable[[], object]], runs: int,
