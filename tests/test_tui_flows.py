@@ -704,3 +704,18 @@ async def test_audit_newest_first_filter_and_details(demo):
             app.screen.query_one(".help-body Static").render())
         await press(pilot, app, "escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+@sync
+async def test_enter_on_a_user_shows_what_they_can_reach(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.main.active_view.table.move_cursor(row=column(app).index("john@acme.com"))
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, HelpScreen)
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert "website-prod" in body and "view deploy" in body
+        assert "admin-panel" not in body  # locked before john joined
+        await press(pilot, app, "escape")
+        assert not isinstance(app.screen, HelpScreen)

@@ -277,7 +277,8 @@ class TableView(Vertical):
 
     def selected(self) -> Any | None:
         """The item under the cursor, if any."""
-        key = self.table.cursor_key
+        tables = self.query(LiveTable)
+        key = tables.first().cursor_key if tables else None  # None while still composing
         return self._shown.get(key) if key is not None else None
 
     # -- filter ------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ SCENES: tuple[Scene, ...] = (
     Scene("roster_no_mfa_sorted", steps=("m", "s", "s")),
     Scene("roster_filter", steps=("slash", "j", "o")),
     Scene("roster_add_user", steps=("a", fill("#email", "newbie@acme.com"))),
+    Scene("roster_member_access", steps=(select("john@acme.com"), "enter")),
     Scene("roster_change_role", steps=(select("joe@acme.com"), "e")),
     Scene("roster_remove_confirm", steps=(select("joe@acme.com"), "d"), readme=True),
     Scene("roster_add_collaborator", steps=("c", fill("#email", "pat@partner.co"),

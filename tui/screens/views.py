@@ -94,6 +94,8 @@ class RosterView(TeamView):
                 tooltip="Add a collaborator (view only) to one app"),
         Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
+        Binding("enter", "open", "Access", id="roster.open",
+                tooltip="Which apps the selected user can reach, and why"),
     ]
 
     def __init__(self, *, id: str) -> None:
@@ -162,12 +164,35 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
-        if action in ("toggle_mfa", "sort", "filter") and self.refusal is not None:
+        if action in ("toggle_mfa", "sort", "filter", "open") and self.refusal is not None:
             return False
         return True
 
 
     # -- actions -----------------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter shows what the user can reach."""
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        """Show every app of the team the selected user can reach, with each source."""
+        member = self.selected()
+        if member is None:
+            return
+        ta, team = self.ta, self.ta.require_team()
+
+        def reach() -> list[tuple[str, str]]:
+            found = queries.member_access(ta.db, ta.actor.email, team, member.email)
+            return [(row.name, f"{' '.join(row.permissions)}  ({'; '.join(d for _s, _p, d in src)})")
+                    for row, src in found]
+
+        def show(lines: list[tuple[str, str]]) -> None:
+            title = f"{member.email} ({member.role}) in {team}: {len(lines)} apps"
+            ta.push_screen(HelpScreen(title, lines or [("", "no access to any app")]))
+
+        ta.fetch_then(reach, show)
 
     def action_toggle_mfa(self) -> None:
         """Show only users without MFA, or everyone again."""

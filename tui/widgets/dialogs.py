@@ -518,8 +518,9 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(classes="dialog help"):
             yield Static(text(self._title), classes="dialog-title")
             body = Text()
+            width = min(24, max((len(k) for k, _d in self._keys), default=0))
             for key, description in self._keys:
-                body.append(f"{clean(key):>12}", style="bold")
+                body.append(f"{clean(key):<{width}}", style="bold")
                 body.append(f"  {clean(description)}\n")
             for note in self._notes:
                 body.append(f"\n{note}", style="dim")

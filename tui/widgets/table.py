@@ -78,7 +78,7 @@ class LiveTable(DataTable):
                 elif old != sig:
                     for column, cell, before, after in zip(columns, cells, old, sig, strict=False):
                         if before != after:
-                            self.update_cell(key, column, cell)
+                            self.update_cell(key, column, cell, update_width=True)
                 self._shown[key] = sig
             if added or stale:
                 order = {key: index for index, (key, _cells) in enumerate(rows)}
@@ -91,6 +91,28 @@ class LiveTable(DataTable):
                 target = min(keep_index, self.row_count - 1)
             if self.row_count and target != self.cursor_row:
                 self.move_cursor(row=target, animate=False)
+
+    # DataTable measures new rows when idle but keeps lines it may already have drawn with the
+    # old column widths (seen as cut-off cells under load): drop those lines when widths move.
+    def _widths(self) -> list[int]:
+        return [column.content_width for column in self.columns.values()]
+
+    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
+        before = self._widths()
+        super()._update_dimensions(new_rows)
+        if self._widths() != before:
+            self._redraw_all()
+
+    def _update_column_widths(self, updated_cells) -> None:  # type: ignore[no-untyped-def]
+        before = self._widths()
+        super()._update_column_widths(updated_cells)
+        if self._widths() != before:
+            self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        self._clear_caches()
+        self._update_count += 1
+        self.refresh()
 
     def _sort_by(self, order: dict[str, int]) -> None:
         # DataTable.sort hands its key function cell values, not row keys, so re-rank the row
