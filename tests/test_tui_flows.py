@@ -719,3 +719,17 @@ async def test_enter_on_a_user_shows_what_they_can_reach(demo):
         assert "admin-panel" not in body  # locked before john joined
         await press(pilot, app, "escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+@sync
+async def test_escape_clears_the_filter_before_leaving_the_pane(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "website-prod")
+        await press(pilot, app, "slash", *"joe", "enter")
+        assert column(app) == ["joe@acme.com"]
+        await press(pilot, app, "escape")
+        assert isinstance(app.screen, AccessScreen) and len(column(app)) > 1
+        await press(pilot, app, "escape")
+        assert not isinstance(app.screen, AccessScreen)

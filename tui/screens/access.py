@@ -82,6 +82,8 @@ class AccessView(TableView):
         line.append(f" · {grants} explicit grants · V view, D deploy, O operate, M manage")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return self.has_filter()
         if action == "filter":
             return self.refusal is None
         view = self.view

@@ -37,6 +37,8 @@ class TableView(Vertical):
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter as you type"),
+        Binding("escape", "unfilter", "Clear filter", id="view.unfilter", show=False,
+                tooltip="Clear the filter"),
     ]
 
     class Loaded(Message):
@@ -310,6 +312,14 @@ class TableView(Vertical):
         if not self.filter_text:
             self.filter_box.remove_class("-shown")
         self.table.focus()
+
+    def has_filter(self) -> bool:
+        """Whether a filter is typed or its box is open (escape clears it before backing out)."""
+        return bool(self.filter_text) or self.filter_box.has_class("-shown")
+
+    def action_unfilter(self) -> None:
+        """Escape on the list: clear the filter first."""
+        self.clear_filter()
 
     def clear_filter(self) -> bool:
         """Clear and hide the filter; True if there was one to clear."""

@@ -70,6 +70,8 @@ class TeamView(TableView):
         return decide_team(action, team, rel, **kw).allowed
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return self.has_filter()
         if action == "filter":
             return self.refusal is None
         return True
@@ -157,6 +159,8 @@ class RosterView(TeamView):
         self.table.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return self.has_filter()
         if action in ("add_user", "change_role", "remove_user"):
             if not self.allowed(TeamAction.MANAGE_MEMBERS):
                 return False
@@ -371,6 +375,8 @@ class AppsView(TeamView):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return self.has_filter()
         if self.ta.relation is None:
             return action == "filter"
         if action == "create":
@@ -594,6 +600,8 @@ class AuditView(TeamView):
         line.append(f" · {denied} denied · newest first")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return self.has_filter()
         if action == "open":
             return self.refusal is None and (self.selected() is not None or None)
         return super().check_action(action, parameters)
