@@ -733,3 +733,26 @@ async def test_escape_clears_the_filter_before_leaving_the_pane(demo):
         assert isinstance(app.screen, AccessScreen) and len(column(app)) > 1
         await press(pilot, app, "escape")
         assert not isinstance(app.screen, AccessScreen)
+
+
+@sync
+async def test_a_big_roster_shows_a_window_that_grows_as_you_scroll(tmp_path):
+    from store.demo import generate
+
+    db = Database(tmp_path / "big.db")
+    generate(db, team="bigco", users=300, apps=5, grants=20)
+    admin = "user000000@bigco.example.com"
+    app = make(db, admin, team="bigco")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        view = app.main.active_view
+        window = view.WINDOW
+        assert len(rows(app)) == window < 300
+        assert f"showing the first {window} of 300" in status(app)
+        view.table.move_cursor(row=window - 1)
+        await settle(pilot, app)
+        assert len(rows(app)) == 2 * window
+        await press(pilot, app, "slash", *"user00029")
+        assert column(app) == [f"user00029{i}@bigco.example.com" for i in range(10)]
+        assert "showing the first" not in status(app)
+    db.close()
