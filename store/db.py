@@ -177,6 +177,12 @@ class Database:
                     f"{str(err).splitlines()[0]}"
                 ) from None
         self._writer = self.engine.execution_options(teamaccess_write=True)
+        # Reads want one consistent snapshot, not SERIALIZABLE's right to abort them (40001):
+        # on PostgreSQL a REPEATABLE READ snapshot never fails for a read-only transaction.
+        self._reader = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.backend == "postgresql" else self.engine
+        )
         self._watch: sqlite3.Connection | None = None
         try:
             self._ensure_schema()
@@ -290,7 +296,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session on one consistent snapshot."""
-        session = Session(self.engine, expire_on_commit=False)
+        session = Session(self._reader, expire_on_commit=False)
         try:
             with session.begin():
                 yield session
