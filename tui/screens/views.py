@@ -125,7 +125,7 @@ class RosterView(TeamView):
             self.ta.note_roster_shown(self.table.row_count)
 
     def haystack(self, item: queries.MemberRow) -> str:
-        return f"{clean(item.email)} {clean(item.name or '')} {item.role}".lower()
+        return f"{item.email} {item.name or ''} {item.role}".lower()  # searched, never shown
 
     def narrow(self, items: list[Any]) -> list[Any]:
         return [m for m in items if not m.mfa] if self.no_mfa_only else items
@@ -358,6 +358,10 @@ class AppsView(TeamView):
         if not item.permissions and item.locked:
             perms = Text("none (locked)", style="dim")
         return (text(item.name), lock_badge(item.locked), text(owner or ""), perms)
+
+    def haystack(self, item: queries.AppRow) -> str:
+        lock = "locked" if item.locked else "open"
+        return f"{item.name} {item.team or item.owner or ''} {lock} {' '.join(item.permissions)}".lower()
 
     def status_extra(self, line: Text) -> None:
         locked = sum(1 for a in self.items if a.locked)
@@ -594,6 +598,10 @@ class AuditView(TeamView):
         return (Text(item.at.strftime("%Y-%m-%d %H:%M")), text(item.actor_email),
                 text(item.action), text(item.app or ""), text(item.target or ""), outcome,
                 text(_detail(item)))
+
+    def haystack(self, item: queries.AuditRow) -> str:
+        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
+                         item.app or "", item.target or "", item.outcome, _detail(item))).lower()
 
     def status_extra(self, line: Text) -> None:
         denied = sum(1 for e in self.items if e.outcome != "ok")
