@@ -162,6 +162,7 @@ class TeamAccessApp(App[None]):
         self.last_message: str | None = None
         self.last_error: str | None = None
         self._context_pending = False
+        self._context_started = False
         self._first_context = True
         self._ops_pending = 0
         self._stop = threading.Event()
@@ -174,7 +175,12 @@ class TeamAccessApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
-        self.load_context()
+        if self.team is None:
+            self.load_context()
+        else:
+            # The roster loads first on its own (it needs only the team); reading the role in
+            # parallel would slow the first rows by competing for the interpreter.
+            self._context_pending = True
         if self.watch_db:
             self._watch()
 
@@ -215,6 +221,7 @@ class TeamAccessApp(App[None]):
     def load_context(self) -> None:
         """Read the actor's teams and role in the current team."""
         self._context_pending = True
+        self._context_started = True
         try:
             teams = queries.teams(self.db, self.actor.email)
             team = self.team or (teams[0].name if teams else None)
@@ -289,6 +296,11 @@ class TeamAccessApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, AccessScreen):
                 screen.view.reload()
+
+    def roster_loaded(self) -> None:
+        """The roster's first load is in (shown or refused): now read the actor's role."""
+        if self.relation is None and not self._context_started:
+            self.load_context()
 
     def note_roster_shown(self, rows: int) -> None:
         """Record when the roster first showed rows (for the benchmark)."""

@@ -123,6 +123,7 @@ class RosterView(TeamView):
     def after_load(self) -> None:
         if self.refusal is None:
             self.ta.note_roster_shown(self.table.row_count)
+        self.ta.roster_loaded()
 
     def haystack(self, item: queries.MemberRow) -> str:
         return f"{item.email} {item.name or ''} {item.role}".lower()  # searched, never shown
