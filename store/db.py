@@ -86,8 +86,18 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create an empty database file readable and writable by its owner and group only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create an empty database file readable and writable by its owner and group only.
+
+    Only the default data directory is made on demand: a missing folder in a path someone
+    typed is far more likely a typo than a wish for new folders.
+    """
+    if path.parent == default_path().parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise DatabaseProblem(
+            f"No folder {path.parent}: create it first, or fix the path given by --db / "
+            "TEAMACCESS_DB."
+        )
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
     except FileExistsError:

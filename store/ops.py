@@ -44,6 +44,10 @@ class Actor:
     email: str
     login: str | None = None
 
+    def __post_init__(self) -> None:
+        # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
+        object.__setattr__(self, "email", self.email.strip().lower())
+
 
 # -- results ---------------------------------------------------------------------------------
 

@@ -79,11 +79,18 @@ def test_opening_an_existing_file_leaves_its_mode_alone(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_a_database_in_a_folder_that_cannot_be_made_says_so(tmp_path):
+def test_a_database_in_a_folder_that_is_not_there_says_so(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(DatabaseProblem, match=r"^Can't create .*a-file/x\.db: .*permissions"):
+    with pytest.raises(DatabaseProblem, match=r"^No folder .*a-file: create it first"):
         Database(blocker / "x.db")
+
+
+def test_a_typo_in_the_path_makes_no_folders(tmp_path):
+    # --db /srv/teamacess/x.db (a typo) must not quietly start a new, empty database tree.
+    with pytest.raises(DatabaseProblem, match=r"^No folder .*typo/nested: create it first"):
+        Database(tmp_path / "typo" / "nested" / "x.db")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_folder_is_not_a_database(tmp_path):

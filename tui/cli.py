@@ -951,7 +951,9 @@ def demo_cmd() -> None:
 
     s = _state()
     if s.db_where is None:  # the demo never touches the real database unless --db says so
-        s.db_where = str(demo_path())
+        where = demo_path()
+        where.parent.mkdir(parents=True, exist_ok=True)  # the demo's own folder: safe to make
+        s.db_where = str(where)
     db = s.db()
     build_demo(db)
     actor = resolve_actor(db, s.as_email or DEMO_ADMIN)
