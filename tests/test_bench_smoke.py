@@ -100,6 +100,8 @@ def test_growth_verdicts_judge_the_whole_range_on_cpu_time():
 
     # Linear overall even if one step looks steep (the small team fitted in a cache).
     assert bench.growth(rows([(3, 2.8), (65, 44.7), (847, 263)])).endswith("<= linear")
+    # Steep overall but linear on the largest step: the 1k team fitted in a cache.
+    assert bench.growth(rows([(3, 2.8), (49, 48.8), (453, 437)])).endswith("<= linear")
     assert bench.growth(rows([(1, 1), (200, 200), (20000, 20000)])).endswith("SUPERLINEAR")
     assert bench.growth(rows([(50, 40), (52, 41), (55, 44)])).endswith(": flat")
     # The first screen must not grow at all; wall time is ignored where CPU time exists.
