@@ -425,6 +425,7 @@ def app_access(db: Database, actor: str, app: str) -> AccessView:
 
     Sorted by email. Team admins, grant holders, and team users whose view comes from the
     team (all of them on an unlocked app; those who joined before the lock on a locked one).
+    A collaborator, who may not see the team's users, gets only the admins and grant holders.
     """
     with db.read() as s:
         a, facts, team = _load_app(s, app)
@@ -464,6 +465,15 @@ def app_access(db: Database, actor: str, app: str) -> AccessView:
                 # Only admins and those who joined before the lock get anything from the team.
                 stmt = stmt.where(
                     or_(Membership.role == "admin", Membership.created_at < a.locked_at,
+                        Membership.account_id.in_(
+                            select(Grant.account_id).where(Grant.app_id == a.id)
+                        ))
+                )
+            if mine.role is None:
+                # SPEC rule 4: a collaborator never sees the team's users. Like Heroku's
+                # `access`, they see the app's admins and the holders of grants on it.
+                stmt = stmt.where(
+                    or_(Membership.role == "admin",
                         Membership.account_id.in_(
                             select(Grant.account_id).where(Grant.app_id == a.id)
                         ))
