@@ -188,7 +188,16 @@ def done(progress: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    """JSON as Heroku prints it (two-space indent); ASCII-escaped so no control byte gets out."""
+    """JSON for people and scripts; ASCII-escaped so no control byte gets out.
+
+    A list prints one compact element per line: Python's indenting encoder is pure Python and
+    cost more than the whole query on a 10,000-user team, while the C encoder (no indent) keeps
+    ``members --json`` near the cost of starting Python. Anything else is indented by two.
+    """
+    if isinstance(data, list) and data:
+        encode = json.JSONEncoder(ensure_ascii=True, default=_json_default).encode
+        say("[\n  " + ",\n  ".join(encode(item) for item in data) + "\n]")
+        return
     say(json.dumps(data, indent=2, ensure_ascii=True, default=_json_default))
 
 
