@@ -766,11 +766,34 @@ def set_mfa(db: Database, actor: Actor, enabled: bool) -> bool:
     return _run(db, actor, "account.update", body, target=actor.email)
 
 
+def _beyond_my_teams(s: Session, me: Account | None, account: Account) -> list[str]:
+    """What acting as ``account`` would reach that ``me`` does not administer already.
+
+    The teams ``account`` belongs to or holds grants in where ``me`` is not an admin, and its
+    personal apps: binding a login to an account hands all of that to whoever has the login.
+    """
+    mine = set()
+    if me is not None:
+        mine = set(s.scalars(select(Membership.team_id).where(
+            Membership.account_id == me.id, Membership.role == "admin")))
+    reach = set(s.scalars(select(Membership.team_id).where(Membership.account_id == account.id)))
+    reach |= set(s.scalars(
+        select(App.team_id).join(Grant, Grant.app_id == App.id)
+        .where(Grant.account_id == account.id, App.team_id.is_not(None))))
+    beyond = sorted(s.scalars(select(Team.name).where(Team.id.in_(reach - mine))))
+    if me is None or me.id != account.id:
+        beyond += [f"personal app {n}" for n in s.scalars(
+            select(App.name).where(App.owner_account_id == account.id).order_by(App.name))]
+    return beyond
+
+
 def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
     """accounts:bind: tie an OS login to an account, so that the login acts as that account.
 
-    A team admin may bind logins to the users of their team. On a database where no login is
-    bound yet, the first binding is how the first admin claims their own account.
+    Whoever has the login then acts as the account, so an admin may bind a login only to an
+    account whose every team they administer (and which owns no personal apps), and may move
+    a login away from its holder only on the same terms. On a database where no login is bound
+    yet, the first binding is how the first admin claims their own account.
     """
 
     def body(s: Session, ev: _Event) -> str:
@@ -779,28 +802,35 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
         ev.target = who
         account = _account(s, who)
         if account is None:
-            raise NotFound(f"No account {who}: add them to a team first.")
+            raise NotFound(f"No account {who}: add them to a team first with members:add.")
         any_bound = s.scalar(select(func.count()).select_from(Account).where(Account.os_login.is_not(None)))
         me = _account(s, actor.email)
-        if any_bound:
-            admin_of_target = s.scalar(
-                select(func.count())
-                .select_from(Membership)
-                .where(
-                    Membership.account_id == (me.id if me else -1),
-                    Membership.role == "admin",
-                    Membership.team_id.in_(
-                        select(Membership.team_id).where(Membership.account_id == account.id)
-                    ),
-                )
-            )
-            if not admin_of_target:
-                raise Refused(
-                    f"Only an admin of a team that {who} belongs to may bind a login to them."
-                )
-        elif me is None or me.id != account.id:
-            raise Refused("No login is bound yet: the first binding must be your own account.")
         holder = s.scalars(select(Account).where(Account.os_login == name)).first()
+        if not any_bound:
+            if me is None or me.id != account.id:
+                raise Refused("No login is bound yet: the first binding must be your own account "
+                              f"(teamaccess --as {who} accounts:bind {name} {who} on your own file).")
+        else:
+            is_admin = me is not None and s.scalar(
+                select(func.count()).select_from(Membership).where(
+                    Membership.account_id == me.id, Membership.role == "admin")
+            )
+            if not is_admin:
+                raise Refused("Only a team admin may bind logins: ask one of your team's admins.")
+            beyond = _beyond_my_teams(s, me, account)
+            if beyond:
+                raise Refused(
+                    f"Can't bind a login to {who}: that would also act in {', '.join(beyond[:3])}"
+                    f"{' and more' if len(beyond) > 3 else ''}, which you don't administer; "
+                    "ask an admin of those teams."
+                )
+            if holder is not None and holder.id != account.id:
+                beyond = _beyond_my_teams(s, me, holder)
+                if beyond:
+                    raise Refused(
+                        f"Login {name} is bound to {holder.email}, who also works in "
+                        f"{', '.join(beyond[:3])}: ask an admin there to move it."
+                    )
         if holder is not None and holder.id != account.id:
             ev.before = {"login": name, "email": holder.email}
             holder.os_login = None

@@ -150,11 +150,37 @@ def test_only_an_admin_of_the_accounts_team_may_bind_a_login_to_it(owned):
     ada = ops.Actor(DEMO_ADMIN, "ada")
     ops.bind_login(owned, ada, "ada", DEMO_ADMIN)
     for who in ("joe@acme.com", "tim@acme.com", "sam@freelance.dev"):  # member, viewer, collaborator
-        with pytest.raises(Refused, match="Only an admin of a team"):
+        with pytest.raises(Refused, match="Only a team admin may bind logins"):
             ops.bind_login(owned, ops.Actor(who, who[:3]), who[:3], who)
         assert _bound_email(owned, who[:3]) is None
     ops.bind_login(owned, ada, "joe", "joe@acme.com")
     assert _bound_email(owned, "joe") == "joe@acme.com"
+
+
+def test_an_admin_of_another_team_cannot_take_over_an_account_by_binding(owned):
+    # mallory makes a team of her own, adds ada to it, and tries to bind her login to ada:
+    # she would then act as ada, an admin of acme-widgets, which she does not administer.
+    ada = ops.Actor(DEMO_ADMIN, "ada")
+    ops.bind_login(owned, ada, "ada", DEMO_ADMIN)
+    mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.create_team(owned, mallory, "mteam")
+    ops.add_member(owned, mallory, "mteam", DEMO_ADMIN, "viewer")
+    ops.add_member(owned, mallory, "mteam", "joe@acme.com", "viewer")
+    before = queries.audit_count(owned)
+    with pytest.raises(Refused, match=r"would also act in acme-widgets.*ask an admin"):
+        ops.bind_login(owned, mallory, "mallory", DEMO_ADMIN)
+    with pytest.raises(Refused, match=r"would also act in acme-widgets"):
+        ops.bind_login(owned, mallory, "mallory", "joe@acme.com")
+    # nor may she take ada's own login away from her
+    ops.add_member(owned, mallory, "mteam", "fresh@evil.example", "viewer")
+    with pytest.raises(Refused, match=r"Login ada is bound to ada@acme.com"):
+        ops.bind_login(owned, mallory, "ada", "fresh@evil.example")
+    assert _bound_email(owned, "ada") == DEMO_ADMIN
+    assert _bound_email(owned, "mallory") is None
+    assert queries.audit_count(owned) == before + 4  # three refusals and fresh's membership
+    # within her own team she may bind whom she administers entirely
+    ops.bind_login(owned, mallory, "fresh", "fresh@evil.example")
+    assert _bound_email(owned, "fresh") == "fresh@evil.example"
 
 
 def test_binding_a_login_again_moves_it(owned):
