@@ -29,6 +29,7 @@ from .policy import (
     TeamAction,
     decide_app,
     decide_team,
+    is_stranger,
     relation,
 )
 
@@ -240,7 +241,7 @@ def _app(s: Session, name: str, ev: _Event | None = None) -> App:
     name = validate.app_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     app = s.scalars(select(App).where(App.name == name)).first()
     if app is None:
-        raise NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
+        raise _missing_app(name)
     if ev is not None and app.team_id is not None:
         team = s.get(Team, app.team_id)
         ev.team_id, ev.team_name = app.team_id, team.name if team else None
@@ -452,7 +453,7 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
         account = _account(s, who)
         m = _membership(s, t.id, account.id if account else None)
         if m is not None and m.role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {t.name}.")
+            raise Refused(f"{who} already has every permission as a team admin of {t.name}: there is nothing to grant.")
         if m is not None:
             raise Refused(
                 f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
@@ -472,9 +473,16 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
 # -- app access ------------------------------------------------------------------------------
 
 
+def _missing_app(name: str) -> NotFound:
+    return NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
+
+
 def _require_app(s: Session, a: App, actor: Actor, action: AppAction) -> Account | None:
     account = _account(s, actor.email)
-    _check(decide_app(action, _facts(s, a), _standing(s, a, actor.email, account)))
+    facts, standing = _facts(s, a), _standing(s, a, actor.email, account)
+    if is_stranger(facts, standing):
+        raise _missing_app(a.name)
+    _check(decide_app(action, facts, standing))
     return account
 
 
@@ -492,7 +500,7 @@ def grant_access(
         account = _account(s, who)
         target_role = _role_on(s, a, account)
         if target_role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}.")
+            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
         if _grant(s, a.id, account.id if account else None) is not None:
             raise Refused(f"{who} already has access to {a.name}: use access:update.")
         account = account or _ensure_account(s, who)
@@ -525,7 +533,7 @@ def update_access(
         perms = validate.permissions(permissions)
         account = _account(s, who)
         if _role_on(s, a, account) == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}.")
+            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
         g = _grant(s, a.id, account.id if account else None)
         if g is None:
             raise NotFound(f"{who} has no grant on {a.name}: use access:add.")
@@ -669,6 +677,8 @@ def transfer_app(
         a = _app(s, app, ev)
         me = _account(s, actor.email)
         source = _facts(s, a)
+        if is_stranger(source, _standing(s, a, actor.email, me)):
+            raise _missing_app(a.name)
         to_account = "@" in recipient
         # May the actor let the app go from where it is?
         if source.team is not None:

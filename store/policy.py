@@ -201,6 +201,17 @@ def explain_missing(app: AppFacts, who: Standing, permission: str) -> str:
     return f"the {who.role} role gives only view; {permission} needs an explicit grant"
 
 
+def is_stranger(facts: AppFacts, who: Standing) -> bool:
+    """True when ``who`` has nothing to do with the app: for them it does not exist.
+
+    Like Heroku's API (404 for an app you can't reach), a stranger is told "Couldn't find that
+    app" rather than which team owns it.
+    """
+    if facts.team is None:
+        return facts.owner != who.email
+    return who.role is None and who.grant is None
+
+
 # -- team-level ------------------------------------------------------------------------------
 
 _TEAM_TABLE: dict[TeamAction, frozenset[Relation]] = {

@@ -29,6 +29,7 @@ from .policy import (
     decide_team,
     effective_permissions,
     explain_missing,
+    is_stranger,
     relation,
 )
 
@@ -431,6 +432,8 @@ def app_access(db: Database, actor: str, app: str) -> AccessView:
         a, facts, team = _load_app(s, app)
         me = _me(s, actor)
         mine = _standing(s, a, actor, me)
+        if is_stranger(facts, mine):
+            raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
         d = decide_app(AppAction.VIEW, facts, mine)
         if not d.allowed:
             raise Refused(d.reason, rule=d.rule)
@@ -521,11 +524,22 @@ def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
     with db.read() as s:
         a, facts, _team_ = _load_app(s, app)
         me = _me(s, actor)
+        mine = _standing(s, a, actor, me)
+        if is_stranger(facts, mine):
+            raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
+        standing = _standing(s, a, who, _me(s, who)) if who != actor else mine
         if who != actor:
-            d = decide_app(AppAction.VIEW, facts, _standing(s, a, actor, me))
+            d = decide_app(AppAction.VIEW, facts, mine)
             if not d.allowed:
                 raise Refused(d.reason, rule=d.rule)
-        standing = _standing(s, a, who, _me(s, who))
+            if facts.team is not None and mine.role is None and not (
+                standing.role == "admin" or standing.grant is not None
+            ):
+                # SPEC rule 4: a collaborator never sees the team's users (as in app_access).
+                raise Refused(
+                    f"As a collaborator on {facts.name} you may ask only about its admins and "
+                    f"the holders of grants on it; run 'teamaccess access --app {facts.name}'."
+                )
         eff = effective_permissions(facts, standing)
         out = []
         for perm in PERMISSIONS:
@@ -554,7 +568,7 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
                 raise Refused(d.reason, rule=d.rule)
         target = _me(s, who)
         if target is None:
-            raise NotFound(f"No account {who}.")
+            raise NotFound(f"No account {who}: check the email, or add them with members:add.")
         found = s.execute(select(App, Team.name).join(Team, Team.id == App.team_id)
                           .where(App.team_id == t.id).order_by(App.name)).all()
         tm = s.scalars(select(Membership).where(Membership.team_id == t.id,

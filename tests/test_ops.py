@@ -294,7 +294,8 @@ def test_a_collaborator_sees_only_the_granted_app(team):
     for read in (queries.roster, queries.resources, queries.billing, queries.audit):
         with pytest.raises(Refused):
             read(team, SAM.email, TEAM)
-    with pytest.raises(Refused):
+    # An app of the team they hold no grant on does not exist for them (Heroku's 404).
+    with pytest.raises(NotFound, match="Couldn't find that app: myapp"):
         queries.app_access(team, SAM.email, "myapp")
 
 
@@ -383,9 +384,11 @@ def test_access_update_to_the_same_set_is_refused(team):
 
 @pytest.mark.parametrize("actor", [TIM, SAM, EVE], ids=lambda a: a.email)
 def test_only_admins_and_manage_holders_change_access(team, actor):
-    refused(team, lambda: ops.grant_access(team, actor, "joeapp", "new@acme.com", "view"))
-    refused(team, lambda: ops.update_access(team, actor, "joeapp", SAM.email, "operate"))
-    refused(team, lambda: ops.revoke_access(team, actor, "joeapp", JOE.email))
+    # An outsider is told the app doesn't exist (Heroku's 404), not who owns it.
+    error = NotFound if actor is EVE else Refused
+    refused(team, lambda: ops.grant_access(team, actor, "joeapp", "new@acme.com", "view"), error)
+    refused(team, lambda: ops.update_access(team, actor, "joeapp", SAM.email, "operate"), error)
+    refused(team, lambda: ops.revoke_access(team, actor, "joeapp", JOE.email), error)
 
 
 def test_a_member_without_manage_cannot_change_access(team):
@@ -468,7 +471,9 @@ def test_joining_twice_is_refused(team):
 
 @pytest.mark.parametrize("actor", [SAM, EVE], ids=lambda a: a.email)
 def test_non_users_cannot_join(team, actor):
-    refused(team, lambda: ops.join_app(team, actor, "myapp"), Refused, "myapp")
+    # Neither holds a grant on myapp: for them it does not exist.
+    refused(team, lambda: ops.join_app(team, actor, "myapp"), NotFound,
+            "Couldn't find that app: myapp")
 
 
 def test_leave_drops_your_own_grant(team):
@@ -543,7 +548,8 @@ def test_an_admin_transferring_in_gets_no_grant(team):
 
 
 def test_nobody_transfers_someone_elses_personal_app(team):
-    refused(team, lambda: ops.transfer_app(team, ADA, "evesapp", TEAM), Refused, "owner")
+    refused(team, lambda: ops.transfer_app(team, ADA, "evesapp", TEAM), NotFound,
+            "Couldn't find that app: evesapp")
 
 
 def test_a_viewer_cannot_transfer_in(team):
@@ -605,7 +611,10 @@ def test_a_manage_holder_may_lock(team):
 
 @pytest.mark.parametrize("actor", [JOE, TIM, SAM, EVE], ids=lambda a: a.email)
 def test_others_may_not_lock(team, actor):
-    refused(team, lambda: ops.lock_app(team, actor, "myapp"), Refused, "cannot lock myapp")
+    if actor in (SAM, EVE):  # no grant on myapp and no role: it does not exist for them
+        refused(team, lambda: ops.lock_app(team, actor, "myapp"), NotFound, "Couldn't find that app")
+    else:
+        refused(team, lambda: ops.lock_app(team, actor, "myapp"), Refused, "cannot lock myapp")
 
 
 def test_a_personal_app_cannot_be_locked(team):
@@ -639,7 +648,8 @@ def test_a_manage_holder_destroys_an_app_with_its_grants(team):
 
 @pytest.mark.parametrize("actor", [TIM, SAM, EVE], ids=lambda a: a.email)
 def test_others_may_not_destroy(team, actor):
-    refused(team, lambda: ops.destroy_app(team, actor, "joeapp"), Refused, "joeapp")
+    error = NotFound if actor is EVE else Refused
+    refused(team, lambda: ops.destroy_app(team, actor, "joeapp"), error, "joeapp")
 
 
 def test_an_unknown_app_is_not_found(team):
