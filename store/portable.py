@@ -15,6 +15,7 @@ builders here are also what the command line prints, so the two never drift apar
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from . import validate
 from .db import Database
-from .errors import Invalid, LastAdminRefused, NotFound, Refused
-from .models import Account, App, Grant, Membership, Team, utcnow
-from .ops import Actor, _Event, _run
+from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
+from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
+from .ops import Actor, _cut, _dump, _Event, _Failed
 from .policy import Relation, relation
 
 #: Keep every ``IN (...)`` list well under SQLite's bound-parameter limit.
@@ -222,6 +223,15 @@ def _time(value: Any, where: str) -> datetime | None:
 #: What Rich/Textual would read as markup: a name must never restyle the screen showing it.
 _MARKUP = re.compile(r"\[/?[A-Za-z#@$][^\]]*\]|\[/\]")
 
+#: Format characters (bidi overrides and isolates, zero-width spaces and joiners, BOM) make a
+#: name show as something it is not; line separators break the one-line output; a lone
+#: surrogate can't be stored as UTF-8 at all.
+_HIDDEN = frozenset({"Cf", "Zl", "Zp", "Cs"})
+
+
+def _hidden(value: str) -> str | None:
+    return next((ch for ch in value if unicodedata.category(ch) in _HIDDEN), None)
+
 
 def _text(value: Any, where: str, limit: int) -> str | None:
     if value is None:
@@ -230,6 +240,12 @@ def _text(value: Any, where: str, limit: int) -> str | None:
         raise Invalid(f"{where}: expected text of at most {limit} characters.")
     if validate._CONTROL.search(value) or _MARKUP.search(value):
         raise Invalid(f"{where}: control characters and [markup] tags are not allowed in a name.")
+    hidden = _hidden(value)
+    if hidden is not None:
+        raise Invalid(
+            f"{where}: the name holds an invisible or direction-changing character "
+            f"(U+{ord(hidden):04X}); remove it and import again."
+        )
     return value
 
 
@@ -334,7 +350,7 @@ def parse(doc: Any) -> _Doc:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did, for the report and the audit event."""
+    """What an import did, for the report."""
 
     team: str
     created_team: bool
@@ -346,8 +362,17 @@ class ImportResult:
     grants_changed: int = 0
     admin_rows_skipped: int = 0
 
+    @property
+    def changes(self) -> int:
+        """How many changes the import made, one audit event each.
+
+        A new team's first membership (its importer's) is logged as the team.create.
+        """
+        return (self.members_added + self.roles_changed + self.apps_added + self.locks_changed
+                + self.grants_added + self.grants_changed)
+
     def counts(self) -> dict[str, int]:
-        """The numbers, for the audit event's ``after``."""
+        """The numbers, by name."""
         return {k: v for k, v in self.__dict__.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def summary(self) -> list[str]:
@@ -392,7 +417,10 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     Into an existing team it needs the team's admin, and merges: new users are added, roles
     set to the document's, apps created or their lock set, grants added or replaced. Every row
     is checked first; a fault or a refusal leaves the database as it was, bar one denied event.
-    MFA is set only on accounts the import creates (only an account changes its own MFA).
+    Each change is logged as its own audit event, as the single operation making it would log
+    it (the new team as team.create, a new user as team_membership.create, ...), all in the
+    same transaction. MFA is set only on accounts the import creates (only an account changes
+    its own MFA).
     """
     team_hint = doc.get("team") if isinstance(doc, dict) and isinstance(doc.get("team"), str) else None
 
@@ -402,161 +430,240 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     except Invalid as err:
         parsed, fault = None, err
 
-    def body(s: Session, ev: _Event) -> ImportResult:
-        if fault is not None:
-            raise fault
-        d = parsed
-        assert d is not None
-        me_email = validate.email(actor.email)
-        now = utcnow()
-        # Without timestamps, the document's users count as having joined before its locks.
-        joined_default, locked_default = now - timedelta(seconds=1), now
-        conn = s.connection()
-
-        t = s.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
-        created = t is None
-        if created:
-            ev.action = "team.create"
-            t = Team(name=d.team)
-            s.add(t)
-            s.flush()
-        ev.team_id, ev.team_name = t.id, t.name  # before the check: a refusal is logged on the team
-        if not created:
-            ev.action = "team.update"
-            _require_admin(s, t, me_email, "import into the team")
-
-        # Accounts: create the missing ones in bulk (with the document's MFA and names).
-        info: dict[str, tuple[bool | None, str | None]] = {}
-        for a in d.access:
-            info.setdefault(a.email, (a.mfa, None))
-        for m in d.members:
-            info[m.email] = (m.mfa, m.name)
-        info.setdefault(me_email, (None, None))
-        emails = sorted(info)
-        ids = _account_ids(s, emails)
-        missing = [e for e in emails if e not in ids]
-        if missing:
-            conn.execute(insert(Account), [
-                {"email": e, "name": info[e][1], "mfa_enabled": bool(info[e][0]), "created_at": now}
-                for e in missing
-            ])
-            ids.update(_account_ids(s, missing))
-        me_id = ids[me_email]
-
-        # Memberships.
-        current = {
-            acc: (mid, role)
-            for mid, acc, role in s.execute(
-                select(Membership.id, Membership.account_id, Membership.role)
-                .where(Membership.team_id == t.id)
-            ).all()
-        }
-        new_members = []
-        role_updates = []
-        if created:
-            mine = next((m for m in d.members if m.email == me_email), None)
-            new_members.append({"team_id": t.id, "account_id": me_id, "role": "admin",
-                                "created_at": (mine.since if mine else None) or joined_default})
-        for m in d.members:
-            acc = ids[m.email]
-            if created and acc == me_id:
-                continue  # a new team's importer stays its admin, whatever the row says
-            if acc in current:
-                mid, role = current[acc]
-                if role != m.role:
-                    role_updates.append({"id": mid, "role": m.role})
-            else:
-                new_members.append({"team_id": t.id, "account_id": acc, "role": m.role,
-                                    "created_at": m.since or joined_default})
-        if new_members:
-            conn.execute(insert(Membership), new_members)
-        if role_updates:
-            s.execute(update(Membership), role_updates)
-        roles = {acc: role for acc, (_mid, role) in current.items()}
-        roles.update({r["account_id"]: r["role"] for r in new_members})
-        by_id = {r["id"]: r["role"] for r in role_updates}
-        roles.update({acc: by_id[mid] for acc, (mid, _r) in current.items() if mid in by_id})
-        if not created and "admin" not in roles.values():
-            raise LastAdminRefused(
-                f"The import would leave {t.name} without an admin: keep at least one admin row.",
-                rule="at-least-one-admin",
-            )
-
-        # Apps: names are unique across every team and account.
-        existing: dict[str, tuple[int, int | None, bool]] = {}
-        for chunk in _chunks([a.name for a in d.apps]):
-            for aid, name, team_id, locked in s.execute(
-                select(App.id, App.name, App.team_id, App.locked).where(App.name.in_(chunk))
-            ).all():
-                existing[name] = (aid, team_id, locked)
-        new_apps, lock_updates = [], []
-        for a in d.apps:
-            if a.name in existing:
-                aid, team_id, locked = existing[a.name]
-                if team_id != t.id:
-                    raise Refused(
-                        f"{a.where}.name: an app named {a.name} exists outside {t.name}: rename "
-                        "the row or transfer that app into the team first."
-                    )
-                if locked != a.locked:
-                    lock_updates.append({"id": aid, "locked": a.locked,
-                                         "locked_at": (a.locked_at or locked_default) if a.locked else None})
-            else:
-                new_apps.append({"name": a.name, "team_id": t.id, "owner_account_id": None,
-                                 "locked": a.locked,
-                                 "locked_at": (a.locked_at or locked_default) if a.locked else None,
-                                 "created_by_id": me_id, "created_at": now})
-        if new_apps:
-            conn.execute(insert(App), new_apps)
-        if lock_updates:
-            s.execute(update(App), lock_updates)
-
-        # Grants: admins already have everything, so their rows are skipped, not refused.
-        app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == t.id)).all())
-        grants = {
-            (app_id, acc): (gid, frozenset(
-                p for p, held in (("view", True), ("deploy", d), ("operate", o), ("manage", m))
-                if held))
-            for gid, app_id, acc, d, o, m in s.execute(
-                select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
-                       Grant.can_operate, Grant.can_manage)
-                .join(App, App.id == Grant.app_id).where(App.team_id == t.id)
-            ).all()
-        }
-        new_grants, grant_updates, skipped = [], [], 0
-        for a in d.access:
-            if a.app not in app_ids:
-                raise Invalid(
-                    f"{a.where}: there is no app {a.app} in the document or in {t.name}: "
-                    "add it to \"apps\"."
-                )
-            acc = ids[a.email]
-            if roles.get(acc) == "admin":
-                skipped += 1
-                continue
-            key = (app_ids[a.app], acc)
-            flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
-                     "can_operate": "operate" in a.permissions,
-                     "can_manage": "manage" in a.permissions}
-            held = grants.get(key)
-            if held is None:
-                new_grants.append({"app_id": key[0], "account_id": acc, **flags, "origin": "import",
-                                   "granted_by_id": me_id, "created_at": now})
-            elif held[1] != a.permissions:
-                grant_updates.append({"id": held[0], **flags})
-        for chunk in _chunks(new_grants):
-            conn.execute(insert(Grant), list(chunk))
-        if grant_updates:
-            s.execute(update(Grant), grant_updates)
-
-        result = ImportResult(
-            t.name, created,
-            members_added=len(new_members),
-            roles_changed=len(role_updates), apps_added=len(new_apps),
-            locks_changed=len(lock_updates), grants_added=len(new_grants),
-            grants_changed=len(grant_updates), admin_rows_skipped=skipped,
-        )
-        ev.after = {"import": result.counts()}
+    def transaction(s: Session) -> ImportResult | _Failed:
+        # ``ev`` is the denied event should the import be refused; the changes log themselves.
+        ev = _Event("team.update", team_hint, None, None)
+        log = _Log(actor)
+        try:
+            with s.begin_nested():
+                validate.email(actor.email)  # a malformed actor is refused, and logged, up front
+                if fault is not None:
+                    raise fault
+                assert parsed is not None
+                result = _apply(s, actor, parsed, ev, log)
+        except StoreError as err:
+            denied = _Log(actor)
+            denied.add(ev.action, ev.team_id, ev.team_name, app=ev.app_name, target=ev.target,
+                       outcome="denied", reason=str(err))
+            denied.write(s)
+            return _Failed(err)
+        log.write(s)
         return result
 
-    return _run(db, actor, "team.update", body, team=team_hint)
+    out = db.write(transaction)
+    if isinstance(out, _Failed):
+        raise out.error
+    return out
+
+
+class _Log:
+    """Audit events gathered while an import runs, written in one bulk insert."""
+
+    def __init__(self, actor: Actor) -> None:
+        # What every event shares is cut once; tens of thousands of events repeat a few
+        # dozen distinct names and before/after values, so those are cut and dumped once each.
+        self.base = {"at": utcnow(), "actor_email": _cut(actor.email, 254) or "",
+                     "actor_login": _cut(actor.login, 64)}
+        self.rows: list[dict[str, Any]] = []
+        self._cuts: dict[str | None, str | None] = {None: None}
+        self._dumps: dict[str, str | None] = {}
+
+    def _cut(self, value: str | None) -> str | None:
+        if value not in self._cuts:
+            self._cuts[value] = _cut(value)
+        return self._cuts[value]
+
+    def _dump(self, data: dict[str, Any] | None) -> str | None:
+        if data is None:
+            return None
+        key = repr(data)
+        dumped = self._dumps.get(key)
+        if dumped is None:
+            dumped = self._dumps[key] = _dump(data)
+        return dumped
+
+    def add(self, action: str, team_id: int | None, team: str | None, *, app: str | None = None,
+            target: str | None = None, before: dict[str, Any] | None = None,
+            after: dict[str, Any] | None = None, outcome: str = "ok",
+            reason: str | None = None) -> None:
+        """One event, with the columns cut and dumped as ops._run does it."""
+        self.rows.append({
+            **self.base, "action": action, "team_id": team_id, "team_name": self._cut(team),
+            "app_name": self._cut(app), "target_email": _cut(target),
+            "before": self._dump(before), "after": self._dump(after), "outcome": outcome,
+            "reason": reason,
+        })
+
+    def write(self, s: Session) -> None:
+        """Insert the events in one executemany; nothing if the import changed nothing."""
+        if self.rows:
+            s.connection().execute(insert(AuditEvent), self.rows)
+
+
+def _apply(s: Session, actor: Actor, d: _Doc, ev: _Event, log: _Log) -> ImportResult:
+    """Make the document's changes (the caller's savepoint undoes them on a refusal)."""
+    me_email = validate.email(actor.email)
+    now = utcnow()
+    # Without timestamps, the document's users count as having joined before its locks.
+    joined_default, locked_default = now - timedelta(seconds=1), now
+    conn = s.connection()
+
+    t = s.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
+    created = t is None
+    if created:
+        # A refusal rolls the new team back and its id may be given to the next team
+        # created: the denied event names the team but must not carry that id.
+        ev.action, ev.team_name = "team.create", d.team
+        t = Team(name=d.team)
+        s.add(t)
+        s.flush()
+        log.add("team.create", t.id, t.name, after={"team": t.name, "admin": me_email})
+    else:
+        ev.team_id, ev.team_name = t.id, t.name  # a refusal is logged on the team
+        _require_admin(s, t, me_email, "import into the team")
+
+    # Accounts: create the missing ones in bulk (with the document's MFA and names).
+    info: dict[str, tuple[bool | None, str | None]] = {}
+    for a in d.access:
+        info.setdefault(a.email, (a.mfa, None))
+    for m in d.members:
+        info[m.email] = (m.mfa, m.name)
+    info.setdefault(me_email, (None, None))
+    emails = sorted(info)
+    ids = _account_ids(s, emails)
+    missing = [e for e in emails if e not in ids]
+    if missing:
+        conn.execute(insert(Account), [
+            {"email": e, "name": info[e][1], "mfa_enabled": bool(info[e][0]), "created_at": now}
+            for e in missing
+        ])
+        ids.update(_account_ids(s, missing))
+    me_id = ids[me_email]
+
+    # Memberships.
+    current = {
+        acc: (mid, role)
+        for mid, acc, role in s.execute(
+            select(Membership.id, Membership.account_id, Membership.role)
+            .where(Membership.team_id == t.id)
+        ).all()
+    }
+    new_members = []
+    role_updates = []
+    if created:
+        mine = next((m for m in d.members if m.email == me_email), None)
+        new_members.append({"team_id": t.id, "account_id": me_id, "role": "admin",
+                            "created_at": (mine.since if mine else None) or joined_default})
+    for m in d.members:
+        acc = ids[m.email]
+        if created and acc == me_id:
+            continue  # a new team's importer stays its admin, whatever the row says
+        if acc in current:
+            mid, role = current[acc]
+            if role != m.role:
+                role_updates.append({"id": mid, "role": m.role})
+                log.add("team_membership.update", t.id, t.name, target=m.email,
+                        before={"role": role}, after={"role": m.role})
+        else:
+            new_members.append({"team_id": t.id, "account_id": acc, "role": m.role,
+                                "created_at": m.since or joined_default})
+            log.add("team_membership.create", t.id, t.name, target=m.email,
+                    after={"role": m.role})
+    if new_members:
+        conn.execute(insert(Membership), new_members)
+    if role_updates:
+        s.execute(update(Membership), role_updates)
+    roles = {acc: role for acc, (_mid, role) in current.items()}
+    roles.update({r["account_id"]: r["role"] for r in new_members})
+    by_id = {r["id"]: r["role"] for r in role_updates}
+    roles.update({acc: by_id[mid] for acc, (mid, _r) in current.items() if mid in by_id})
+    if not created and "admin" not in roles.values():
+        raise LastAdminRefused(
+            f"The import would leave {t.name} without an admin: keep at least one admin row.",
+            rule="at-least-one-admin",
+        )
+
+    # Apps: names are unique across every team and account.
+    existing: dict[str, tuple[int, int | None, bool]] = {}
+    for chunk in _chunks([a.name for a in d.apps]):
+        for aid, name, team_id, locked in s.execute(
+            select(App.id, App.name, App.team_id, App.locked).where(App.name.in_(chunk))
+        ).all():
+            existing[name] = (aid, team_id, locked)
+    new_apps, lock_updates = [], []
+    for a in d.apps:
+        if a.name in existing:
+            aid, team_id, locked = existing[a.name]
+            if team_id != t.id:
+                raise Refused(
+                    f"{a.where}.name: an app named {a.name} exists outside {t.name}: rename "
+                    "the row or transfer that app into the team first."
+                )
+            if locked != a.locked:
+                lock_updates.append({"id": aid, "locked": a.locked,
+                                     "locked_at": (a.locked_at or locked_default) if a.locked else None})
+                log.add("app.update", t.id, t.name, app=a.name, before={"locked": locked},
+                        after={"locked": a.locked})
+        else:
+            new_apps.append({"name": a.name, "team_id": t.id, "owner_account_id": None,
+                             "locked": a.locked,
+                             "locked_at": (a.locked_at or locked_default) if a.locked else None,
+                             "created_by_id": me_id, "created_at": now})
+            log.add("app.create", t.id, t.name, app=a.name,
+                    after={"team": t.name, "locked": a.locked})
+    if new_apps:
+        conn.execute(insert(App), new_apps)
+    if lock_updates:
+        s.execute(update(App), lock_updates)
+
+    # Grants: admins already have everything, so their rows are skipped, not refused.
+    app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == t.id)).all())
+    grants = {
+        (app_id, acc): (gid, frozenset(
+            p for p, held in (("view", True), ("deploy", d), ("operate", o), ("manage", m))
+            if held))
+        for gid, app_id, acc, d, o, m in s.execute(
+            select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
+                   Grant.can_operate, Grant.can_manage)
+            .join(App, App.id == Grant.app_id).where(App.team_id == t.id)
+        ).all()
+    }
+    new_grants, grant_updates, skipped = [], [], 0
+    for a in d.access:
+        if a.app not in app_ids:
+            raise Invalid(
+                f"{a.where}: there is no app {a.app} in the document or in {t.name}: "
+                "add it to \"apps\"."
+            )
+        acc = ids[a.email]
+        if roles.get(acc) == "admin":
+            skipped += 1
+            continue
+        key = (app_ids[a.app], acc)
+        flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
+                 "can_operate": "operate" in a.permissions,
+                 "can_manage": "manage" in a.permissions}
+        held = grants.get(key)
+        if held is None:
+            new_grants.append({"app_id": key[0], "account_id": acc, **flags, "origin": "import",
+                               "granted_by_id": me_id, "created_at": now})
+            log.add("collaborator.create", t.id, t.name, app=a.app, target=a.email,
+                    after={"permissions": validate.sort_permissions(a.permissions)})
+        elif held[1] != a.permissions:
+            grant_updates.append({"id": held[0], **flags})
+            log.add("collaborator.update", t.id, t.name, app=a.app, target=a.email,
+                    before={"permissions": validate.sort_permissions(held[1])},
+                    after={"permissions": validate.sort_permissions(a.permissions)})
+    for chunk in _chunks(new_grants):
+        conn.execute(insert(Grant), list(chunk))
+    if grant_updates:
+        s.execute(update(Grant), grant_updates)
+
+    result = ImportResult(
+        t.name, created,
+        members_added=len(new_members),
+        roles_changed=len(role_updates), apps_added=len(new_apps),
+        locks_changed=len(lock_updates), grants_added=len(new_grants),
+        grants_changed=len(grant_updates), admin_rows_skipped=skipped,
+    )
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from store import ops, portable, queries
 from store.db import Database
 from store.demo import generate
 from store.errors import Invalid, LastAdminRefused, NotFound, Refused
+from tui.cli import cli
 
 ADA = ops.Actor("ada@acme.com", "ada")
 
@@ -113,9 +115,11 @@ def test_heroku_rows_are_understood(other):
     assert why == {"view": True, "deploy": True, "operate": False, "manage": False}
     # the document's users count as having joined before its locks
     assert queries.why(other, "ada@acme.com", "myapp", "val@acme.com")[0].held
-    event = last_event(other, "acme")
-    assert (event.action, event.outcome) == ("team.create", "ok")
-    assert event.after["import"]["grants_added"] == 2
+    events = queries.audit(other, "ada@acme.com", "acme")
+    assert all(e.outcome == "ok" and e.team == "acme" for e in events)
+    assert [e.action for e in reversed(events)] == [
+        "team.create", "team_membership.create", "team_membership.create",
+        "app.create", "app.create", "collaborator.create", "collaborator.create"]
 
 
 def test_new_team_makes_the_importer_its_admin(other):
@@ -149,6 +153,10 @@ BAD_ROWS = [
      r"^access\.ok-app\[0\]\.email: Invalid email"),
     ({"access": {"ghost-app": [{"email": "x@y.com"}]}}, r"no app ghost-app in the document"),
     ({"members": {"email": "a@acme.com"}}, r"^members: expected a list"),
+    *(({"members": [{"email": "a@acme.com", "role": "member", "user": {"name": f"Eve{ch}lyn"}}]},
+       rf"^members\[0\]\.user\.name: .*\(U\+{ord(ch):04X}\).*remove it")
+      for ch in ("\u202e", "\u200b", "\u2066", "\u2069", "\ufeff", "\u2028", "\u061c",
+                 "\ud800")),
 ]
 
 
@@ -186,12 +194,30 @@ def test_import_into_a_team_you_do_not_administer_is_refused(demo_db):
 
 
 def test_app_name_taken_elsewhere_is_refused_naming_the_row(demo_db):
-    before = snapshot(demo_db)
+    before, events = snapshot(demo_db), queries.audit_count(demo_db)
     with pytest.raises(Refused, match=r"^apps\[1\]\.name: an app named ada-sandbox exists outside"):
         portable.import_team(demo_db, ADA, {"team": "acme-widgets",
                                             "members": [{"email": "new@acme.com", "role": "member"}],
                                             "apps": [{"name": "fresh-app"}, {"name": "ada-sandbox"}]})
     assert snapshot(demo_db) == before
+    # the changes made before the refusal are rolled back with their events: one denied event
+    assert queries.audit_count(demo_db) == events + 1
+    event = last_event(demo_db)
+    assert (event.action, event.outcome, event.team) == ("team.update", "denied", "acme-widgets")
+
+
+def test_a_refused_import_into_a_new_team_is_not_logged_on_a_later_team(demo_db):
+    """The new team is rolled back, so its id is free again: the denied event must not carry it."""
+    events = queries.audit_count(demo_db)
+    with pytest.raises(Refused, match="an app named ada-sandbox exists outside ghost"):
+        portable.import_team(demo_db, ops.Actor("eve@evil.example", "eve"),
+                             {"team": "ghost", "apps": [{"name": "ada-sandbox"}]})
+    assert queries.audit_count(demo_db) == events + 1
+    assert [t.name for t in queries.teams(demo_db, "eve@evil.example")] == []
+    ops.create_team(demo_db, ADA, "fresh")
+    log = queries.audit(demo_db, "ada@acme.com", "fresh")
+    assert [(e.action, e.actor_email, e.outcome, e.team) for e in log] == [
+        ("team.create", "ada@acme.com", "ok", "fresh")]
 
 
 def test_import_may_not_leave_a_team_without_admin(db):
@@ -234,11 +260,50 @@ def test_merge_sets_roles_locks_and_grants_but_not_mfa(demo_db):
     assert sam.grant == ("view", "operate")
 
 
+def test_each_change_is_logged_as_its_own_event_like_the_single_operations(demo_db):
+    doc = {
+        "team": "acme-widgets",
+        "members": [{"email": "joe@acme.com", "role": "viewer"},
+                    {"email": "new@acme.com", "role": "member"}],
+        "apps": [{"name": "docs-site", "locked": True}, {"name": "brand-new"}],
+        "access": {"website-staging": [{"email": "sam@freelance.dev", "permissions": ["operate"]}],
+                   "brand-new": [{"email": "li@partner.co", "permissions": ["deploy"]}]},
+    }
+    events = queries.audit_count(demo_db)
+    portable.import_team(demo_db, ADA, doc)
+    assert queries.audit_count(demo_db) == events + 6
+    log = list(reversed(queries.audit(demo_db, "ada@acme.com", "acme-widgets", limit=6)))
+    assert {(e.actor_email, e.actor_login, e.team, e.outcome) for e in log} == {
+        ("ada@acme.com", "ada", "acme-widgets", "ok")}
+    assert [(e.action, e.app, e.target, e.before, e.after) for e in log] == [  # document order
+        ("team_membership.update", None, "joe@acme.com", {"role": "member"}, {"role": "viewer"}),
+        ("team_membership.create", None, "new@acme.com", None, {"role": "member"}),
+        ("app.update", "docs-site", None, {"locked": False}, {"locked": True}),
+        ("app.create", "brand-new", None, None, {"team": "acme-widgets", "locked": False}),
+        ("collaborator.update", "website-staging", "sam@freelance.dev",
+         {"permissions": ["view", "deploy"]}, {"permissions": ["view", "operate"]}),
+        ("collaborator.create", "brand-new", "li@partner.co", None,
+         {"permissions": ["view", "deploy"]}),
+    ]
+
+
+def test_a_new_team_is_logged_as_ops_create_team_logs_it(other):
+    portable.import_team(other, ADA, {"team": "fresh", "members": [
+        {"email": "ada@acme.com", "role": "member"}, {"email": "a@acme.com", "role": "viewer"}]})
+    log = list(reversed(queries.audit(other, "ada@acme.com", "fresh")))
+    assert [(e.action, e.target, e.after) for e in log] == [
+        ("team.create", None, {"team": "fresh", "admin": "ada@acme.com"}),
+        ("team_membership.create", "a@acme.com", {"role": "viewer"}),
+    ]
+
+
 def test_importing_the_same_document_twice_changes_nothing_the_second_time(demo_db, other):
     doc = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
     portable.import_team(other, ADA, doc)
+    events = queries.audit_count(other)
     again = portable.import_team(other, ADA, doc)
     assert again.counts() == dict.fromkeys(again.counts(), 0)
+    assert queries.audit_count(other) == events  # no change, no event
 
 
 def test_a_large_team_imports_in_one_transaction(tmp_path, other):
@@ -249,7 +314,8 @@ def test_a_large_team_imports_in_one_transaction(tmp_path, other):
     doc = portable.export_team(big, admin, "bigco")
     result = portable.import_team(other, ops.Actor(admin), doc)
     assert result.members_added == 1500 and result.apps_added == 150
-    assert queries.audit_count(other) == 1  # one transaction, one summary event
+    # one event per change: the team (with its importer's admin role), the others, apps, grants
+    assert queries.audit_count(other) == 1 + 1499 + 150 + result.grants_added
     assert result.grants_added + result.admin_rows_skipped == sum(len(v) for v in doc["access"].values())
     assert portable.export_team(other, admin, "bigco") == {
         **doc, "access": {k: [r for r in v if r["role"] != "admin"] for k, v in doc["access"].items()
@@ -267,6 +333,34 @@ def test_round_trip_on_each_backend(demo_db, any_db):
     changed["apps"][0]["locked"] = False
     result = portable.import_team(any_db, ADA, changed)
     assert (result.roles_changed, result.locks_changed) == (1, 1)
+
+
+# -- the command line: a file that is not JSON is one line, whatever is wrong with it ----------
+
+
+def _cli_import(db: Database, path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["import", str(path), "--db", str(db.path), "--as", "ada@acme.com"],
+                                prog_name="teamaccess")
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (b"[" * 200_000, "nested too deeply"),
+    (b'{"team": "acme", "members": [], "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+     "nested too deeply"),
+    (b'{"team": "acme\xff"}', "not UTF-8 text"),
+    (b'{"team": "acme", "n": ' + b"7" * 5000 + b"}", "digits"),
+], ids=["deep", "deep-inside", "not-utf8", "huge-int"])
+def test_cli_import_of_a_file_that_is_not_valid_json_is_one_line(demo_db, tmp_path, content, why):
+    path = tmp_path / "deep.json"
+    path.write_bytes(content)
+    before, events = snapshot(demo_db), queries.audit_count(demo_db)
+    code, out, err = _cli_import(demo_db, path)
+    assert (code, out) == (1, "")
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"Error: {path} is not valid JSON: ") and why in err
+    assert err.rstrip().endswith("give the output of 'teamaccess export'.")
+    assert snapshot(demo_db) == before and queries.audit_count(demo_db) == events
 
 
 # -- any JSON at all: a parsed document or one Invalid line, never a crash -----------------------

@@ -891,9 +891,15 @@ def import_cmd(file: str) -> None:
     nothing is written unless all of them can be.
     """
     s = _state()
+    what_to_do = "give the output of 'teamaccess export'."
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise click.ClickException(
+            f"{shown(file)} is not valid JSON: it is not UTF-8 text (byte "
+            f"0x{err.object[err.start]:02x} at offset {err.start}); {what_to_do}"
+        ) from None
+    except OSError as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise click.ClickException(f"Can't read {shown(file)}: {reason}.") from None
     try:
@@ -901,7 +907,16 @@ def import_cmd(file: str) -> None:
     except json.JSONDecodeError as err:
         raise click.ClickException(
             f"{shown(file)} is not JSON (line {err.lineno} column {err.colno}: {err.msg}); "
-            "give the output of 'teamaccess export'."
+            f"{what_to_do}"
+        ) from None
+    except RecursionError:  # thousands of nested [ or {: json gives up, it must not crash us
+        raise click.ClickException(
+            f"{shown(file)} is not valid JSON: it is nested too deeply to read; {what_to_do}"
+        ) from None
+    except ValueError as err:  # e.g. a number longer than Python converts (4300 digits)
+        reason = str(err).split(":")[0]
+        raise click.ClickException(
+            f"{shown(file)} is not valid JSON: {shown(reason)}; {what_to_do}"
         ) from None
     result = portable.import_team(s.db(), s.actor(), doc)
     done(f"Importing {shown(result.team)} from {shown(file)}")
