@@ -202,7 +202,7 @@ class TeamAccessApp(App[None]):
             return False
         for screen in self.screen_stack:
             for view in screen.query(TableView):
-                if view.pending:
+                if view.pending or view.filling:
                     return False
         return True
 

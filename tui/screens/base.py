@@ -42,13 +42,18 @@ class TableView(Vertical):
     ]
 
     class Loaded(Message):
-        """What a load worker found: the items, or the store's reason for refusing."""
+        """What a load worker found: the items, or the store's reason for refusing.
 
-        def __init__(self, items: Any, error: str | None, generation: int) -> None:
+        ``partial`` marks a first page only: the rest follows in another Loaded.
+        """
+
+        def __init__(self, items: Any, error: str | None, generation: int,
+                     partial: bool = False) -> None:
             super().__init__()
             self.items = items
             self.error = error
             self.generation = generation
+            self.partial = partial
 
     class Indexed(Message):
         """The filter's search text for each loaded item, built after the rows were shown."""
@@ -65,6 +70,9 @@ class TableView(Vertical):
         self.filter_text = ""
         self.loaded = False
         self.pending = False
+        # A first page is shown and the rest is still being read (see ``fetch_first``).
+        self.filling = False
+        self.partial = False
         self.stale = True
         self._haystack: list[tuple[str, Any]] | None = []
         self._generation = 0
@@ -118,22 +126,38 @@ class TableView(Vertical):
         """Read this view's items from the store (runs in a worker thread)."""
         raise NotImplementedError
 
+    def fetch_first(self) -> Any | None:
+        """A cheap first page of what ``fetch`` returns, or None when there is none.
+
+        Read only on a view's first load, so that its first rows cost the same on a team of
+        100,000 as on one of 100; ``fetch`` follows at once for the rest.
+        """
+        return None
+
     def reload(self) -> None:
         """Read the items again in a worker; the table follows without losing cursor or filter."""
         self.pending = True
+        self.filling = True
         self.stale = False
         self._generation += 1
-        self._load(self._generation)
+        self._load(self._generation, first=not self.loaded)
 
     @work(thread=True, exclusive=True, group="load")
-    def _load(self, generation: int) -> None:
+    def _load(self, generation: int, first: bool = False) -> None:
+        worker = get_current_worker()
+        if first:
+            try:
+                page = self.fetch_first()
+            except Exception:  # the full read below says what is wrong
+                page = None
+            if page is not None and not worker.is_cancelled:
+                self.post_message(self.Loaded(page, None, generation, partial=True))
         try:
             items, error = self.fetch(), None
         except StoreError as err:
             items, error = None, str(err)
         except Exception as err:  # a broken database must not take the screen down
             items, error = None, f"Could not read: {clean(err)}"
-        worker = get_current_worker()
         if worker.is_cancelled:
             return
         self.post_message(self.Loaded(items, error, generation))
@@ -159,11 +183,14 @@ class TableView(Vertical):
         if message.generation != self._generation:
             return  # a newer load is on its way
         self.pending = False
+        self.filling = message.partial
+        self.partial = message.partial
         self.loaded = True
         self.refusal = message.error
         if message.error is None:
             self.accept(message.items)
-            self._haystack = None  # until Indexed arrives (built on demand if needed sooner)
+            # The search text follows in Indexed (built on demand if needed sooner).
+            self._haystack = None
         else:
             self.items, self._haystack = [], []
         self._last_search = None
@@ -263,6 +290,13 @@ class TableView(Vertical):
         """The line under the table."""
         if self.refusal is not None:
             return Text("")
+        if self.partial:
+            line = Text(f"the first {len(self.items)} {self.noun}; reading the rest…")
+            if self.filter_text:
+                line.append(" · filter ")
+                line.append(clean(self.filter_text), style="bold")
+                line.append(f" matches {found} so far")
+            return line
         line = Text(f"{len(self.items)} {self.noun}")
         self.status_extra(line)
         if self.filter_text:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -24,15 +26,26 @@ TABS: tuple[tuple[str, str, type[TableView]], ...] = (
 
 
 class MainScreen(Screen[None]):
-    """The team's lists, one per tab."""
+    """The team's lists, one per tab.
+
+    Only the roster's list is mounted at first; each other list is mounted the first time its
+    tab is shown, so the first screen styles a fifth of the widgets and shows rows sooner.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._views: dict[str, TableView] = {
+            tab_id: view(id=f"{tab_id}-view") for tab_id, _title, view in TABS
+        }
 
     def compose(self) -> ComposeResult:
         yield TooSmall()
         yield HeaderBar()
         with TabbedContent(initial="roster", id="tabs"):
-            for tab_id, title, view in TABS:
+            for tab_id, title, _view in TABS:
                 with TabPane(title, id=tab_id):
-                    yield view(id=f"{tab_id}-view")
+                    if tab_id == "roster":
+                        yield self._views[tab_id]
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -40,12 +53,12 @@ class MainScreen(Screen[None]):
             self.show_tab("roster")  # the team is known: load at once, not after the context
 
     def view(self, tab_id: str) -> TableView:
-        """The list of one tab."""
-        return self.query_one(f"#{tab_id}-view", TableView)
+        """The list of one tab (mounted or not yet)."""
+        return self._views[tab_id]
 
     def views(self) -> list[TableView]:
-        """Every list on this screen."""
-        return [self.view(tab_id) for tab_id, _t, _v in TABS]
+        """Every list of this screen, mounted or not yet."""
+        return list(self._views.values())
 
     @property
     def active_view(self) -> TableView:
@@ -63,7 +76,17 @@ class MainScreen(Screen[None]):
 
     def _arrive(self, tab_id: str) -> None:
         view = self.view(tab_id)
+        if view.parent is None:
+            # Pending at once, so nobody takes the dashboard for settled before it loads.
+            view.pending = True
+            self.call_later(self._mounted, self.query_one(f"#{tab_id}", TabPane).mount(view),
+                            tab_id)
+            return
         if view.stale and self.app.team is not None:  # type: ignore[attr-defined]
             view.reload()
         view.focus_list()
         self.refresh_bindings()
+
+    async def _mounted(self, mounting: Awaitable[None], tab_id: str) -> None:
+        await mounting
+        self._arrive(tab_id)

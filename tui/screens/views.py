@@ -109,6 +109,13 @@ class RosterView(TeamView):
     def fetch(self) -> Any:
         return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team())
 
+    def fetch_first(self) -> Any | None:
+        # Only the email order is the store's: another sort needs every row to start with.
+        if self.sort_by != "email":
+            return None
+        return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team(),
+                              limit=self.window)
+
     def accept(self, items: Any) -> None:
         self.items = list(items)
         self.without_mfa = sum(1 for m in self.items if not m.mfa)
@@ -123,7 +130,8 @@ class RosterView(TeamView):
     def after_load(self) -> None:
         if self.refusal is None:
             self.ta.note_roster_shown(self.table.row_count)
-        self.ta.roster_loaded()
+        if not self.partial:
+            self.ta.roster_loaded()
 
     def haystack(self, item: queries.MemberRow) -> str:
         return f"{item.email} {item.name or ''} {item.role}".lower()  # searched, never shown
