@@ -162,6 +162,11 @@ class Database:
         self.backend = make_url(self.url).get_backend_name()
         self._unsafe = os.environ.get(UNSAFE_WRITES_ENV) == "1"
         if self.path is not None:
+            if self.path.is_dir():
+                raise DatabaseProblem(
+                    f"{self.path} is a folder, not a database file: give a file path, e.g. "
+                    f"{self.path / 'teamaccess.db'}."
+                )
             if not self.path.exists():
                 if not create:
                     raise DatabaseProblem(f"No database at {self.path}: create one first.")

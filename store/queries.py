@@ -518,6 +518,21 @@ def app_access(db: Database, actor: str, app: str) -> AccessView:
         return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows))
 
 
+def may(db: Database, actor: str, app: str, action: AppAction) -> bool:
+    """Would the store let ``actor`` do ``action`` on ``app``? For faces that ask before acting.
+
+    Only a hint (the operation decides again, in its own transaction): a face uses it to skip
+    a confirmation that would be followed by a refusal anyway, so the refusal is logged.
+    """
+    with db.read() as s:
+        try:
+            a, facts, _team_ = _load_app(s, app)
+        except NotFound:
+            return False
+        mine = _standing(s, a, actor, _me(s, actor))
+        return not is_stranger(facts, mine) and decide_app(action, facts, mine).allowed
+
+
 def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
     """access:why: for each permission, whether ``email`` holds it on ``app`` and why (not)."""
     who = validate.email(email)

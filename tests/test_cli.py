@@ -701,3 +701,17 @@ def test_personal_app_access_shows_the_owner_and_cannot_be_shared(sdb):
                                 "disabled"]
     assert "move it into a team" in failed(run(sdb, "access:add", "joe@acme.com", "--app", "ada-sandbox"))
     assert "Only team apps can be locked" in failed(run(sdb, "apps:lock", "--app", "ada-sandbox"))
+
+
+def test_a_destroy_the_store_would_refuse_is_refused_and_logged_without_a_prompt(sdb):
+    # joe has no manage on myapp: no confirmation is asked, the store's refusal is shown and
+    # written to the log (SPEC rule 10: every refused attempt to change).
+    before, events = everything(sdb), queries.audit_count(sdb)
+    line = failed(run(sdb, "apps:destroy", "--app", "myapp", who="joe@acme.com"))
+    assert "--confirm" not in line and "manage" in line
+    assert everything(sdb) == before and queries.audit_count(sdb) == events + 1
+
+
+def test_audit_limit_has_a_ceiling_not_an_overflow(sdb):
+    result = run(sdb, "audit", "--team", "acme", "-n", "99999999999999999999")
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -24,6 +24,7 @@ from store.db import Database, default_path
 from store.errors import Invalid, NotFound, StoreError
 from store.identity import resolve_actor
 from store.ops import Actor
+from store.policy import AppAction, Relation
 from store.portable import iso
 from tui.text import plain
 
@@ -659,7 +660,8 @@ def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -
         team = queries.app_access(s.db(), s.actor().email, app).app.team
     except StoreError:
         team = None  # the store will refuse the transfer itself, with its reason
-    if team is not None and recipient.strip() != team:
+    if (team is not None and recipient.strip() != team
+            and queries.relation_to(s.db(), s.actor().email, team) is Relation.ADMIN):
         # Leaving a team (for an account or another team) drops every grant on the app.
         confirm_app(
             app, confirm,
@@ -696,7 +698,10 @@ def apps_leave(app: str) -> None:
 def apps_destroy(app: str, confirm: str | None) -> None:
     """Destroy an app with its grants and resources."""
     s = _state()
-    confirm_app(app, confirm, f"This will destroy {shown(app)} with every grant and resource on it.")
+    # Ask only someone the store would let through: anyone else gets (and the log records)
+    # the store's refusal rather than a confirmation prompt.
+    if queries.may(s.db(), s.actor().email, app, AppAction.DESTROY):
+        confirm_app(app, confirm, f"This will destroy {shown(app)} with every grant and resource on it.")
     change = ops.destroy_app(s.db(), s.actor(), app)
     done(f"Destroying {shown(change.app)} (including all add-ons)")
 
@@ -806,7 +811,7 @@ def _audit_detail(row: queries.AuditRow) -> str:
 
 @command("audit")
 @team_option
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=1_000_000), default=100, show_default=True,
               help="Newest events to show.")
 @json_option
 def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
