@@ -496,8 +496,26 @@ class _Log:
 
     def write(self, s: Session) -> None:
         """Insert the events in one executemany; nothing if the import changed nothing."""
-        if self.rows:
-            s.connection().execute(insert(AuditEvent), self.rows)
+        if not self.rows:
+            return
+        conn = s.connection()
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+        if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
+            conn.execute(insert(AuditEvent), self.rows)
+            return
+        # Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more
+        # than the insert itself. Only ``at`` needs converting, and it is the same on every row.
+        table = AuditEvent.__table__
+        columns = list(self.rows[0])
+        convert = table.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        at = convert(self.base["at"]) if convert else self.base["at"]
+        rows = [tuple(at if c == "at" else r[c] for c in columns) for r in self.rows]
+        quote = conn.dialect.identifier_preparer.quote
+        conn.exec_driver_sql(
+            f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join([mark] * len(columns))})",
+            rows,
+        )
 
 
 def _apply(s: Session, actor: Actor, d: _Doc, ev: _Event, log: _Log) -> ImportResult:

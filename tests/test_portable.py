@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from store import ops, portable, queries
 from store.db import Database
@@ -295,6 +296,10 @@ def test_a_new_team_is_logged_as_ops_create_team_logs_it(other):
         ("team.create", None, {"team": "fresh", "admin": "ada@acme.com"}),
         ("team_membership.create", "a@acme.com", {"role": "viewer"}),
     ]
+    ops.add_member(other, ADA, "fresh", "b@acme.com", "member")
+    with other.read() as s:  # the bulk-written times are stored as the single operations store them
+        stored = s.execute(text("SELECT at FROM audit_event ORDER BY id")).scalars().all()
+    assert len(stored) == 3 and len({len(at) for at in stored}) == 1 and stored == sorted(stored)
 
 
 def test_importing_the_same_document_twice_changes_nothing_the_second_time(demo_db, other):
