@@ -55,6 +55,10 @@ class AccessView(TableView):
     def fetch(self) -> Any:
         return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name)
 
+    def fetch_first(self) -> Any | None:
+        return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name,
+                                  limit=self.window)
+
     def listed(self, items: Any) -> list[Any]:
         return list(items.rows)
 

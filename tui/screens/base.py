@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,8 @@ class TableView(Vertical):
         # A first page is shown and the rest is still being read (see ``fetch_first``).
         self.filling = False
         self.partial = False
+        # Set once the first page is on screen: the full read waits for it rather than compete.
+        self._first_shown = threading.Event()
         self.stale = True
         self._haystack: list[tuple[str, Any]] | None = []
         self._generation = 0
@@ -152,6 +155,7 @@ class TableView(Vertical):
                 page = None
             if page is not None and not worker.is_cancelled:
                 self.post_message(self.Loaded(page, None, generation, partial=True))
+                self._first_shown.wait(1.0)
         try:
             items, error = self.fetch(), None
         except StoreError as err:
@@ -187,6 +191,8 @@ class TableView(Vertical):
         self.partial = message.partial
         self.loaded = True
         self.refusal = message.error
+        if message.partial:
+            self.call_after_refresh(self._first_shown.set)
         if message.error is None:
             self.accept(message.items)
             # The search text follows in Indexed (built on demand if needed sooner).
