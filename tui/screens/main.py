@@ -82,6 +82,8 @@ class MainScreen(Screen[None]):
             self.call_later(self._mounted, self.query_one(f"#{tab_id}", TabPane).mount(view),
                             tab_id)
             return
+        if not view.is_mounted:
+            return  # still mounting: _mounted arrives again when it is done
         if view.stale and self.app.team is not None:  # type: ignore[attr-defined]
             view.reload()
         view.focus_list()
@@ -89,4 +91,5 @@ class MainScreen(Screen[None]):
 
     async def _mounted(self, mounting: Awaitable[None], tab_id: str) -> None:
         await mounting
+        self.view(tab_id).pending = False  # _arrive loads it again if there is a team to read
         self._arrive(tab_id)
