@@ -9,11 +9,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from store import ops, queries
 from store.policy import PERMISSIONS
 from tui.widgets.dialogs import ConfirmDialog, GrantDialog, PermissionsDialog, TooSmall
+from tui.widgets.footer import KeysFooter
 from tui.widgets.safe import clean, text
 
 from .base import TableView
@@ -182,7 +183,7 @@ class AccessScreen(Screen[None]):
         yield HeaderBar()
         yield Static("", id="summary")
         yield AccessView(self.app_name, id="access")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     @property
     def view(self) -> AccessView:

@@ -7,9 +7,10 @@ from collections.abc import Awaitable
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from tui.widgets.dialogs import TooSmall
+from tui.widgets.footer import KeysFooter
 
 from .base import TableView
 from .header import HeaderBar
@@ -46,7 +47,7 @@ class MainScreen(Screen[None]):
                 with TabPane(title, id=tab_id):
                     if tab_id == "roster":
                         yield self._views[tab_id]
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         if self.app.team is not None:  # type: ignore[attr-defined]
