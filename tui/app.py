@@ -40,7 +40,7 @@ from tui.screens.access import AccessScreen
 from tui.screens.base import TableView
 from tui.screens.header import HeaderBar
 from tui.screens.main import TABS, MainScreen
-from tui.widgets.dialogs import HelpScreen, TeamSwitcher
+from tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from tui.widgets.safe import clean
 
 T = TypeVar("T")
@@ -330,6 +330,16 @@ class TeamAccessApp(App[None]):
         """Run one store operation in a worker; say what happened, or the store's reason."""
         self._ops_pending += 1
         self._run_op(op, describe)
+
+    def confirm_op(self, question: Any, body: Any, yes: str, op: Callable[[], T],
+                   describe: Callable[[T], str]) -> None:
+        """Ask first (y/n/escape); only on yes run ``op`` as :meth:`run_op` does."""
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.run_op(op, describe)
+
+        self.push_screen(ConfirmDialog(question, body, yes=yes), answered)
 
     @work(thread=True, group="op")
     def _run_op(self, op: Callable[[], T], describe: Callable[[T], str]) -> None:

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from store import ops, queries
 from store.policy import PERMISSIONS
-from tui.widgets.dialogs import ConfirmDialog, GrantDialog, PermissionsDialog, TooSmall
+from tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
 from tui.widgets.footer import KeysFooter
 from tui.widgets.safe import clean, text
 
@@ -150,13 +150,9 @@ class AccessView(TableView):
         body = Text(f"{clean(row.email)} loses the explicit grant ({', '.join(row.grant)}) on "
                     f"{clean(app)}. What their team role gives stays.")
 
-        def go(yes: bool | None) -> None:
-            if yes:
-                ta.run_op(lambda: ops.revoke_access(ta.db, ta.actor, app, row.email),
-                          lambda c: f"Revoked {c.email}'s access to {c.app}.")
-
-        ta.push_screen(ConfirmDialog(Text(f"Revoke {clean(row.email)} on {clean(app)}?"), body,
-                                     yes="Revoke"), go)
+        ta.confirm_op(Text(f"Revoke {clean(row.email)} on {clean(app)}?"), body, "Revoke",
+                      lambda: ops.revoke_access(ta.db, ta.actor, app, row.email),
+                      lambda c: f"Revoked {c.email}'s access to {c.app}.")
 
     def action_lock(self) -> None:
         """Lock the app."""

@@ -22,7 +22,6 @@ from store.policy import (
 from tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
-    ConfirmDialog,
     CreateAppDialog,
     HelpScreen,
     RoleDialog,
@@ -280,12 +279,8 @@ class RosterView(TeamView):
             else:
                 body.append("They hold no explicit grants on the team's apps.")
             title = Text(f"Remove {clean(member.email)} from {clean(team)}?")
-            ta.push_screen(ConfirmDialog(title, body, yes="Remove"), go)
-
-        def go(yes: bool | None) -> None:
-            if yes:
-                ta.run_op(lambda: ops.remove_member(ta.db, ta.actor, team, member.email),
-                          _removed)
+            ta.confirm_op(title, body, "Remove",
+                          lambda: ops.remove_member(ta.db, ta.actor, team, member.email), _removed)
 
         ta.fetch_then(grants, ask)
 
@@ -475,14 +470,10 @@ class AppsView(TeamView):
             return
         ta = self.ta
 
-        def go(yes: bool | None) -> None:
-            if yes:
-                ta.run_op(lambda: ops.leave_app(ta.db, ta.actor, item.name),
-                          lambda c: f"Left {c.app}.")
-
-        ta.push_screen(ConfirmDialog(Text(f"Leave {clean(item.name)}?"),
-                                     Text("Your explicit grant on it will be dropped; what your "
-                                          "team role gives stays."), yes="Leave"), go)
+        ta.confirm_op(Text(f"Leave {clean(item.name)}?"),
+                      Text("Your explicit grant on it will be dropped; what your "
+                           "team role gives stays."), "Leave",
+                      lambda: ops.leave_app(ta.db, ta.actor, item.name), lambda c: f"Left {c.app}.")
 
     def action_transfer_in(self) -> None:
         """Choose one of your apps outside the team, confirm, move it in."""
@@ -500,13 +491,9 @@ class AppsView(TeamView):
                         + ". Grants from its old team are removed; you get a full grant "
                           "unless you are a team admin.")
 
-            def go(yes: bool | None) -> None:
-                if yes:
-                    ta.run_op(lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
-                              lambda c: f"Transferred {c.app} into {c.team}.")
-
-            ta.push_screen(ConfirmDialog(Text(f"Transfer {clean(app)} into {clean(team)}?"),
-                                         body, yes="Transfer"), go)
+            ta.confirm_op(Text(f"Transfer {clean(app)} into {clean(team)}?"), body, "Transfer",
+                          lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
+                          lambda c: f"Transferred {c.app} into {c.team}.")
 
         ta.fetch_then(candidates, lambda names: ta.push_screen(TransferInDialog(team, names), chosen))
 
@@ -535,13 +522,10 @@ class AppsView(TeamView):
                 else:
                     body.append("No grants are held on it.")
 
-                def go(yes: bool | None) -> None:
-                    if yes:
-                        ta.run_op(lambda: ops.transfer_app(ta.db, ta.actor, item.name, recipient),
-                                  lambda c: f"Transferred {c.app} to {c.owner}.")
-
-                ta.push_screen(ConfirmDialog(Text(f"Transfer {clean(item.name)} out of the team?"),
-                                             body, yes="Transfer"), go)
+                ta.confirm_op(Text(f"Transfer {clean(item.name)} out of the team?"), body,
+                              "Transfer",
+                              lambda: ops.transfer_app(ta.db, ta.actor, item.name, recipient),
+                              lambda c: f"Transferred {c.app} to {c.owner}.")
 
             ta.fetch_then(holders, ask)
 
@@ -554,14 +538,11 @@ class AppsView(TeamView):
             return
         ta = self.ta
 
-        def go(yes: bool | None) -> None:
-            if yes:
-                ta.run_op(lambda: ops.destroy_app(ta.db, ta.actor, item.name),
-                          lambda c: f"Destroyed {c.app}.")
-
         body = Text(f"{clean(item.name)} is removed with all its grants and resources. "
                     "This can't be undone.")
-        ta.push_screen(ConfirmDialog(Text(f"Destroy {clean(item.name)}?"), body, yes="Destroy"), go)
+        ta.confirm_op(Text(f"Destroy {clean(item.name)}?"), body, "Destroy",
+                      lambda: ops.destroy_app(ta.db, ta.actor, item.name),
+                      lambda c: f"Destroyed {c.app}.")
 
 
 # -- audit, resources, billing ---------------------------------------------------------------
