@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import pwd
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from . import validate
 from .db import Database
 from .errors import NotFound, Refused
-from .models import Account
 from .ops import Actor
+from .queries import account_by_login
 
 
 def os_login() -> str:
@@ -84,9 +84,8 @@ def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
                 rule="identity",
             )
         return Actor(email, login)
-    with db.read() as s:
-        bound = s.scalars(select(Account).where(Account.os_login == login)).first()
-        email = bound.email if bound is not None else None
+    bound = account_by_login(db, login)
+    email = bound.email if bound is not None else None
     if email is None:
         raise NotFound(
             f"No account is bound to your login {login!r}: pass --as EMAIL (on a database you "

@@ -108,6 +108,9 @@ class _Event:
         self.target = target
         self.before: dict[str, Any] | None = None
         self.after: dict[str, Any] | None = None
+        #: set by a body that wrote its own events (an import logs each change it makes);
+        #: a refusal is still written here, from this event
+        self.logged_itself = False
 
 
 class _Failed:
@@ -152,6 +155,9 @@ def _run(
                 result = body(s, ev)
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
+        else:
+            if ev.logged_itself:
+                return result  # type: ignore[return-value]
         s.add(
             AuditEvent(
                 actor_email=_cut(actor.email, 254) or "",

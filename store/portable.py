@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from . import validate
 from .db import Database
-from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
+from .errors import Invalid, LastAdminRefused, NotFound, Refused
 from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
-from .ops import Actor, _cut, _dump, _Event, _Failed
+from .ops import Actor, _cut, _dump, _Event, _run
 from .policy import Relation, relation
 
 #: Keep every ``IN (...)`` list well under SQLite's bound-parameter limit.
@@ -430,30 +430,19 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     except Invalid as err:
         parsed, fault = None, err
 
-    def transaction(s: Session) -> ImportResult | _Failed:
-        # ``ev`` is the denied event should the import be refused; the changes log themselves.
-        ev = _Event("team.update", team_hint, None, None)
+    def body(s: Session, ev: _Event) -> ImportResult:
+        # On success the changes log themselves (one event each); a refusal is logged by
+        # ops._run from ``ev``.
+        if fault is not None:
+            raise fault
+        assert parsed is not None
         log = _Log(actor)
-        try:
-            with s.begin_nested():
-                validate.email(actor.email)  # a malformed actor is refused, and logged, up front
-                if fault is not None:
-                    raise fault
-                assert parsed is not None
-                result = _apply(s, actor, parsed, ev, log)
-        except StoreError as err:
-            denied = _Log(actor)
-            denied.add(ev.action, ev.team_id, ev.team_name, app=ev.app_name, target=ev.target,
-                       outcome="denied", reason=str(err))
-            denied.write(s)
-            return _Failed(err)
+        result = _apply(s, actor, parsed, ev, log)
         log.write(s)
+        ev.logged_itself = True
         return result
 
-    out = db.write(transaction)
-    if isinstance(out, _Failed):
-        raise out.error
-    return out
+    return _run(db, actor, "team.update", body, team=team_hint)
 
 
 class _Log:

@@ -180,10 +180,6 @@ def _perm_tuple(perms) -> tuple[str, ...]:
     return tuple(p for p in PERMISSIONS if p in perms)
 
 
-def _grant_set(g: Grant) -> frozenset[str]:
-    return g.permissions
-
-
 def _as_utc(value: object) -> datetime | None:
     """A timestamp read as ``type_coerce(column, String)``, as the model's type would return it.
 
