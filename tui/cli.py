@@ -657,7 +657,7 @@ def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -
     """
     s = _state()
     try:
-        team = queries.app_access(s.db(), s.actor().email, app).app.team
+        team = queries.app_access(s.db(), s.actor().email, app, limit=1).app.team
     except StoreError:
         team = None  # the store will refuse the transfer itself, with its reason
     if (team is not None and recipient.strip() != team
