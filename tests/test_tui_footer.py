@@ -1,0 +1,61 @@
+"""The footer of keys is rebuilt only when the keys on offer change; when only some keys are
+enabled or disabled it flips them in place, and then shows what a fresh build would."""
+
+from __future__ import annotations
+
+from test_tui_flows import column, make, open_pane, press, settle, sync
+from textual.widgets._footer import FooterKey
+
+from tui.widgets.footer import KeysFooter
+
+
+def footer_state(screen) -> list[tuple[str, bool]]:
+    return [(k.action, k.has_class("-disabled")) for k in screen.query_one(KeysFooter).query(FooterKey)]
+
+
+def expected_state(screen) -> list[tuple[str, bool]]:
+    """What Textual's Footer would build now: one key per shown action, the first binding's
+    enabled state deciding, then the palette key."""
+    seen: dict[str, bool] = {}
+    for key, active in screen.active_bindings.items():
+        if active.binding.show or key == screen.app.COMMAND_PALETTE_BINDING:
+            seen.setdefault(active.binding.action, not active.enabled)
+    return list(seen.items())
+
+
+@sync
+async def test_footer_flips_keys_in_place_and_matches_a_fresh_build(demo_db):
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "website-prod")
+        screen, table = app.screen, app.screen.view.table
+        table.move_cursor(row=column(app).index("ada@acme.com"))  # no explicit grant
+        await settle(pilot, app)
+        before = list(screen.query_one(KeysFooter).query(FooterKey))
+        assert ("change", True) in footer_state(screen) and ("revoke", True) in footer_state(screen)
+        table.move_cursor(row=column(app).index("john@acme.com"))  # holds a grant
+        await settle(pilot, app)
+        after = list(screen.query_one(KeysFooter).query(FooterKey))
+        assert after == before  # the very same widgets: nothing was rebuilt
+        assert ("change", False) in footer_state(screen) and ("revoke", False) in footer_state(screen)
+        assert sorted(footer_state(screen)) == sorted(expected_state(screen))
+
+
+@sync
+async def test_footer_is_rebuilt_when_the_keys_on_offer_change(demo_db):
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        screen, table = app.screen, app.main.active_view.table
+        names = column(app)
+        table.move_cursor(row=names.index("website-prod"))  # locked: unlock is offered
+        await settle(pilot, app)
+        actions = {a for a, _ in footer_state(screen)}
+        assert "unlock" in actions and "lock" not in actions
+        table.move_cursor(row=names.index("api-staging"))  # open: lock is offered
+        await settle(pilot, app)
+        actions = {a for a, _ in footer_state(screen)}
+        assert "lock" in actions and "unlock" not in actions
+        assert sorted(footer_state(screen)) == sorted(expected_state(screen))
