@@ -12,6 +12,10 @@ For benchmarks and tests, driven headless: ``app.roster_shown_at`` is the
 ``time.perf_counter()`` moment the roster first showed rows (``None`` until then), and the app
 posts :class:`TeamAccessApp.RosterShown` at that moment; ``app.settled`` is True when no load or
 write is in flight.
+
+The access pane is one screen, kept for the whole session and refilled for each app it shows;
+it is built a moment after the first screen is up, so that opening it does not wait for Textual
+to compose and style a screen.
 """
 
 from __future__ import annotations
@@ -165,6 +169,8 @@ class TeamAccessApp(App[None]):
         self._context_started = False
         self._first_context = True
         self._ops_pending = 0
+        self._access: AccessScreen | None = None
+        self._preparing = False
         self._stop = threading.Event()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
         self.animation_level = "none"
@@ -198,7 +204,7 @@ class TeamAccessApp(App[None]):
     @property
     def settled(self) -> bool:
         """True when no load, context read or write is in flight."""
-        if self._context_pending or self._ops_pending:
+        if self._context_pending or self._ops_pending or self._preparing:
             return False
         for screen in self.screen_stack:
             for view in screen.query(TableView):
@@ -250,6 +256,10 @@ class TeamAccessApp(App[None]):
             self.main.show_tab("apps")  # the only list a collaborator may see
         self._first_context = False
         self.screen.refresh_bindings()
+        if self._access is None and not self._preparing and self.team is not None:
+            # The first screen is up: build the access pane now, not when someone is waiting.
+            self._preparing = True
+            self.set_timer(0.2, self._prepare_access)
 
     def query_all(self, kind: type[Any]) -> Iterable[Any]:
         """Widgets of a kind on every screen of the stack."""
@@ -376,8 +386,29 @@ class TeamAccessApp(App[None]):
             then()
 
     def open_access(self, app_name: str) -> None:
-        """Open one app's access pane."""
-        self.push_screen(AccessScreen(app_name))
+        """Open one app's access pane (in the one access screen the dashboard keeps)."""
+        screen = self.access_screen()
+        if screen in self.screen_stack:  # already open: show this app there instead
+            while self.screen is not screen:
+                self.pop_screen()
+        else:
+            self.push_screen(screen)
+        screen.show_app(app_name)
+
+    def access_screen(self) -> AccessScreen:
+        """The access screen, built (composed, styled) the first time it is asked for."""
+        if self._access is None:
+            self._access = AccessScreen()
+            self.install_screen(self._access, "access")
+            # Start it off the stack, so it is composed and styled before anyone opens it.
+            self._register(self, self._access)
+        return self._access
+
+    def _prepare_access(self) -> None:
+        """Build the access screen while nobody is waiting for it (after the first screen)."""
+        self._preparing = False
+        if self.is_running and self.team is not None:
+            self.access_screen()
 
     # -- actions -----------------------------------------------------------------------------
 

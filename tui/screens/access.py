@@ -52,6 +52,8 @@ class AccessView(TableView):
         super().__init__(id=id)
         self.app_name = app_name
         self.view: queries.AccessView | None = None
+        #: What check_action said for the last app shown (see there).
+        self._decided: dict[str, bool | None] = {}
 
     def fetch(self) -> Any:
         return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name)
@@ -89,6 +91,16 @@ class AccessView(TableView):
         line.append(f" · {grants} explicit grants · V view, D deploy, O operate, M manage")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        decided = self._check_action(action)
+        if self.view is not None:
+            self._decided[action] = decided
+        elif decided is False and self._decided.get(action) is not False:
+            # While the next app loads, offer what the last one offered, greyed out: the
+            # footer keeps its keys rather than dropping them and building them again.
+            return None if action in self._decided else False
+        return decided
+
+    def _check_action(self, action: str) -> bool | None:
         if action == "unfilter":
             return self.has_filter()
         if action == "filter":
@@ -166,13 +178,20 @@ class AccessView(TableView):
 
 
 class AccessScreen(Screen[None]):
-    """One app's access pane; ``escape`` goes back to the apps."""
+    """One app's access pane; ``escape`` goes back to the apps.
+
+    The dashboard keeps one of these and shows each app in it in turn (:meth:`show_app`), so
+    opening a pane fills a list that is already built and styled instead of building a screen.
+    """
 
     BINDINGS = [Binding("escape", "back", "Back", id="access.back", tooltip="Back to the apps")]
+    #: Focus the list as the screen is composed, so its keys are in the footer's first build.
+    AUTO_FOCUS = "LiveTable"
 
-    def __init__(self, app_name: str) -> None:
+    def __init__(self, app_name: str | None = None) -> None:
         super().__init__(classes="access-screen")
-        self.app_name = app_name
+        self.app_name = app_name or ""
+        self._ready = False  # composed and mounted
 
     def compose(self) -> ComposeResult:
         yield TooSmall()
@@ -187,9 +206,23 @@ class AccessScreen(Screen[None]):
         return self.query_one(AccessView)
 
     def on_mount(self) -> None:
-        self.query_one("#summary", Static).update(Text(f" {clean(self.app_name)}", style="bold"))
-        self.view.reload()
-        self.view.table.focus()
+        self._ready = True
+        if self.app_name:
+            self.show_app(self.app_name)
+
+    def show_app(self, app_name: str) -> None:
+        """Show one app's access: forget the last app's rows and filter, read this one's."""
+        self.app_name = app_name
+        if not self._ready:
+            return  # still being built: on_mount shows it
+        view = self.view
+        if view.app_name != app_name or view.loaded or view.pending:
+            view.reset()
+        view.app_name, view.view = app_name, None
+        self.query_one(HeaderBar).redraw()
+        self.query_one("#summary", Static).update(Text(f" {clean(app_name)}", style="bold"))
+        view.reload()
+        view.table.focus()
 
     def show_summary(self, view: queries.AccessView | None, refusal: str | None) -> None:
         """The line above the list: the app, its lock, the actor's own rights."""

@@ -102,9 +102,27 @@ class TableView(Vertical):
         yield Static("", classes="status")
 
     def on_mount(self) -> None:
-        table = self.table
-        for key, label in self.COLUMNS:
-            table.add_column(Text(label), key=key)
+        self.table.reset([(key, Text(label)) for key, label in self.COLUMNS])
+
+    def reset(self) -> None:
+        """Forget everything shown (for a view that is reused for other data): no rows, no
+        filter, no refusal; a load still in flight is ignored when it arrives."""
+        self._generation += 1
+        self.items, self.refusal = [], None
+        self.loaded = self.pending = self.filling = self.partial = False
+        self._first_shown.clear()
+        self.stale = True
+        self._haystack, self._last_search, self._cells, self._shown = [], None, {}, {}
+        self.window, self._found = self.WINDOW, 0
+        self.filter_text = ""
+        box = self.filter_box
+        with box.prevent(Input.Changed):
+            box.value = ""
+        box.remove_class("-shown")
+        self.remove_class("-refused")
+        self.query_one(".refusal", Static).update("")
+        self.query_one(".status", Static).update("")
+        self.table.reset([(key, Text(label)) for key, label in self.COLUMNS])
 
     @property
     def table(self) -> LiveTable:

@@ -44,6 +44,14 @@ class LiveTable(DataTable):
         except Exception:  # the cursor is past the end while rows are being replaced
             return None
 
+    def reset(self, columns: Sequence[tuple[str, Text]]) -> None:
+        """Empty the table and set its columns afresh (widths measured from the labels again)."""
+        self.clear(columns=True)
+        self._shown.clear()
+        self._given.clear()
+        for key, label in columns:
+            self.add_column(label, key=key)
+
     def show_rows(self, rows: Sequence[Row]) -> None:
         """Make the table show exactly ``rows``, in order, touching only the rows that changed.
 
