@@ -16,6 +16,9 @@ write is in flight.
 The access pane is one screen, kept for the whole session and refilled for each app it shows;
 it is built a moment after the first screen is up, so that opening it does not wait for Textual
 to compose and style a screen.
+
+Full garbage collections wait for a second without input (:mod:`tui.idle_gc`): with a large team
+loaded each one takes about 100 ms, which would otherwise land on a keystroke.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -40,6 +43,7 @@ from store.db import Database
 from store.errors import NotFound, StoreError
 from store.ops import Actor
 from store.policy import Relation
+from tui.idle_gc import IdleCollector
 from tui.screens.access import AccessScreen
 from tui.screens.base import TableView
 from tui.screens.header import HeaderBar
@@ -172,6 +176,7 @@ class TeamAccessApp(App[None]):
         self._access: AccessScreen | None = None
         self._preparing = False
         self._stop = threading.Event()
+        self.idle_gc = IdleCollector()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
         self.animation_level = "none"
         wanted = pick_theme(theme)
@@ -180,6 +185,8 @@ class TeamAccessApp(App[None]):
     # -- life --------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.idle_gc.start()
+        self.set_interval(0.5, self.idle_gc.tick, name="idle-gc")
         self.push_screen(MainScreen())
         if self.team is None:
             self.load_context()
@@ -192,6 +199,12 @@ class TeamAccessApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        self.idle_gc.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.idle_gc.saw_input()
+        await super().on_event(event)
 
     @property
     def main(self) -> MainScreen:
