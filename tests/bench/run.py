@@ -10,7 +10,8 @@ A size N is a team of N users, N/5 apps and 5N grants (10,000 : 2,000 : 50,000),
 ``store.demo.generate`` into ``--workdir`` and reused by later runs (the file name carries a
 hash of the schema and the generator, so a change to either builds afresh). Every measurement
 is a median over ``--runs`` runs and stands beside its floor, measured in the same run and
-interleaved with it so that a noisy neighbour slows both alike:
+interleaved with it so that a noisy neighbour slows both alike; the CLI and dashboard runs
+also take turns across the sizes, so that a slow spell does not read as growth:
 
 - CLI listings end to end (a fresh process each) beside starting Python and importing what a
   command needs;
@@ -179,98 +180,113 @@ def timed_run(cmd: Sequence[str], env: dict[str, str], *, capture: bool = False,
     return took, done.stdout if capture else ""
 
 
-def measure_cli(db: Path, workdir: Path, users: int, runs: int) -> list[Measure]:
-    """CLI listings end to end, interleaved with the import floor."""
-    env = child_env(db, workdir)
-    n_users, n_apps, _ = team_shape(users)
-    floor_cmd = [sys.executable, "-c", FLOOR_IMPORTS]
-    bare_cmd = [sys.executable, "-c", "pass"]
-    base = cli_command()
-    commands = {
-        "cli.members": ("CLI `members --json`", [*base, "members", "--team", TEAM, "--json"]),
-        "cli.apps": ("CLI `apps`", [*base, "apps", "--team", TEAM]),
-        "cli.access": ("CLI `access --app` (every user)", [*base, "access", "--app", OPEN_APP]),
-    }
-    # Warm up (writes the bytecode cache) and check that each command did the whole job.
-    timed_run(floor_cmd, env)
-    _, out = timed_run(commands["cli.members"][1], env, capture=True)
-    members = json.loads(out)
-    if len(members) != n_users:
-        raise RuntimeError(f"members --json listed {len(members)} users, expected {n_users}")
-    _, out = timed_run(commands["cli.apps"][1], env, capture=True)
-    if sum(1 for line in out.splitlines() if line.startswith(f"{TEAM}-app-")) != n_apps:
-        raise RuntimeError(f"apps did not list the {n_apps} apps:\n{out[:300]}")
-    _, out = timed_run(commands["cli.access"][1], env, capture=True)
-    if sum(1 for line in out.splitlines() if "@" in line) < n_users:
-        raise RuntimeError(f"access --app {OPEN_APP} listed fewer than {n_users} accounts")
+class CliRuns:
+    """CLI listings end to end on one team, beside the import floor; one ``round`` per run."""
 
-    samples: dict[str, list[float]] = {k: [] for k in ("floor", "bare", *commands)}
-    cpu: dict[str, list[float]] = {k: [] for k in samples}
-    for _ in range(runs):
-        samples["bare"].append(timed_run(bare_cmd, env, cpu=cpu["bare"])[0])
-        samples["floor"].append(timed_run(floor_cmd, env, cpu=cpu["floor"])[0])
-        for key, (_label, cmd) in commands.items():
+    def __init__(self, db: Path, workdir: Path, users: int) -> None:
+        self.env = env = child_env(db, workdir)
+        n_users, n_apps, _ = team_shape(users)
+        self.floor_cmd = [sys.executable, "-c", FLOOR_IMPORTS]
+        self.bare_cmd = [sys.executable, "-c", "pass"]
+        base = cli_command()
+        self.commands = commands = {
+            "cli.members": ("CLI `members --json`", [*base, "members", "--team", TEAM, "--json"]),
+            "cli.apps": ("CLI `apps`", [*base, "apps", "--team", TEAM]),
+            "cli.access": ("CLI `access --app` (every user)", [*base, "access", "--app", OPEN_APP]),
+        }
+        # Warm up (writes the bytecode cache) and check that each command did the whole job.
+        timed_run(self.floor_cmd, env)
+        _, out = timed_run(commands["cli.members"][1], env, capture=True)
+        members = json.loads(out)
+        if len(members) != n_users:
+            raise RuntimeError(f"members --json listed {len(members)} users, expected {n_users}")
+        _, out = timed_run(commands["cli.apps"][1], env, capture=True)
+        if sum(1 for line in out.splitlines() if line.startswith(f"{TEAM}-app-")) != n_apps:
+            raise RuntimeError(f"apps did not list the {n_apps} apps:\n{out[:300]}")
+        _, out = timed_run(commands["cli.access"][1], env, capture=True)
+        if sum(1 for line in out.splitlines() if "@" in line) < n_users:
+            raise RuntimeError(f"access --app {OPEN_APP} listed fewer than {n_users} accounts")
+        self.samples: dict[str, list[float]] = {k: [] for k in ("floor", "bare", *commands)}
+        self.cpu: dict[str, list[float]] = {k: [] for k in self.samples}
+
+    def round(self) -> None:
+        """One run of each command and of the floors, taking turns."""
+        samples, cpu, env = self.samples, self.cpu, self.env
+        samples["bare"].append(timed_run(self.bare_cmd, env, cpu=cpu["bare"])[0])
+        samples["floor"].append(timed_run(self.floor_cmd, env, cpu=cpu["floor"])[0])
+        for key, (_label, cmd) in self.commands.items():
             samples[key].append(timed_run(cmd, env, cpu=cpu[key])[0])
-    floor = median(samples["floor"])
-    out_rows = [
-        Measure("cli.python", "starting Python alone (`python -c pass`)", "s",
-                median(samples["bare"]), samples=samples["bare"]),
-    ]
-    for key, (label, _cmd) in commands.items():
-        value = median(samples[key])
-        out_rows.append(Measure(
-            key, label, "s", value, floor, "python + store + click imports", "<= 1.3x floor",
-            ok=value <= 1.3 * floor, interactive=True, samples=samples[key],
-            cpu=median(cpu[key]), cpu_floor=median(cpu["floor"]),
-        ))
-    return out_rows
+
+    def measures(self) -> list[Measure]:
+        samples, cpu = self.samples, self.cpu
+        floor = median(samples["floor"])
+        out_rows = [
+            Measure("cli.python", "starting Python alone (`python -c pass`)", "s",
+                    median(samples["bare"]), samples=samples["bare"]),
+        ]
+        for key, (label, _cmd) in self.commands.items():
+            value = median(samples[key])
+            out_rows.append(Measure(
+                key, label, "s", value, floor, "python + store + click imports", "<= 1.3x floor",
+                ok=value <= 1.3 * floor, interactive=True, samples=samples[key],
+                cpu=median(cpu[key]), cpu_floor=median(cpu["floor"]),
+            ))
+        return out_rows
 
 
-def measure_tui(db: Path, workdir: Path, runs: int) -> list[Measure]:
-    """The dashboard, headless, one fresh process per run, beside a bare Textual app."""
-    env = child_env(db, workdir)
-    cmd = [sys.executable, str(PROBE), "--team", TEAM, "--app", OPEN_APP]
-    timed_run([*cmd, "--bare"], env)  # warm the bytecode cache
-    probe(cmd, env)
-    bare: list[dict] = []
-    full: list[dict] = []
-    for _ in range(runs):
-        bare.append(probe([*cmd, "--bare"], env))
-        full.append(probe(cmd, env))
+class TuiRuns:
+    """The dashboard, headless, on one team, beside a bare Textual app; one fresh process per
+    run, one ``round`` per run."""
 
-    def med(rows: list[dict], key: str) -> float:
-        return median([r[key] for r in rows])
+    def __init__(self, db: Path, workdir: Path) -> None:
+        self.env = child_env(db, workdir)
+        self.cmd = [sys.executable, str(PROBE), "--team", TEAM, "--app", OPEN_APP]
+        timed_run([*self.cmd, "--bare"], self.env)  # warm the bytecode cache
+        probe(self.cmd, self.env)
+        self.bare: list[dict] = []
+        self.full: list[dict] = []
 
-    def cpu(key: str) -> dict:
-        return {"cpu": med(full, key), "cpu_floor": med(bare, key) if key in bare[0] else None}
+    def round(self) -> None:
+        """One run of the bare app, then one of the dashboard."""
+        self.bare.append(probe([*self.cmd, "--bare"], self.env))
+        self.full.append(probe(self.cmd, self.env))
 
-    first = med(full, "first_rows_s")
-    roster_key = med(full, "roster_key_ms")
-    apps_key = med(full, "apps_key_ms")
-    pane = med(full, "access_pane_ms")
-    rss = med(full, "peak_rss_mb")
-    return [
-        Measure("tui.first_rows", "dashboard: launch to the roster's first rows", "s", first,
-                med(bare, "first_rows_s"), "a bare Textual app's first paint", "< 1.5 s",
-                ok=first < 1.5, interactive=True, flat=True,
-                samples=[r["first_rows_s"] for r in full], **cpu("first_rows_cpu_s")),
-        Measure("tui.roster_key", "dashboard: one filter keystroke, roster", "ms", roster_key,
-                med(bare, "roster_key_ms"), "a keystroke nothing listens to", "< 50 ms",
-                ok=roster_key < 50, interactive=True, samples=[r["roster_key_ms"] for r in full],
-                **cpu("roster_key_cpu_ms")),
-        Measure("tui.apps_key", "dashboard: one filter keystroke, apps", "ms", apps_key,
-                med(bare, "apps_key_ms"), "a keystroke nothing listens to", "< 50 ms",
-                ok=apps_key < 50, interactive=True, samples=[r["apps_key_ms"] for r in full],
-                **cpu("apps_key_cpu_ms")),
-        Measure("tui.access_pane", "dashboard: open the access pane (every user can view)", "ms",
-                pane, med(full, "access_query_ms"), "store.queries.app_access alone, same process",
-                "< 150 ms", ok=pane < 150, interactive=True,
-                samples=[r["access_pane_ms"] for r in full], cpu=med(full, "access_pane_cpu_ms"),
-                cpu_floor=med(full, "access_query_cpu_ms")),
-        Measure("tui.peak_rss", "dashboard: peak memory (RSS), big team loaded", "MB", rss,
-                med(bare, "peak_rss_mb"), "a bare Textual app", "< 200 MB", ok=rss < 200,
-                samples=[r["peak_rss_mb"] for r in full]),
-    ]
+    def measures(self) -> list[Measure]:
+        bare, full = self.bare, self.full
+
+        def med(rows: list[dict], key: str) -> float:
+            return median([r[key] for r in rows])
+
+        def cpu(key: str) -> dict:
+            return {"cpu": med(full, key), "cpu_floor": med(bare, key) if key in bare[0] else None}
+
+        first = med(full, "first_rows_s")
+        roster_key = med(full, "roster_key_ms")
+        apps_key = med(full, "apps_key_ms")
+        pane = med(full, "access_pane_ms")
+        rss = med(full, "peak_rss_mb")
+        return [
+            Measure("tui.first_rows", "dashboard: launch to the roster's first rows", "s", first,
+                    med(bare, "first_rows_s"), "a bare Textual app's first paint", "< 1.5 s",
+                    ok=first < 1.5, interactive=True, flat=True,
+                    samples=[r["first_rows_s"] for r in full], **cpu("first_rows_cpu_s")),
+            Measure("tui.roster_key", "dashboard: one filter keystroke, roster", "ms", roster_key,
+                    med(bare, "roster_key_ms"), "a keystroke nothing listens to", "< 50 ms",
+                    ok=roster_key < 50, interactive=True, samples=[r["roster_key_ms"] for r in full],
+                    **cpu("roster_key_cpu_ms")),
+            Measure("tui.apps_key", "dashboard: one filter keystroke, apps", "ms", apps_key,
+                    med(bare, "apps_key_ms"), "a keystroke nothing listens to", "< 50 ms",
+                    ok=apps_key < 50, interactive=True, samples=[r["apps_key_ms"] for r in full],
+                    **cpu("apps_key_cpu_ms")),
+            Measure("tui.access_pane", "dashboard: open the access pane (every user can view)", "ms",
+                    pane, med(full, "access_query_ms"), "store.queries.app_access alone, same process",
+                    "< 150 ms", ok=pane < 150, interactive=True,
+                    samples=[r["access_pane_ms"] for r in full], cpu=med(full, "access_pane_cpu_ms"),
+                    cpu_floor=med(full, "access_query_cpu_ms")),
+            Measure("tui.peak_rss", "dashboard: peak memory (RSS), big team loaded", "MB", rss,
+                    med(bare, "peak_rss_mb"), "a bare Textual app", "< 200 MB", ok=rss < 200,
+                    samples=[r["peak_rss_mb"] for r in full]),
+        ]
 
 
 def probe(cmd: Sequence[str], env: dict[str, str]) -> dict:
@@ -600,27 +616,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: use cli, tui, store, policy")
 
-    results: dict[int, list[Measure]] = {}
+    results: dict[int, list[Measure]] = {users: [] for users in sizes}
     built: dict[int, float | None] = {}
     load = os.getloadavg()
+    paths: dict[int, Path] = {}
     for users in sizes:
-        path, took = build(args.workdir, users)
+        paths[users], took = build(args.workdir, users)
         built[users] = took
         how = f"built in {took:.1f} s" if took is not None else "cached"
-        print(f"[{short(users)}] database {path} ({how})", file=sys.stderr, flush=True)
-        found: list[Measure] = []
+        print(f"[{short(users)}] database {paths[users]} ({how})", file=sys.stderr, flush=True)
+    # Whole processes (CLI commands, the dashboard) take turns across the sizes, run by run:
+    # a slow spell on this shared machine then slows every size alike instead of one, which
+    # would read as growth (or its absence) in the last column.
+    for group, make in (("cli", lambda n: CliRuns(paths[n], args.workdir, n)),
+                        ("tui", lambda n: TuiRuns(paths[n], args.workdir))):
+        if group not in groups:
+            continue
+        start = time.perf_counter()
+        runners = {users: make(users) for users in sizes}
+        for _ in range(args.runs):
+            for runner in runners.values():
+                runner.round()
+        for users, runner in runners.items():
+            results[users].extend(runner.measures())
+        print(f"[{group}] done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    # In-process reads and decisions are short: measured size by size, each beside its floor.
+    for users in sizes:
         for group, fn, fn_args in (
-            ("cli", measure_cli, (path, args.workdir, users, args.runs)),
-            ("tui", measure_tui, (path, args.workdir, args.runs)),
-            ("store", measure_store, (path, users, args.runs)),
-            ("policy", measure_policy, (path, args.runs)),
+            ("store", measure_store, (paths[users], users, args.runs)),
+            ("policy", measure_policy, (paths[users], args.runs)),
         ):
             if group in groups:
                 start = time.perf_counter()
-                found.extend(fn(*fn_args))
+                results[users].extend(fn(*fn_args))
                 print(f"[{short(users)}] {group} done in {time.perf_counter() - start:.1f} s",
                       file=sys.stderr, flush=True)
-        results[users] = found
     table = render(results, built, args.runs, args_in, load)
     print(table)
     if args.out:
