@@ -6,6 +6,7 @@ from __future__ import annotations
 from test_tui_flows import column, make, open_pane, press, settle, sync
 from textual.widgets._footer import FooterKey
 
+from store import ops
 from tui.widgets.footer import KeysFooter
 
 
@@ -59,3 +60,33 @@ async def test_footer_is_rebuilt_when_the_keys_on_offer_change(demo_db):
         actions = {a for a, _ in footer_state(screen)}
         assert "lock" in actions and "unlock" not in actions
         assert sorted(footer_state(screen)) == sorted(expected_state(screen))
+
+
+@sync
+async def test_footer_after_the_next_app_loads_is_what_a_fresh_pane_shows(demo_db):
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "website-prod")
+        await press(pilot, app, "escape")
+        await open_pane(pilot, app, "api-prod")  # the same keys on offer as the last app
+        assert sorted(footer_state(app.screen)) == sorted(expected_state(app.screen))
+        assert ("grant", False) in footer_state(app.screen)  # not left greyed from loading
+
+
+@sync
+async def test_a_refused_pane_offers_none_of_the_last_apps_keys(demo_db):
+    ops.grant_access(demo_db, ops.Actor("ada@acme.com", "ada"), "api-staging", "john@acme.com",
+                     ["view", "manage"])
+    app = make(demo_db, "john@acme.com")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "api-staging")  # john manages it
+        assert "grant" in {a for a, _ in footer_state(app.screen)}
+        await press(pilot, app, "escape")
+        await open_pane(pilot, app, "admin-panel")  # locked: refused
+        await press(pilot, app, "question_mark")
+        await press(pilot, app, "escape")  # whatever rebuilds the footer, it stays right
+        actions = {a for a, _ in footer_state(app.screen)}
+        assert not actions & {"grant", "change", "revoke", "lock", "unlock", "filter"}
+        assert sorted(footer_state(app.screen)) == sorted(expected_state(app.screen))

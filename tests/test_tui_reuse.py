@@ -125,3 +125,38 @@ async def test_a_pane_opened_before_the_screen_was_built_builds_it_then(demo_db,
         await open_pane(pilot, app, "website-prod")
         assert app.screen is app._access
         assert set(column(app)) == pane_emails(demo_db, "ada@acme.com", "website-prod")
+
+
+@sync
+async def test_lock_acts_on_the_app_shown_when_the_key_was_pressed(demo_db):
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "api-staging")
+        held = []
+        # Hold the operation as a slow worker start would, while the user opens another app.
+        app.run_op = lambda op, describe: held.append(op)
+        await pilot.press("l")
+        assert len(held) == 1
+        await pilot.press("escape")
+        await open_pane(pilot, app, "docs-site")
+        change = held[0]()
+        assert change.app == "api-staging"
+        assert queries.app_access(demo_db, "ada@acme.com", "api-staging").app.locked
+        assert not queries.app_access(demo_db, "ada@acme.com", "docs-site").app.locked
+
+
+@sync
+async def test_leaving_the_pane_lets_its_rows_go_but_a_dialog_does_not(demo_db):
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "website-prod")
+        view = app.screen.view
+        await press(pilot, app, "question_mark")  # the help screen covers the pane
+        await press(pilot, app, "escape")
+        assert view.items and view.table.row_count
+        await press(pilot, app, "escape")  # back to the apps
+        assert view.items == [] and view.table.row_count == 0 and not view.loaded
+        await open_pane(pilot, app, "website-prod")
+        assert set(column(app)) == pane_emails(demo_db, "ada@acme.com", "website-prod")

@@ -94,9 +94,10 @@ class AccessView(TableView):
         decided = self._check_action(action)
         if self.view is not None:
             self._decided[action] = decided
-        elif decided is False and self._decided.get(action) is not False:
+        elif decided is False and self.refusal is None and self._decided.get(action) is not False:
             # While the next app loads, offer what the last one offered, greyed out: the
-            # footer keeps its keys rather than dropping them and building them again.
+            # footer keeps its keys rather than dropping them and building them again. (A
+            # refused app offers nothing, as a fresh pane would.)
             return None if action in self._decided else False
         return decided
 
@@ -168,13 +169,14 @@ class AccessView(TableView):
 
     def action_lock(self) -> None:
         """Lock the app."""
-        self.ta.run_op(lambda: ops.lock_app(self.ta.db, self.ta.actor, self.app_name),
-                       lambda c: f"Locked {c.app}.")
+        # The name is read now, not in the worker: by then this view may show another app.
+        ta, app = self.ta, self.app_name
+        ta.run_op(lambda: ops.lock_app(ta.db, ta.actor, app), lambda c: f"Locked {c.app}.")
 
     def action_unlock(self) -> None:
         """Unlock the app."""
-        self.ta.run_op(lambda: ops.unlock_app(self.ta.db, self.ta.actor, self.app_name),
-                       lambda c: f"Unlocked {c.app}.")
+        ta, app = self.ta, self.app_name
+        ta.run_op(lambda: ops.unlock_app(ta.db, ta.actor, app), lambda c: f"Unlocked {c.app}.")
 
 
 class AccessScreen(Screen[None]):
@@ -246,6 +248,11 @@ class AccessScreen(Screen[None]):
         elif refusal is not None:
             line.append("  no access", style="bold red")
         self.query_one("#summary", Static).update(line)
+
+    def on_screen_suspend(self) -> None:
+        """Left for good (not just covered by a dialog): let the last app's rows go."""
+        if self not in self.app.screen_stack:
+            self.view.reset()
 
     def action_back(self) -> None:
         """Back to the apps (escape in the filter clears the filter first)."""

@@ -86,6 +86,7 @@ class TableView(Vertical):
         self._cells: dict[str, tuple[Any, Sequence[Text | str]]] = {}
         self.window = self.WINDOW
         self._found = 0
+        self._keys_signature: Any = None
 
     @property
     def ta(self) -> TeamAccessApp:
@@ -114,6 +115,7 @@ class TableView(Vertical):
         self.stale = True
         self._haystack, self._last_search, self._cells, self._shown = [], None, {}, {}
         self.window, self._found = self.WINDOW, 0
+        self._keys_signature = None  # the keys are decided afresh for what loads next
         self.filter_text = ""
         box = self.filter_box
         with box.prevent(Input.Changed):
@@ -230,7 +232,7 @@ class TableView(Vertical):
         """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
         actions = [b.action for group in self._bindings.key_to_bindings.values() for b in group]
         signature = (self.ta.relation, tuple(self.check_action(a, ()) for a in actions))
-        if signature != getattr(self, "_keys_signature", None):
+        if signature != self._keys_signature:
             self._keys_signature = signature
             self.screen.refresh_bindings()
 

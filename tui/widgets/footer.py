@@ -16,16 +16,15 @@ class KeysFooter(Footer):
     Textual's Footer rebuilds every key each time the screen says its bindings may have
     changed (focus moves, a list loads, the cursor moves), once per signal even when several
     arrive in one frame and even when nothing it shows changed: opening the access pane cost
-    nine rebuilds. This one queues at most one rebuild and skips it when the keys and their
-    labels are what is already on screen; when only some keys were enabled or disabled, it
-    flips those keys in place.
+    nine rebuilds. This one compares first and skips the rebuild when the keys and their
+    labels are what is already on screen (so of several signals in one frame only the first
+    rebuilds); when only some keys were enabled or disabled, it flips those keys in place.
 
     Textual's FooterKey also sets its ``-compact`` class from a watcher once mounted, which
     restyles every key; here the class is set before the key is mounted. The result on screen is
     the same.
     """
 
-    _queued = False
     _shown: Any = None
 
     def signature(self) -> tuple[tuple[Any, ...], tuple[bool, ...]]:
@@ -49,12 +48,10 @@ class KeysFooter(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus:
             return
-        if self.is_attached and screen is self.screen and not self._queued:
-            self._queued = True
+        if self.is_attached and screen is self.screen:
             self.call_after_refresh(self._rebuild)
 
     async def _rebuild(self) -> None:
-        self._queued = False
         if not self.is_attached:
             return
         now = self.signature()
