@@ -11,6 +11,7 @@ import os
 import random
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -199,6 +200,9 @@ class Database:
             if self.backend == "postgresql" else self.engine
         )
         self._watch: sqlite3.Connection | None = None
+        # Polling runs in a watcher thread; closing the connection under a running statement
+        # crashes the sqlite3 module (a dashboard quitting mid-poll), so the two take turns.
+        self._watch_lock = threading.Lock()
         try:
             self._ensure_schema()
         except BaseException:
@@ -364,10 +368,13 @@ class Database:
     def change_token(self) -> int:
         """A number that changes whenever anyone commits a change; cheap enough to poll."""
         if self.path is not None:
-            if self._watch is None:
-                # One dedicated connection: data_version moves when *another* connection commits.
-                self._watch = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            with self._watch_lock:
+                if self._watch is None:
+                    # One dedicated connection: data_version moves when *another* connection
+                    # commits.
+                    self._watch = sqlite3.connect(self.path, check_same_thread=False,
+                                                  isolation_level=None)
+                return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
         # Every change writes one audit event and the log is append-only, so its size grows with
         # each commit. (max(id) would not do: ids are handed out before commit, so a transaction
         # that took a lower id and committed later would go unnoticed.)
@@ -434,7 +441,8 @@ class Database:
 
     def close(self) -> None:
         """Release every connection."""
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.engine.dispose()

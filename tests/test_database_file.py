@@ -352,3 +352,35 @@ def test_a_really_full_disk_refuses_the_change_whole_and_says_so(tmp_path):
         check = sqlite3.connect(path)
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         check.close()
+
+
+def test_closing_while_a_watcher_thread_polls_never_crashes(tmp_path):
+    # A dashboard quitting while its watcher thread polls the change token: the CLI closes the
+    # database while the poll may be running. Closing a sqlite3 connection under a running
+    # statement crashed the interpreter (SIGSEGV); the run is in a child so a crash is a failure.
+    script = textwrap.dedent(f"""
+        import threading
+        from store.db import Database
+        db = Database({str(tmp_path / "w.db")!r})
+        stop, errors = threading.Event(), []
+        def poll():
+            while not stop.is_set():
+                try:
+                    db.change_token()
+                except Exception as err:
+                    errors.append(err)
+        threads = [threading.Thread(target=poll) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for _ in range(3000):
+            db.close()
+        stop.set()
+        for t in threads:
+            t.join()
+        db.close()
+        print("errors", len(errors))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "errors 0"
