@@ -210,15 +210,21 @@ def _json_default(value: Any) -> Any:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """A plain left-aligned table with a header rule, every cell shown literally on one line."""
-    cells = [[plain(c, one_line=True) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
-    say("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    say("  ".join(_rule_char() * w for w in widths))
-    for row in cells:
-        say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+    def cell(value: object) -> str:
+        text = "" if value is None else str(value)
+        # Most cells need no cleaning; checking that in C first keeps 40,000 cells cheap.
+        return text if text.isascii() and text.isprintable() else plain(text, one_line=True)
+
+    cells = [[cell(c) for c in row] for row in rows]
+    columns = list(zip(*cells, strict=True)) if cells else [() for _ in headers]
+    widths = [max(len(h), max(map(len, column), default=0))
+              for h, column in zip(headers, columns, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format
+    lines = [line(*headers).rstrip(), "  ".join(_rule_char() * w for w in widths)]
+    lines.extend(line(*row).rstrip() for row in cells)
+    # One write, not one click.echo per row: 10,000 echoes cost a fifth of `access` at 10k.
+    say("\n".join(lines))
 
 
 def _rule_char() -> str:
