@@ -94,6 +94,8 @@ class TeamAccessApp(App[None]):
     """The teamaccess dashboard for one acting account."""
 
     CSS_PATH = "app.tcss"
+    #: Seconds an opening access pane waits for its first rows before it shows without them.
+    ACCESS_WAIT = 0.1
     TITLE = "teamaccess"
     COMMANDS = {ActionsProvider}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -174,6 +176,7 @@ class TeamAccessApp(App[None]):
         self._first_context = True
         self._ops_pending = 0
         self._access: AccessScreen | None = None
+        self._access_wanted = False
         self._preparing = False
         self._stop = threading.Event()
         self.idle_gc = IdleCollector()
@@ -217,7 +220,7 @@ class TeamAccessApp(App[None]):
     @property
     def settled(self) -> bool:
         """True when no load, context read or write is in flight."""
-        if self._context_pending or self._ops_pending or self._preparing:
+        if self._context_pending or self._ops_pending or self._preparing or self._access_wanted:
             return False
         for screen in self.screen_stack:
             for view in screen.query(TableView):
@@ -399,14 +402,36 @@ class TeamAccessApp(App[None]):
             then()
 
     def open_access(self, app_name: str) -> None:
-        """Open one app's access pane (in the one access screen the dashboard keeps)."""
+        """Open one app's access pane (in the one access screen the dashboard keeps).
+
+        The pane is filled before it is shown: it appears once its first rows (or the store's
+        refusal) are in, or after :attr:`ACCESS_WAIT` seconds with whatever it has, so that
+        Textual draws it once, with rows, rather than empty and then again.
+        """
         screen = self.access_screen()
         if screen in self.screen_stack:  # already open: show this app there instead
             while self.screen is not screen:
                 self.pop_screen()
-        else:
-            self.push_screen(screen)
+            screen.show_app(app_name)
+            return
         screen.show_app(app_name)
+        self._access_wanted = True
+        if screen.ready:
+            self.set_timer(self.ACCESS_WAIT, self.show_access)
+        else:
+            self.show_access()  # being built just now: show it as soon as it is
+
+    @property
+    def access_opening(self) -> bool:
+        """An access pane is being filled and will be shown (see :meth:`open_access`)."""
+        return self._access_wanted
+
+    def show_access(self) -> None:
+        """Push the access screen if an open is waiting for it (see :meth:`open_access`)."""
+        if self._access_wanted and self._access is not None:
+            self._access_wanted = False
+            if self._access not in self.screen_stack:
+                self.push_screen(self._access)
 
     def access_screen(self) -> AccessScreen:
         """The access screen, built (composed, styled) the first time it is asked for."""

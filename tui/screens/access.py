@@ -71,6 +71,7 @@ class AccessView(TableView):
 
     def after_load(self) -> None:
         self.screen.show_summary(self.view if self.refusal is None else None, self.refusal)  # type: ignore[attr-defined]
+        self.ta.show_access()  # the first rows (or the refusal) are in: the pane may appear
 
     def key(self, item: queries.AccessRow) -> str:
         return item.email
@@ -195,6 +196,11 @@ class AccessScreen(Screen[None]):
         self.app_name = app_name or ""
         self._ready = False  # composed and mounted
 
+    @property
+    def ready(self) -> bool:
+        """Composed and mounted: :meth:`show_app` fills it at once."""
+        return self._ready
+
     def compose(self) -> ComposeResult:
         yield TooSmall()
         yield HeaderBar()
@@ -249,9 +255,16 @@ class AccessScreen(Screen[None]):
             line.append("  no access", style="bold red")
         self.query_one("#summary", Static).update(line)
 
+    def on_screen_resume(self) -> None:
+        """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
+        if self.view.partial:
+            self.view.first_page_drawn()
+
     def on_screen_suspend(self) -> None:
         """Left for good (not just covered by a dialog): let the last app's rows go."""
-        if self not in self.app.screen_stack:
+        # Not when another app is being filled in here already (a quick escape then enter:
+        # this message can arrive after the next open began).
+        if self not in self.app.screen_stack and not self.app.access_opening:  # type: ignore[attr-defined]
             self.view.reset()
 
     def action_back(self) -> None:

@@ -211,8 +211,10 @@ class TableView(Vertical):
         self.partial = message.partial
         self.loaded = True
         self.refusal = message.error
-        if message.partial:
-            self.call_after_refresh(self._first_shown.set)
+        if message.partial and self.screen.is_current:
+            # The rest is read once this page is drawn (a list being filled before its screen
+            # is shown calls first_page_drawn when it is).
+            self.first_page_drawn()
         if message.error is None:
             self.accept(message.items)
             # The search text follows in Indexed (built on demand if needed sooner).
@@ -227,6 +229,11 @@ class TableView(Vertical):
         self.refilter()
         self.after_load()
         self.refresh_keys()
+
+    def first_page_drawn(self) -> None:
+        """Let the read of the rest start, after the next refresh: it competes for the
+        interpreter with drawing, so it waits until the first page is on screen."""
+        self.call_after_refresh(self._first_shown.set)
 
     def refresh_keys(self) -> None:
         """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
