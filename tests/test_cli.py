@@ -715,3 +715,22 @@ def test_a_destroy_the_store_would_refuse_is_refused_and_logged_without_a_prompt
 def test_audit_limit_has_a_ceiling_not_an_overflow(sdb):
     result = run(sdb, "audit", "--team", "acme", "-n", "99999999999999999999")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_list_elements_encode_exactly_as_the_standard_encoder_does():
+    from datetime import UTC, datetime
+
+    from tui.cli import _element_encoder, _json_default
+
+    reference = json.JSONEncoder(ensure_ascii=True, default=_json_default).encode
+    encode = _element_encoder()
+    values = [
+        {"email": "ada@acme.com", "two_factor_authentication": True, "n": 3, "x": None},
+        {"name": "Zoë \u202e\x1b[31m\u0000 \"quoted\" \\ back\nslash", "tags": ["a", 1, 2.5, False]},
+        {"created_at": datetime(2024, 6, 3, 12, 0, tzinfo=UTC), "nested": {"deep": [{}]}},
+        "plain string", 7, [], {},
+    ]
+    for value in values:
+        assert encode(value) == reference(value)
+    with pytest.raises(TypeError):
+        encode({"bad": object()})

@@ -196,10 +196,27 @@ def print_json(data: Any) -> None:
     ``members --json`` near the cost of starting Python. Anything else is indented by two.
     """
     if isinstance(data, list) and data:
-        encode = json.JSONEncoder(ensure_ascii=True, default=_json_default).encode
+        encode = _element_encoder()
         say("[\n  " + ",\n  ".join(encode(item) for item in data) + "\n]")
         return
     say(json.dumps(data, indent=2, ensure_ascii=True, default=_json_default))
+
+
+def _element_encoder() -> Callable[[Any], str]:
+    """``JSONEncoder(ensure_ascii=True).encode`` for many small values in a row.
+
+    JSONEncoder.encode builds a new C encoder for every call; for 10,000 list elements that
+    setup was a third of the encoding. The C encoder is built once here (json.encoder's own
+    constructor, as JSONEncoder.iterencode calls it), with the pure-Python encoder as the
+    fallback where the C one is missing. Same output (tests compare the two).
+    """
+    from json import encoder as stdlib
+
+    if stdlib.c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return json.JSONEncoder(ensure_ascii=True, default=_json_default).encode
+    chunks = stdlib.c_make_encoder(None, _json_default, stdlib.encode_basestring_ascii, None,
+                                   ": ", ", ", False, False, True)
+    return lambda value: "".join(chunks(value, 0))
 
 
 def _json_default(value: Any) -> Any:
