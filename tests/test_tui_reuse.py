@@ -165,3 +165,20 @@ async def test_leaving_the_pane_lets_its_rows_go_but_a_dialog_does_not(demo_db):
         assert view.items == [] and view.table.row_count == 0 and not view.loaded
         await open_pane(pilot, app, "website-prod")
         assert set(column(app)) == pane_emails(demo_db, "ada@acme.com", "website-prod")
+
+
+@sync
+async def test_a_theme_set_while_the_pane_is_hidden_reaches_it(demo_db):
+    # Opening the kept pane skips Textual's full restyle unless the theme changed meanwhile.
+    app = make(demo_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await open_pane(pilot, app, "website-prod")
+        dark = app.screen.view.table.styles.background
+        await press(pilot, app, "escape")
+        app.theme = "textual-light"
+        await settle(pilot, app)
+        await open_pane(pilot, app, "api-staging")
+        light = app.screen.view.table.styles.background
+        assert light != dark
+        assert light == app.main.view("roster").table.styles.background

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -195,6 +196,7 @@ class AccessScreen(Screen[None]):
         super().__init__(classes="access-screen")
         self.app_name = app_name or ""
         self._ready = False  # composed and mounted
+        self._styled_for: str | None = None  # the theme its styles were last computed for
 
     @property
     def ready(self) -> bool:
@@ -215,6 +217,7 @@ class AccessScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._ready = True
+        self._styled_for = self.app.theme
         if self.app_name:
             self.show_app(self.app_name)
 
@@ -254,6 +257,16 @@ class AccessScreen(Screen[None]):
         elif refusal is not None:
             line.append("  no access", style="bold red")
         self.query_one("#summary", Static).update(line)
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles a pushed screen from scratch. This one was styled when it was built
+        # and its classes have kept their styles current since; only a new theme (set while it
+        # was off the stack, where Textual does not restyle) needs it. That restyle was about a
+        # sixth of opening the pane.
+        if self._styled_for == self.app.theme:
+            event.refresh_styles = False
+        super()._on_screen_resume(event)
+        self._styled_for = self.app.theme
 
     def on_screen_resume(self) -> None:
         """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
