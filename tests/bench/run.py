@@ -532,8 +532,32 @@ def _revision() -> str:
     return f"commit {head}" + (" with uncommitted changes in store/ or tui/" if dirty else "")
 
 
+def _steal_note(start: tuple[int, int] | None) -> str:
+    end = cpu_ticks()
+    if start is None or end is None or end[1] <= start[1]:
+        return ""
+    share = (end[0] - start[0]) / (end[1] - start[1])
+    return (f" The host took {share:.1%} of this machine's CPU time during the run (steal): "
+            "that slows CPU time too, so compare runs by their ratios to the floors.")
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, total) CPU ticks of this machine so far, from /proc/stat; None elsewhere.
+
+    Steal is time the host gave this virtual machine's CPUs to someone else: on a shared host
+    it slows every measurement alike, wall and CPU time both, so the table reports it.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def render(results: dict[int, list[Measure]], built: dict[int, float | None], runs: int,
-           argv: Sequence[str], load: tuple[float, float, float]) -> str:
+           argv: Sequence[str], load: tuple[float, float, float],
+           ticks: tuple[int, int] | None = None) -> str:
     sizes = sorted(results)
     order: list[str] = []
     rows: dict[str, dict[int, Measure]] = {}
@@ -586,7 +610,8 @@ def render(results: dict[int, list[Measure]], built: dict[int, float | None], ru
         "",
         f"Load average (1 min) {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: "
         "the machine is shared, so each cell also gives CPU time (all threads of the process "
-        "or processes measured), which a busy neighbour sways much less than wall time.",
+        "or processes measured), which a busy neighbour sways much less than wall time."
+        + _steal_note(ticks),
         "",
         "Targets are judged at every size, on wall time; they are set for the 10k team. Growth: "
         "the factor from each size to the next, on CPU time where measured, and a verdict: flat "
@@ -619,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     results: dict[int, list[Measure]] = {users: [] for users in sizes}
     built: dict[int, float | None] = {}
     load = os.getloadavg()
+    ticks = cpu_ticks()
     paths: dict[int, Path] = {}
     for users in sizes:
         paths[users], took = build(args.workdir, users)
@@ -651,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results[users].extend(fn(*fn_args))
                 print(f"[{short(users)}] {group} done in {time.perf_counter() - start:.1f} s",
                       file=sys.stderr, flush=True)
-    table = render(results, built, args.runs, args_in, load)
+    table = render(results, built, args.runs, args_in, load, ticks)
     print(table)
     if args.out:
         args.out.write_text(table)
