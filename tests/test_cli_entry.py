@@ -104,3 +104,23 @@ def test_a_terminal_without_unicode_gets_dashes_not_a_crash(env):
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode("latin-1").splitlines()[1] == "------------  -----  --------"
+
+
+def test_the_entry_point_freezes_what_it_imported_and_leaves_collection_on(monkeypatch):
+    import gc
+
+    import tui.__main__ as entry
+    import tui.cli
+
+    seen = {}
+
+    def fake_main() -> None:
+        seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+
+    monkeypatch.setattr(tui.cli, "main", fake_main)
+    try:
+        entry.main()
+    finally:
+        gc.unfreeze()  # the test process goes on: hand every object back to the collector
+    assert seen["enabled"] is True  # commands still collect their own garbage
+    assert seen["frozen"] > 1000  # the imported modules are out of later collections
