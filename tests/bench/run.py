@@ -50,8 +50,10 @@ TEAM = "bigco"
 ADMIN = f"user000000@{TEAM}.example.com"
 #: An unlocked app: every user of the team can view it, so its access pane lists them all.
 OPEN_APP = f"{TEAM}-app-00001"
-#: What a CLI command has to import whatever it does; nobody can start faster than this.
-FLOOR_IMPORTS = "import store.db, store.queries, store.ops, store.identity, click, sqlalchemy.dialects.sqlite"
+#: What a CLI command has to import whatever it does, imported as the console script does it
+#: (no garbage collection while importing, tui/__main__.py): nobody can start faster than this.
+FLOOR_IMPORTS = ("import gc; gc.disable(); import store.db, store.queries, store.ops, "
+                 "store.identity, click, sqlalchemy.dialects.sqlite; gc.freeze(); gc.enable()")
 
 
 @dataclass
