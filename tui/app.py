@@ -409,12 +409,12 @@ class TeamAccessApp(App[None]):
         Textual draws it once, with rows, rather than empty and then again.
         """
         screen = self.access_screen()
-        if screen in self.screen_stack:  # already open: show this app there instead
-            while self.screen is not screen:
-                self.pop_screen()
-            screen.show_app(app_name)
-            return
+        showing = screen in self.screen_stack
+        while showing and self.screen is not screen:  # already open: show this app there
+            self.pop_screen()
         screen.show_app(app_name)
+        if showing:
+            return
         self._access_wanted = True
         if screen.ready:
             self.set_timer(self.ACCESS_WAIT, self.show_access)

@@ -66,6 +66,13 @@ class TableView(Vertical):
 
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, classes="table-view")
+        # Set once the first page is on screen: the full read waits for it rather than compete.
+        self._first_shown = threading.Event()
+        self._generation = 0
+        self._forget()
+
+    def _forget(self) -> None:
+        """The state of a view that has shown nothing yet (at start, and on :meth:`reset`)."""
         self.items: list[Any] = []
         self.refusal: str | None = None
         self.filter_text = ""
@@ -74,11 +81,8 @@ class TableView(Vertical):
         # A first page is shown and the rest is still being read (see ``fetch_first``).
         self.filling = False
         self.partial = False
-        # Set once the first page is on screen: the full read waits for it rather than compete.
-        self._first_shown = threading.Event()
         self.stale = True
         self._haystack: list[tuple[str, Any]] | None = []
-        self._generation = 0
         self._shown: dict[str, Any] = {}
         # The last search and its hits: typing on narrows those hits instead of every item.
         self._last_search: tuple[str, list[tuple[str, Any]]] | None = None
@@ -86,6 +90,7 @@ class TableView(Vertical):
         self._cells: dict[str, tuple[Any, Sequence[Text | str]]] = {}
         self.window = self.WINDOW
         self._found = 0
+        # The footer's keys are decided afresh for what loads next.
         self._keys_signature: Any = None
 
     @property
@@ -109,14 +114,8 @@ class TableView(Vertical):
         """Forget everything shown (for a view that is reused for other data): no rows, no
         filter, no refusal; a load still in flight is ignored when it arrives."""
         self._generation += 1
-        self.items, self.refusal = [], None
-        self.loaded = self.pending = self.filling = self.partial = False
         self._first_shown.clear()
-        self.stale = True
-        self._haystack, self._last_search, self._cells, self._shown = [], None, {}, {}
-        self.window, self._found = self.WINDOW, 0
-        self._keys_signature = None  # the keys are decided afresh for what loads next
-        self.filter_text = ""
+        self._forget()
         box = self.filter_box
         with box.prevent(Input.Changed):
             box.value = ""
