@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from store.db import Database  # noqa: E402
-from tui.screens.tour import SCENE_BY_NAME, SCENES, Scene, make_app, play, prepare  # noqa: E402
+from teamaccess.store.db import Database  # noqa: E402
+from teamaccess.tui.screens.tour import SCENE_BY_NAME, SCENES, Scene, make_app, play, prepare  # noqa: E402
 
 
 async def render(scene: Scene, size: tuple[int, int], workdir: Path) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from store.db import Database
-from store.demo import build_demo
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
 
 
 @pytest.fixture

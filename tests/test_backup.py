@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from store import ops
-from store.db import Database
-from store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
-from store.errors import DatabaseProblem
+from teamaccess.store import ops
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
+from teamaccess.store.errors import DatabaseProblem
 
 SPAWN = multiprocessing.get_context("spawn")
 ADA = ops.Actor(DEMO_ADMIN, "ada")

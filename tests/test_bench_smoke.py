@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
-
-from store.db import Database
-from store.models import Account, App, Grant, Membership
+from teamaccess.store.db import Database
+from teamaccess.store.models import Account, App, Grant, Membership
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "tests" / "bench" / "run.py"

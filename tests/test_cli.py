@@ -6,12 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
-from store import ops, queries
-from store.db import Database
-from store.demo import build_demo
-from tui import cli as cli_module
-from tui.cli import cli
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
+from teamaccess.tui import cli as cli_module
+from teamaccess.tui.cli import cli
 
 ADA = ops.Actor("ada@acme.com", "ada")
 
@@ -383,7 +382,7 @@ def test_account_mfa(sdb):
 
 
 def test_accounts_bind_then_act_without_as(sdb, monkeypatch):
-    monkeypatch.setattr("store.identity.os_login", lambda: "ada")
+    monkeypatch.setattr("teamaccess.store.identity.os_login", lambda: "ada")
     assert ok(run(sdb, "accounts:bind", "ada", "ada@acme.com")) == \
         "Binding login ada to ada@acme.com... done\n"
     assert ok(run(sdb, "teams", who=None)).splitlines()[2].split() == ["acme", "admin"]
@@ -482,7 +481,7 @@ def test_backup(sdb, tmp_path):
 
 
 def test_no_actor_is_one_line_saying_how_to_fix(sdb, monkeypatch):
-    monkeypatch.setattr("store.identity.os_login", lambda: "nobody-here")
+    monkeypatch.setattr("teamaccess.store.identity.os_login", lambda: "nobody-here")
     line = failed(run(sdb, "teams", who=None))
     assert "No account is bound to your login 'nobody-here'" in line and "--as EMAIL" in line
 
@@ -720,7 +719,7 @@ def test_audit_limit_has_a_ceiling_not_an_overflow(sdb):
 def test_list_elements_encode_exactly_as_the_standard_encoder_does():
     from datetime import UTC, datetime
 
-    from tui.cli import _element_encoder, _json_default
+    from teamaccess.tui.cli import _element_encoder, _json_default
 
     reference = json.JSONEncoder(ensure_ascii=True, default=_json_default).encode
     encode = _element_encoder()

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from store import ops
-from store.db import Database
+from teamaccess.store import ops
+from teamaccess.store.db import Database
 
 ADA = ops.Actor("ada@acme.com", "ada")
 
@@ -66,7 +65,7 @@ def commands(transcript: str) -> list[tuple[list[str], str]]:
 def test_seed_transcript_through_python_m_tui(env):
     for argv, expected in commands(TRANSCRIPT):
         # stdout and stderr captured as one stream, as a terminal shows them
-        done = subprocess.run([sys.executable, "-m", "tui", *argv], env=env, text=True,
+        done = subprocess.run([sys.executable, "-m", "teamaccess.tui", *argv], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         assert (done.returncode, done.stdout) == (0, expected), argv
 
@@ -100,7 +99,7 @@ def test_a_command_never_imports_textual_or_rich(env):
 
 def test_a_terminal_without_unicode_gets_dashes_not_a_crash(env):
     env = dict(env, PYTHONIOENCODING="latin-1")
-    done = subprocess.run([sys.executable, "-m", "tui", "members", "--team", "acme"], env=env,
+    done = subprocess.run([sys.executable, "-m", "teamaccess.tui", "members", "--team", "acme"], env=env,
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode("latin-1").splitlines()[1] == "------------  -----  --------"
@@ -109,15 +108,15 @@ def test_a_terminal_without_unicode_gets_dashes_not_a_crash(env):
 def test_the_entry_point_freezes_what_it_imported_and_leaves_collection_on(monkeypatch):
     import gc
 
-    import tui.__main__ as entry
-    import tui.cli
+    import teamaccess.tui.__main__ as entry
+    from teamaccess.tui import cli
 
     seen = {}
 
     def fake_main() -> None:
         seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
 
-    monkeypatch.setattr(tui.cli, "main", fake_main)
+    monkeypatch.setattr(cli, "main", fake_main)
     try:
         entry.main()
     finally:

@@ -1,9 +1,8 @@
 """SPEC rule 4 on the access pane: a collaborator sees who has what on their app, not the team."""
 
 import pytest
-
-from store import ops, queries
-from store.errors import NotFound, Refused
+from teamaccess.store import ops, queries
+from teamaccess.store.errors import NotFound, Refused
 
 ADA = ops.Actor("ada@acme.com")
 

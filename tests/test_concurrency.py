@@ -14,12 +14,11 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import select
-
-from store import ops
-from store.db import UNSAFE_WRITES_ENV, Database
-from store.demo import DEMO_TEAM, build_demo
-from store.errors import Busy, DatabaseProblem, StoreError
-from store.models import Account, App, AuditEvent, Grant, Membership, Team
+from teamaccess.store import ops
+from teamaccess.store.db import UNSAFE_WRITES_ENV, Database
+from teamaccess.store.demo import DEMO_TEAM, build_demo
+from teamaccess.store.errors import Busy, DatabaseProblem, StoreError
+from teamaccess.store.models import Account, App, AuditEvent, Grant, Membership, Team
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -359,7 +358,7 @@ def test_a_writer_waits_for_a_short_lock_and_succeeds(demo_db):
 def test_a_database_that_stays_busy_gives_a_friendly_message_and_changes_nothing(
     tmp_path, monkeypatch
 ):
-    import store.db as store_db
+    import teamaccess.store.db as store_db
 
     monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 100)
     monkeypatch.setattr(store_db, "WRITE_ATTEMPTS", 3)
@@ -379,6 +378,6 @@ def test_a_database_that_stays_busy_gives_a_friendly_message_and_changes_nothing
 
 
 def _apps(db: Database):
-    from store import queries
+    from teamaccess.store import queries
 
     return queries.apps(db, ADA, DEMO_TEAM)

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
-
-from store import ops, queries
-from store.db import Database
-from store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
-from store.errors import DatabaseProblem, StoreError
-from store.models import SCHEMA_VERSION, Membership
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
+from teamaccess.store.errors import DatabaseProblem, StoreError
+from teamaccess.store.models import SCHEMA_VERSION, Membership
 
 ADA = ops.Actor(DEMO_ADMIN, "ada")
 TEAMACCESS = Path(sys.executable).with_name("teamaccess")
@@ -195,9 +194,9 @@ def test_a_damaged_teamaccess_database_never_gives_a_raw_error(tmp_path):
 _READ_ONLY_PROBE = textwrap.dedent(
     """
     import json, sys
-    from store import ops, queries
-    from store.db import Database
-    from store.errors import StoreError
+    from teamaccess.store import ops, queries
+    from teamaccess.store.db import Database
+    from teamaccess.store.errors import StoreError
     out = {}
     try:
         db = Database(sys.argv[1])
@@ -360,7 +359,7 @@ def test_closing_while_a_watcher_thread_polls_never_crashes(tmp_path):
     # statement crashed the interpreter (SIGSEGV); the run is in a child so a crash is a failure.
     script = textwrap.dedent(f"""
         import threading
-        from store.db import Database
+        from teamaccess.store.db import Database
         db = Database({str(tmp_path / "w.db")!r})
         stop, errors = threading.Event(), []
         def poll():

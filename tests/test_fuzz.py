@@ -15,13 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from teamaccess.store import ops, portable, queries, validate
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM
+from teamaccess.store.errors import MAX_MESSAGE, Invalid, StoreError
+from teamaccess.store.models import Account, App, AuditEvent, Team
 from test_concurrency import _check_invariants, _state
-
-from store import ops, portable, queries, validate
-from store.db import Database
-from store.demo import DEMO_ADMIN, DEMO_TEAM
-from store.errors import MAX_MESSAGE, Invalid, StoreError
-from store.models import Account, App, AuditEvent, Team
 
 ADA = ops.Actor(DEMO_ADMIN, "ada")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

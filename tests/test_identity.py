@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-
-from store import identity, ops, queries
-from store.db import Database
-from store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
-from store.errors import Invalid, NotFound, Refused
-from store.models import AuditEvent
+from teamaccess.store import identity, ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
+from teamaccess.store.errors import Invalid, NotFound, Refused
+from teamaccess.store.models import AuditEvent
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 OTHER_UID = 65534  # nobody

@@ -6,10 +6,9 @@ from __future__ import annotations
 import gc
 
 import pytest
+from teamaccess.tui import idle_gc
+from teamaccess.tui.idle_gc import IdleCollector
 from test_tui_flows import make, settle, sync
-
-from tui import idle_gc
-from tui.idle_gc import IdleCollector
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
-
-from store import ops, queries, validate
-from store.db import Database
-from store.errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
-from store.models import Account, App, AuditEvent, Grant
+from teamaccess.store import ops, queries, validate
+from teamaccess.store.db import Database
+from teamaccess.store.errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
+from teamaccess.store.models import Account, App, AuditEvent, Grant
 
 TEAM = "acme-widgets"
 ADA = ops.Actor("ada@acme.com", "ada")  # admin

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from store.policy import (
+from teamaccess.store.policy import (
     AppAction,
     AppFacts,
     Relation,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from store.policy import (
+from teamaccess.store.policy import (
     ALL,
     AppAction,
     AppFacts,

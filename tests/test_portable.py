@@ -9,12 +9,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-
-from store import ops, portable, queries
-from store.db import Database
-from store.demo import generate
-from store.errors import Invalid, LastAdminRefused, NotFound, Refused
-from tui.cli import cli
+from teamaccess.store import ops, portable, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import generate
+from teamaccess.store.errors import Invalid, LastAdminRefused, NotFound, Refused
+from teamaccess.tui.cli import cli
 
 ADA = ops.Actor("ada@acme.com", "ada")
 

@@ -14,12 +14,18 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from teamaccess.store import ops, portable, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
+from teamaccess.store.errors import (
+    DatabaseProblem,
+    Invalid,
+    LastAdminRefused,
+    NotFound,
+    Refused,
+    StoreError,
+)
 from test_concurrency import _check_invariants, _state
-
-from store import ops, portable, queries
-from store.db import Database
-from store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
-from store.errors import DatabaseProblem, Invalid, LastAdminRefused, NotFound, Refused, StoreError
 
 ADA = ops.Actor(DEMO_ADMIN, "ada")
 JOE = ops.Actor("joe@acme.com", "joe")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-
-from store import ops, queries
-from store.demo import DEMO_USERS, build_demo, generate
-from store.errors import Refused
-from store.models import Account, App, Grant, Membership, Team
-from store.policy import AppFacts, Standing, effective_permissions
+from teamaccess.store import ops, queries
+from teamaccess.store.demo import DEMO_USERS, build_demo, generate
+from teamaccess.store.errors import Refused
+from teamaccess.store.models import Account, App, Grant, Membership, Team
+from teamaccess.store.policy import AppFacts, Standing, effective_permissions
 
 PERMS = ("view", "deploy", "operate", "manage")
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from teamaccess.store import ops, queries
+from teamaccess.store.errors import StoreError
+from teamaccess.store.models import App
 from test_queries_fast_paths import mixed_db  # noqa: F401  (a fixture, used by name)
-
-from store import ops, queries
-from store.errors import StoreError
-from store.models import App
 
 LIMITS = (1, 2, 5, 60)
 

@@ -14,11 +14,10 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
-
-from store import ops, queries
-from store.db import Database
-from store.demo import generate
-from store.identity import os_login, resolve_actor
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import generate
+from teamaccess.store.identity import os_login, resolve_actor
 
 TEAM = "countco"
 ADMIN = f"user000000@{TEAM}.example.com"
@@ -133,8 +132,8 @@ def test_the_counter_catches_a_query_per_row(teams):
 
 async def _dashboard_statements(db: Database) -> dict[str, int]:
     """Statements the dashboard sends to show the roster, the apps list and an access pane."""
-    from tui.app import TeamAccessApp
-    from tui.screens.access import AccessScreen
+    from teamaccess.tui.app import TeamAccessApp
+    from teamaccess.tui.screens.access import AccessScreen
 
     app = TeamAccessApp(db, ops.Actor(ADMIN, "counter"), TEAM, watch=False)
     counts: dict[str, int] = {}

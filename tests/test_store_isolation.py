@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import store
+from teamaccess import store
 
 STORE_DIR = Path(store.__file__).parent
-STORE_MODULES = sorted(f"store.{m.name}" for m in pkgutil.iter_modules([str(STORE_DIR)]))
+STORE_MODULES = sorted(f"teamaccess.store.{m.name}" for m in pkgutil.iter_modules([str(STORE_DIR)]))
 
 # Imports every store module, then reports which UI packages ended up loaded (in one run, so the
 # test stays fast; a module listed as failing to import fails the test too).
@@ -30,14 +30,14 @@ print(json.dumps({"failed": failed, "ui": ui}))
 
 def test_the_store_has_the_modules_we_expect():
     # Guards the probe itself: an empty module list would make the real test pass vacuously.
-    assert {"store.models", "store.db", "store.policy", "store.ops", "store.queries"} <= set(
+    assert {f"teamaccess.store.{m}" for m in ("models", "db", "policy", "ops", "queries")} <= set(
         STORE_MODULES
     )
 
 
 def test_no_store_module_imports_textual_or_rich():
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, "store", *STORE_MODULES],
+        [sys.executable, "-c", _PROBE, "teamaccess.store", *STORE_MODULES],
         capture_output=True,
         text=True,
         check=True,

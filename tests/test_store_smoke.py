@@ -1,9 +1,8 @@
 """A first pass over the store: the demo builds, the core rules hold end to end."""
 
 import pytest
-
-from store import ops, queries
-from store.errors import LastAdminRefused, Refused
+from teamaccess.store import ops, queries
+from teamaccess.store.errors import LastAdminRefused, Refused
 
 ADA = ops.Actor("ada@acme.com", "ada")
 

@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.errors import NotFound, StoreError
+from teamaccess.store.models import Account, App, AuditEvent, Grant, Membership, Team
 from test_policy_naive import EVERY_PERMISSION, naive_permissions
-
-from store import ops, queries
-from store.db import Database
-from store.errors import NotFound, StoreError
-from store.models import Account, App, AuditEvent, Grant, Membership, Team
 
 EMAILS = ["ada@acme.com", "joe@acme.com", "tim@acme.com", "sam@freelance.dev", "eve@evil.example"]
 ACTORS = [ops.Actor(e, e.split("@")[0]) for e in EMAILS]

@@ -8,15 +8,13 @@ import functools
 
 import pytest
 from sqlalchemy import select, text
-from textual.widgets import Checkbox, Input, Select
-
-from store import ops, queries
-from store.db import Database
-from store.demo import build_demo
-from store.models import Account
-from tui.app import TeamAccessApp
-from tui.screens.access import AccessScreen
-from tui.widgets.dialogs import (
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
+from teamaccess.store.models import Account
+from teamaccess.tui.app import TeamAccessApp
+from teamaccess.tui.screens.access import AccessScreen
+from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
     ConfirmDialog,
@@ -29,6 +27,7 @@ from tui.widgets.dialogs import (
     TransferInDialog,
     TransferOutDialog,
 )
+from textual.widgets import Checkbox, Input, Select
 
 
 def sync(test):
@@ -737,7 +736,7 @@ async def test_escape_clears_the_filter_before_leaving_the_pane(demo):
 
 @sync
 async def test_a_big_roster_shows_a_window_that_grows_as_you_scroll(tmp_path):
-    from store.demo import generate
+    from teamaccess.store.demo import generate
 
     db = Database(tmp_path / "big.db")
     generate(db, team="bigco", users=300, apps=5, grants=20)

@@ -3,11 +3,10 @@ enabled or disabled it flips them in place, and then shows what a fresh build wo
 
 from __future__ import annotations
 
+from teamaccess.store import ops
+from teamaccess.tui.widgets.footer import KeysFooter
 from test_tui_flows import column, make, open_pane, press, settle, sync
 from textual.widgets._footer import FooterKey
-
-from store import ops
-from tui.widgets.footer import KeysFooter
 
 
 def footer_state(screen) -> list[tuple[str, bool]]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 
+from teamaccess.store import queries
+from teamaccess.tui.screens.access import AccessScreen
 from test_tui_flows import column, make, open_pane, press, settle, status, sync
-
-from store import queries
-from tui.screens.access import AccessScreen
 
 
 def pane_emails(db, who: str, app_name: str) -> set[str]:
@@ -120,7 +119,7 @@ async def test_opening_an_app_while_its_pane_is_open_shows_that_app(demo_db):
 
 @sync
 async def test_a_pane_opened_before_the_screen_was_built_builds_it_then(demo_db, monkeypatch):
-    from tui.app import TeamAccessApp
+    from teamaccess.tui.app import TeamAccessApp
 
     monkeypatch.setattr(TeamAccessApp, "_prepare_access", lambda self: setattr(self, "_preparing", False))
     app = make(demo_db)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from store.db import Database
-from tui.screens.tour import SCENES, Scene, make_app, play, prepare
+from teamaccess.store.db import Database
+from teamaccess.tui.screens.tour import SCENES, Scene, make_app, play, prepare
 
 CASES = [
     pytest.param(scene, size, id=f"{scene.name}-{size[0]}x{size[1]}")

@@ -6,13 +6,12 @@ import asyncio
 
 import pytest
 from rich.text import Text
-
-from store import ops
-from store.db import Database
-from store.demo import build_demo
-from tui.app import TeamAccessApp, pick_theme
-from tui.screens.tour import settle
-from tui.widgets.safe import clean, text
+from teamaccess.store import ops
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
+from teamaccess.tui.app import TeamAccessApp, pick_theme
+from teamaccess.tui.screens.tour import settle
+from teamaccess.tui.widgets.safe import clean, text
 
 
 @pytest.mark.parametrize(

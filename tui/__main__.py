@@ -1,4 +1,4 @@
-"""``python -m tui`` and the ``teamaccess`` console script."""
+"""``python -m teamaccess.tui`` and the ``teamaccess`` console script."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main() -> None:
     # usual.
     gc.disable()
     try:
-        from tui.cli import main as cli_main
+        from teamaccess.tui.cli import main as cli_main
     finally:
         gc.freeze()
         gc.enable()

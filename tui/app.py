@@ -30,6 +30,18 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
+from teamaccess.store import queries
+from teamaccess.store.db import Database
+from teamaccess.store.errors import NotFound, StoreError
+from teamaccess.store.ops import Actor
+from teamaccess.store.policy import Relation
+from teamaccess.tui.idle_gc import IdleCollector
+from teamaccess.tui.screens.access import AccessScreen
+from teamaccess.tui.screens.base import TableView
+from teamaccess.tui.screens.header import HeaderBar
+from teamaccess.tui.screens.main import TABS, MainScreen
+from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
+from teamaccess.tui.widgets.safe import clean
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -37,19 +49,6 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
-
-from store import queries
-from store.db import Database
-from store.errors import NotFound, StoreError
-from store.ops import Actor
-from store.policy import Relation
-from tui.idle_gc import IdleCollector
-from tui.screens.access import AccessScreen
-from tui.screens.base import TableView
-from tui.screens.header import HeaderBar
-from tui.screens.main import TABS, MainScreen
-from tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
-from tui.widgets.safe import clean
 
 T = TypeVar("T")
 

@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-
-from store import ops, portable, queries
-from store.db import Database, default_path
-from store.errors import Invalid, NotFound, StoreError
-from store.identity import resolve_actor
-from store.ops import Actor
-from store.policy import AppAction, Relation
-from store.portable import iso
-from tui.text import plain
+from teamaccess.store import ops, portable, queries
+from teamaccess.store.db import Database, default_path
+from teamaccess.store.errors import Invalid, NotFound, StoreError
+from teamaccess.store.identity import resolve_actor
+from teamaccess.store.ops import Actor
+from teamaccess.store.policy import AppAction, Relation
+from teamaccess.store.portable import iso
+from teamaccess.tui.text import plain
 
 PROG = "teamaccess"
 DEMO_TEAM = "acme-widgets"
@@ -373,7 +372,7 @@ def cli(ctx: click.Context) -> None:
 
 def open_dashboard(db: Database, actor: Actor, team: str | None) -> None:
     """Open the Textual dashboard (the only place that imports Textual)."""
-    from tui.app import TeamAccessApp
+    from teamaccess.tui.app import TeamAccessApp
 
     TeamAccessApp(db, actor, team=team).run()
 
@@ -994,7 +993,7 @@ def demo_cmd() -> None:
     the default one; never in your database itself unless --db names it), is built on first
     use, and you act as its admin ada@acme.com unless --as says otherwise.
     """
-    from store.demo import build_demo
+    from teamaccess.store.demo import build_demo
 
     s = _state()
     if s.db_where is None:  # the demo never touches the real database unless --db says so

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from store import ops, portable  # noqa: E402
-from store.db import Database  # noqa: E402
-from store.demo import generate  # noqa: E402
+from teamaccess.store import ops, portable  # noqa: E402
+from teamaccess.store.db import Database  # noqa: E402
+from teamaccess.store.demo import generate  # noqa: E402
 
 TEAM = "bigco"
 ADMIN = f"user000000@{TEAM}.example.com"
@@ -70,7 +70,7 @@ def main() -> None:
         def cli_import() -> None:
             env = dict(os.environ, TEAMACCESS_DB=str(work / f"cli-{next(counter)}.db"),
                        TEAMACCESS_AS=ADMIN)
-            subprocess.run([sys.executable, "-m", "tui", "import", str(work / "team.json")],
+            subprocess.run([sys.executable, "-m", "teamaccess.tui", "import", str(work / "team.json")],
                            env=env, check=True, capture_output=True, cwd=ROOT)
 
         cli_s = median_time(cli_import, args.runs)

@@ -109,8 +109,8 @@ def build(workdir: Path, users: int) -> tuple[Path, float | None]:
 
     A ``.done`` marker is written last, so a build that was interrupted is redone, not reused.
     """
-    from store.db import Database
-    from store.demo import generate
+    from teamaccess.store.db import Database
+    from teamaccess.store.demo import generate
 
     n_users, n_apps, n_grants = team_shape(users)
     path = workdir / f"team-{users}-{_fingerprint()}.db"
@@ -151,9 +151,9 @@ def child_env(db: Path, workdir: Path) -> dict[str, str]:
 
 
 def cli_command() -> list[str]:
-    """How a person starts teamaccess: the installed console script, else ``python -m tui``."""
+    """How a person starts teamaccess: the installed console script, else ``python -m teamaccess.tui``."""
     script = Path(sys.executable).with_name("teamaccess")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "teamaccess.tui"]
 
 
 def _children_cpu() -> float:
@@ -330,8 +330,8 @@ def _interleaved(pairs: dict[str, Callable[[], object]], runs: int,
 
 def measure_store(db_path: Path, users: int, runs: int) -> list[Measure]:
     """The reads the faces make, beside sqlite3 fetching the same rows bare."""
-    from store import queries
-    from store.db import Database
+    from teamaccess.store import queries
+    from teamaccess.store.db import Database
 
     db = Database(db_path)
     raw = sqlite3.connect(db_path)
@@ -393,11 +393,16 @@ def measure_store(db_path: Path, users: int, runs: int) -> list[Measure]:
 def measure_policy(db_path: Path, runs: int) -> list[Measure]:
     """Decisions per second, and effective permissions with provenance for one app's users."""
     from sqlalchemy import select
-
-    from store import queries
-    from store.db import Database
-    from store.models import Account, App, Grant, Membership, Team
-    from store.policy import AppAction, AppFacts, Standing, decide_app, effective_permissions
+    from teamaccess.store import queries
+    from teamaccess.store.db import Database
+    from teamaccess.store.models import Account, App, Grant, Membership, Team
+    from teamaccess.store.policy import (
+        AppAction,
+        AppFacts,
+        Standing,
+        decide_app,
+        effective_permissions,
+    )
 
     rng = random.Random(5)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -144,11 +144,11 @@ async def type_timed(pilot, view, query: str) -> list[float]:
 
 
 async def run_full(team: str, app_name: str) -> dict:
-    from store import queries
-    from store.db import Database
-    from store.ops import Actor
-    from tui.app import TeamAccessApp
-    from tui.screens.access import AccessScreen
+    from teamaccess.store import queries
+    from teamaccess.store.db import Database
+    from teamaccess.store.ops import Actor
+    from teamaccess.tui.app import TeamAccessApp
+    from teamaccess.tui.screens.access import AccessScreen
 
     db = Database(os.environ["TEAMACCESS_DB"])
     app = TeamAccessApp(db, Actor(os.environ["TEAMACCESS_AS"], "bench"), team)

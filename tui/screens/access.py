@@ -6,17 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+from teamaccess.store import ops, queries
+from teamaccess.store.policy import PERMISSIONS
+from teamaccess.tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
+from teamaccess.tui.widgets.footer import KeysFooter
+from teamaccess.tui.widgets.safe import clean, text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
-
-from store import ops, queries
-from store.policy import PERMISSIONS
-from tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
-from tui.widgets.footer import KeysFooter
-from tui.widgets.safe import clean, text
 
 from .base import TableView
 from .header import HeaderBar

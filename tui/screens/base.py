@@ -7,6 +7,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from teamaccess.store.errors import StoreError
+from teamaccess.tui.widgets.dialogs import field
+from teamaccess.tui.widgets.safe import clean, text
+from teamaccess.tui.widgets.table import LiveTable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,13 +19,8 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from store.errors import StoreError
-from tui.widgets.dialogs import field
-from tui.widgets.safe import clean, text
-from tui.widgets.table import LiveTable
-
 if TYPE_CHECKING:
-    from tui.app import TeamAccessApp
+    from teamaccess.tui.app import TeamAccessApp
 
 
 class TableView(Vertical):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
+from teamaccess.tui.widgets.safe import clean
 from textual.widgets import Static
-
-from tui.widgets.safe import clean
 
 
 class HeaderBar(Static):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from teamaccess.tui.widgets.dialogs import TooSmall
+from teamaccess.tui.widgets.footer import KeysFooter
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
-
-from tui.widgets.dialogs import TooSmall
-from tui.widgets.footer import KeysFooter
 
 from .base import TableView
 from .header import HeaderBar

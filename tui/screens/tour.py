@@ -7,11 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from teamaccess.store.db import Database
+from teamaccess.store.demo import DEMO_TEAM
+from teamaccess.store.ops import Actor
 from textual.pilot import Pilot
-
-from store.db import Database
-from store.demo import DEMO_TEAM
-from store.ops import Actor
 
 Step = str | Callable[[Any], None]
 
@@ -103,8 +102,8 @@ SCENE_BY_NAME = {scene.name: scene for scene in SCENES}
 
 def prepare(db: Database) -> None:
     """The demo team, plus a second team for ada so that the team switcher has a choice."""
-    from store import ops
-    from store.demo import build_demo
+    from teamaccess.store import ops
+    from teamaccess.store.demo import build_demo
 
     if build_demo(db):
         ops.create_team(db, Actor("ada@acme.com", "ada"), "acme-labs")
@@ -112,7 +111,7 @@ def prepare(db: Database) -> None:
 
 def make_app(db: Database, scene: Scene) -> Any:
     """The dashboard as the scene's actor, with no watcher and a fixed theme."""
-    from tui.app import TeamAccessApp
+    from teamaccess.tui.app import TeamAccessApp
 
     return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
                          theme="textual-dark", watch=False)

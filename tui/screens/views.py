@@ -6,11 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.widgets import DataTable
-
-from store import ops, queries
-from store.policy import (
+from teamaccess.store import ops, queries
+from teamaccess.store.policy import (
     AppAction,
     AppFacts,
     Relation,
@@ -19,7 +16,7 @@ from store.policy import (
     decide_app,
     decide_team,
 )
-from tui.widgets.dialogs import (
+from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
     CreateAppDialog,
@@ -28,7 +25,9 @@ from tui.widgets.dialogs import (
     TransferInDialog,
     TransferOutDialog,
 )
-from tui.widgets.safe import clean, text
+from teamaccess.tui.widgets.safe import clean, text
+from textual.binding import Binding
+from textual.widgets import DataTable
 
 from .base import TableView
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
+from teamaccess.store.errors import StoreError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,8 +25,6 @@ from textual.widgets import (
     Static,
 )
 from textual.widgets.option_list import Option
-
-from store.errors import StoreError
 
 from .safe import clean, text
 
