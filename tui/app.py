@@ -308,11 +308,16 @@ class TeamAccessApp(App[None]):
     def on_team_access_app_data_changed(self, _message: DataChanged) -> None:
         self.data_changed()
 
-    def data_changed(self) -> None:
-        """Reload the context and what is on screen; the rest reloads when it is shown."""
+    def data_changed(self, focus: str | None = None) -> None:
+        """Reload the context and what is on screen; the rest reloads when it is shown.
+
+        ``focus``: the key of a row just added or changed here, for the cursor to land on.
+        """
         self.load_context()
         main = self.main
         front = main.active_view
+        if focus is not None:
+            front.land_on(focus)
         for view in main.views():
             if view is front:
                 view.reload()

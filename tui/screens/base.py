@@ -91,6 +91,8 @@ class TableView(Vertical):
         self._found = 0
         # The footer's keys are decided afresh for what loads next.
         self._keys_signature: Any = None
+        # A row just added or changed here: the cursor goes to it once the next load shows it.
+        self._land_on: str | None = None
 
     @property
     def ta(self) -> TeamAccessApp:
@@ -225,8 +227,25 @@ class TableView(Vertical):
         refusal = self.query_one(".refusal", Static)
         refusal.update(text(message.error or ""))
         self.refilter()
+        if self._land_on is not None and not message.partial and message.error is None:
+            self._landed()
         self.after_load()
         self.refresh_keys()
+
+    def land_on(self, key: str) -> None:
+        """Put the cursor on the row with ``key`` once the next load shows it."""
+        self._land_on = key
+
+    def _landed(self) -> None:
+        key, self._land_on = self._land_on, None
+        found = self.matching()
+        index = next((i for i, item in enumerate(found) if self.key(item) == key), None)
+        if index is None:
+            return
+        if index >= self.window:  # beyond the window: grow it to reach the row
+            self.window = (index // self.WINDOW + 1) * self.WINDOW
+            self.refilter()
+        self.table.move_cursor(row=self.table.get_row_index(key), animate=False)
 
     def first_page_drawn(self) -> None:
         """Let the read of the rest start, after the next refresh: it competes for the

@@ -10,11 +10,14 @@ from teamaccess.store import ops, queries
 from teamaccess.store.policy import (
     AppAction,
     AppFacts,
+    Decision,
     Relation,
     Standing,
     TeamAction,
     decide_app,
+    decide_member_change,
     decide_team,
+    lost_by_role_change,
 )
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
@@ -30,6 +33,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from .base import TableView
+
+#: The roster's roles in the order the role sort shows them (collaborators last).
+ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
 
 NO_MFA = "✗ no MFA"
 MFA_ON = "✓ MFA"
@@ -94,6 +100,8 @@ class RosterView(TeamView):
                 tooltip="Add a collaborator (view only) to one app"),
         Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse", "Reverse", id="roster.reverse", show=False,
+                tooltip="Reverse the sort order"),
         Binding("enter", "open", "Access", id="roster.open",
                 tooltip="Which apps the selected user can reach, and why"),
     ]
@@ -102,6 +110,7 @@ class RosterView(TeamView):
         super().__init__(id=id)
         self.no_mfa_only = False
         self.sort_by = "email"
+        self.sort_reversed = False
         self.without_mfa = 0
 
     def fetch(self) -> Any:
@@ -109,7 +118,7 @@ class RosterView(TeamView):
 
     def fetch_first(self) -> Any | None:
         # Only the email order is the store's: another sort needs every row to start with.
-        if self.sort_by != "email":
+        if self.sort_by != "email" or self.sort_reversed:
             return None
         return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team(),
                               limit=self.window)
@@ -141,13 +150,15 @@ class RosterView(TeamView):
         keys = {
             "email": lambda m: m.email,
             "name": lambda m: ((m.name or "").lower(), m.email),
-            "role": lambda m: (("admin", "member", "viewer").index(m.role), m.email),
+            "role": lambda m: (ROLE_ORDER.index(m.role) if m.role in ROLE_ORDER else len(ROLE_ORDER),
+                               m.email),
             "mfa": lambda m: (m.mfa, m.email),
             "since": lambda m: (m.since, m.email),
         }
         if self.sort_by == "email":
-            return items  # the store sorts by email already
-        return sorted(items, key=keys[self.sort_by])
+            # the store sorts by email already
+            return items[::-1] if self.sort_reversed else items
+        return sorted(items, key=keys[self.sort_by], reverse=self.sort_reversed)
 
     def status_extra(self, line: Text) -> None:
         line.append(" · ")
@@ -157,11 +168,11 @@ class RosterView(TeamView):
             line.append("everyone has MFA", style="green")
         if self.no_mfa_only:
             line.append(" · showing only users without MFA", style="bold")
-        line.append(f" · sorted by {self.sort_by}")
+        line.append(f" · sorted by {self.sort_by}" + (" (reversed)" if self.sort_reversed else ""))
 
     def after_refilter(self) -> None:
         for key, label in self.COLUMNS:
-            mark = " ▼" if key == self.sort_by else ""
+            mark = (" ▼" if self.sort_reversed else " ▲") if key == self.sort_by else ""
             self.table.columns[key].label = Text(label + mark)  # type: ignore[index]
         self.table.refresh()
 
@@ -175,7 +186,7 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
-        if action in ("toggle_mfa", "sort", "filter", "open") and self.refusal is not None:
+        if action in ("toggle_mfa", "sort", "reverse", "filter", "open") and self.refusal is not None:
             return False
         return True
 
@@ -211,8 +222,26 @@ class RosterView(TeamView):
         self.refilter()
 
     def action_sort(self) -> None:
-        """Sort by the next column."""
+        """Sort by the next column (ascending)."""
         self.sort_by = self.SORTS[(self.SORTS.index(self.sort_by) + 1) % len(self.SORTS)]
+        self.sort_reversed = False
+        self.refilter()
+
+    def action_reverse(self) -> None:
+        """Reverse the order of the sorted column."""
+        self.sort_reversed = not self.sort_reversed
+        self.refilter()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it; a second click reverses it."""
+        event.stop()
+        key = event.column_key.value
+        if key not in self.SORTS:
+            return
+        if key == self.sort_by:
+            self.sort_reversed = not self.sort_reversed
+        else:
+            self.sort_by, self.sort_reversed = key, False
         self.refilter()
 
     def action_add_user(self) -> None:
@@ -230,34 +259,90 @@ class RosterView(TeamView):
 
         ta.push_screen(AddUserDialog(team, add), done)
 
-    def action_change_role(self) -> None:
-        """Change the role of the selected user."""
+    def admins(self) -> int:
+        """How many admins the loaded roster shows (the store counts again when it writes)."""
+        return sum(1 for m in self.items if m.role == Relation.ADMIN.value)
+
+    def member_decision(self, member: queries.MemberRow, new_role: str | None) -> Decision:
+        """The policy's answer for giving ``member`` ``new_role`` (None: removing them)."""
+        rel = self.ta.relation or Relation.OUTSIDER
+        return decide_member_change(self.ta.require_team(), rel, member.email, member.role,
+                                    new_role, self.admins())
+
+    def _chosen_member(self, new_role: str | None) -> queries.MemberRow | None:
+        """The selected user, if the policy lets any such change go ahead; else say why not."""
         member = self.selected()
         if member is None:
-            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            self.ta.report("No user is selected: move to one with j/k or the arrows.", error=True)
+            return None
+        decision = self.member_decision(member, new_role)
+        if not decision:
+            self.ta.report(decision.reason + ".", error=True)
+            return None
+        return member
+
+    def _is_me(self, member: queries.MemberRow) -> bool:
+        return member.email == self.ta.actor.email
+
+    def _you_lose(self, before: str, after: Relation, team: str) -> Text:
+        """What changing your own role (or leaving) takes away, in words."""
+        lost = lost_by_role_change(team, Relation(before), after)
+        body = Text()
+        if lost:
+            body.append("You can no longer: ")
+            body.append("; ".join(a.value for a in lost), style="bold")
+            body.append(".\n")
+        if before == Relation.ADMIN.value:
+            body.append("You lose every permission the admin role gives on the team's apps. ")
+        body.append("Only an admin can give it back.")
+        return body
+
+    def action_change_role(self) -> None:
+        """Change the role of the selected user (asking first when it is your own)."""
+        member = self.selected()
+        other = "member" if member is not None and member.role != "member" else "viewer"
+        member = self._chosen_member(other)
+        if member is None:
             return
         ta, team = self.ta, self.ta.require_team()
 
-        def change(values: dict[str, Any]) -> ops.MemberChange:
-            role = values["role"]
+        def change_to(role: str) -> ops.MemberChange:
             if role == "viewer":  # members:set assigns admin or member only; add sets any role
                 return ops.add_member(ta.db, ta.actor, team, member.email, role)
             return ops.set_role(ta.db, ta.actor, team, member.email, role)
 
+        def check(values: dict[str, Any]) -> str | None:
+            decision = self.member_decision(member, values["role"])
+            return None if decision else decision.reason + "."
+
         def done(change: ops.MemberChange | None) -> None:
             if change is not None:
                 ta.report(f"{change.email} is now {change.role} of {change.team}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
-        ta.push_screen(RoleDialog(member.email, member.role, change), done)
+        if not self._is_me(member):
+            ta.push_screen(RoleDialog(member.email, member.role,
+                                      lambda values: change_to(values["role"]), check=check), done)
+            return
+
+        def chosen(values: dict[str, Any] | None) -> None:
+            if not values:
+                return
+            role = values["role"]
+            body = self._you_lose(member.role, Relation(role), team)
+            ta.confirm_op(Text(f"Make yourself {'an' if role == 'admin' else 'a'} {role} of {clean(team)}?"),
+                          body, "Change my role", lambda: change_to(role),
+                          lambda c: f"You are now {c.role} of {c.team}.")
+
+        ta.push_screen(RoleDialog(member.email, member.role, None, check=check, yourself=True), chosen)
 
     def action_remove_user(self) -> None:
         """Confirm (naming the user and the apps where their grants remain), then remove."""
-        member = self.selected()
+        member = self._chosen_member(None)
         if member is None:
-            self.ta.report("Choose a user first (j/k or arrows).", error=True)
             return
         ta, team = self.ta, self.ta.require_team()
+        me = self._is_me(member)
 
         def grants() -> list[str]:
             return [
@@ -267,18 +352,24 @@ class RosterView(TeamView):
             ]
 
         def ask(kept: list[str]) -> None:
-            body = Text()
-            body.append(clean(member.email), style="bold")
-            body.append(f" loses the {member.role} role in {clean(team)} at once.\n")
+            if me:
+                body = self._you_lose(member.role, Relation.OUTSIDER, team)
+                body.append("\n")
+            else:
+                body = Text()
+                body.append(clean(member.email), style="bold")
+                body.append(f" loses the {member.role} role in {clean(team)} at once.\n")
+            whose = "Your" if me else "Their"
             if kept:
-                body.append("Their explicit grants stay on: ")
+                body.append(f"{whose} explicit grants stay on: ")
                 body.append(", ".join(clean(k) for k in kept), style="bold")
-                body.append("\n(they become a collaborator there; revoke those from each app's "
+                body.append("\n(a collaborator there; revoke them with d in each app's "
                             "access pane if they should go too).")
             else:
-                body.append("They hold no explicit grants on the team's apps.")
-            title = Text(f"Remove {clean(member.email)} from {clean(team)}?")
-            ta.confirm_op(title, body, "Remove",
+                body.append(f"{'You hold' if me else 'They hold'} no explicit grants on the team's apps.")
+            title = Text(f"Remove yourself from {clean(team)}?" if me
+                         else f"Remove {clean(member.email)} from {clean(team)}?")
+            ta.confirm_op(title, body, "Remove me" if me else "Remove",
                           lambda: ops.remove_member(ta.db, ta.actor, team, member.email), _removed)
 
         ta.fetch_then(grants, ask)

@@ -256,10 +256,17 @@ class RoleDialog(FormDialog):
     ok_label = "Change"
     ROLES = ("admin", "member", "viewer")
 
-    def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any]) -> None:
-        self.title_text = f"Change the role of {email}"
+    def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any] | None,
+                 *, check: Callable[[dict[str, Any]], str | None] | None = None,
+                 yourself: bool = False) -> None:
+        self.title_text = "Change your own role" if yourself else f"Change the role of {email}"
         self._current = current
+        self._check = check
         super().__init__(action)
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        # Decided before the store is asked: a refusal shows here and nothing is written.
+        return self._check(values) if self._check is not None else None
 
     def fields(self) -> Iterable[Any]:
         yield Static(text(f"Now: {self._current}"), classes="label")

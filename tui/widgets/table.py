@@ -88,11 +88,11 @@ class LiveTable(DataTable):
                         if before != after:
                             self.update_cell(key, column, cell, update_width=True)
                 self._shown[key] = sig
-            if added or stale:
-                order = {key: index for index, (key, _cells) in enumerate(rows)}
-                current = [row.key.value for row in self.ordered_rows]
-                if current != [key for key, _ in rows]:
-                    self._sort_by(order)
+            # Compared every time, not only when rows came or went: a new sort order moves
+            # the same rows (issue 12: "sort doesn't sort" until something else changed).
+            current = [row.key.value for row in self.ordered_rows]
+            if current != [key for key, _ in rows]:
+                self._sort_by({key: index for index, (key, _cells) in enumerate(rows)})
             if keep_key is not None and keep_key in wanted:
                 target = self.get_row_index(keep_key)
             else:

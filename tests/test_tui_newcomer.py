@@ -1,0 +1,166 @@
+"""Issue 12, "the dashboard from a newcomer's chair": one Pilot test per defect (each failed
+before its fix), then what users of k9s, lazygit, htop, Posting and Harlequin expect."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
+from teamaccess.tui.app import TeamAccessApp
+from teamaccess.tui.screens.access import AccessScreen
+from teamaccess.tui.screens.main import MainScreen
+from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, RoleDialog
+
+TEAM = "acme-widgets"
+ADA = ops.Actor("ada@acme.com", "ada")
+SIZE = (100, 30)
+
+
+def sync(test):
+    """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@pytest.fixture
+def demo(tmp_path):
+    database = Database(tmp_path / "demo.db")
+    build_demo(database)
+    yield database
+    database.close()
+
+
+def make(db: Database, email: str = "ada@acme.com", team: str | None = TEAM, **kw) -> TeamAccessApp:
+    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), team, theme="textual-dark",
+                         watch=kw.pop("watch", False), **kw)
+
+
+async def settle(pilot, app: TeamAccessApp) -> None:
+    """Wait until no load or write is in flight and the screen has caught up."""
+    for _ in range(400):
+        await pilot.pause(0.01)
+        if app.settled:
+            await pilot.pause()
+            if app.settled:
+                return
+    raise AssertionError("the dashboard never settled")
+
+
+async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(pilot, app)
+
+
+def front(app: TeamAccessApp):
+    screen = app.screen
+    return screen.view if isinstance(screen, AccessScreen) else app.main.active_view
+
+
+def column(app: TeamAccessApp, index: int = 0) -> list[str]:
+    """One column of the front list as shown, top to bottom."""
+    table = front(app).table
+    out = []
+    for row in table.ordered_rows:
+        cell = table.get_row(row.key)[index]
+        out.append(cell.plain if hasattr(cell, "plain") else str(cell))
+    return out
+
+
+def select(app: TeamAccessApp, key: str) -> None:
+    table = front(app).table
+    table.move_cursor(row=table.get_row_index(key), animate=False)
+
+
+def roles(db: Database) -> dict[str, str]:
+    return {m.email: m.role for m in queries.roster(db, "ada@acme.com", TEAM)}
+
+
+# -- 1. sort sorts -----------------------------------------------------------------------------
+
+
+@sync
+async def test_sort_reorders_at_once_and_marks_the_column_then_reverses(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "s")  # email -> name
+        names = column(app, 1)
+        assert names == sorted(names, key=str.lower)
+        assert "▲" in front(app).table.columns["name"].label.plain  # type: ignore[index]
+        await press(pilot, app, "s")  # -> role
+        shown_roles = column(app, 2)
+        order = ["admin", "member", "viewer", "collaborator"]
+        assert shown_roles == sorted(shown_roles, key=order.index)
+        await press(pilot, app, "S")  # reverse the role order
+        assert column(app, 2) == sorted(shown_roles, key=order.index, reverse=True)
+        assert "▼" in front(app).table.columns["role"].label.plain  # type: ignore[index]
+
+
+# -- 3 and 9. your own role asks first; the last admin is refused before asking ---------------
+
+
+@sync
+async def test_demoting_yourself_asks_first_saying_you_and_what_you_lose(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        await press(pilot, app, "e")
+        assert isinstance(app.screen, RoleDialog)
+        app.screen.query_one("#role-viewer").value = True
+        await press(pilot, app, "ctrl+s")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog), "no confirmation before demoting yourself"
+        title = str(dialog.query_one(".dialog-title").render())
+        body = str(dialog.query_one(".dialog-body").render())
+        assert "yourself" in title and "viewer" in title
+        assert "You can no longer" in body and "read the audit log" in body
+        await press(pilot, app, "n")
+        assert roles(demo)["ada@acme.com"] == "admin"  # no: nothing changed
+        await press(pilot, app, "e")
+        app.screen.query_one("#role-viewer").value = True
+        await press(pilot, app, "ctrl+s", "y")
+        assert roles(demo)["ada@acme.com"] == "viewer"
+
+
+@sync
+async def test_removing_yourself_asks_first_saying_you(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        await press(pilot, app, "d")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert "yourself" in str(dialog.query_one(".dialog-title").render())
+        assert "You can no longer" in str(dialog.query_one(".dialog-body").render())
+        await press(pilot, app, "escape")
+        assert roles(demo)["ada@acme.com"] == "admin"
+
+
+@sync
+async def test_the_last_admin_is_refused_before_any_question(tmp_path):
+    db = Database(tmp_path / "solo.db")
+    ops.create_team(db, ADA, "solo")
+    ops.add_member(db, ADA, "solo", "joe@acme.com", "member")
+    events = queries.audit_count(db)
+    app = make(db, team="solo")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        for key in ("e", "d"):
+            await press(pilot, app, key)
+            assert isinstance(app.screen, MainScreen), f"{key} asked a question it will refuse"
+            assert "only admin of solo" in (app.last_error or "")
+            app.last_error = None
+    assert {m.email: m.role for m in queries.roster(db, ADA.email, "solo")}["ada@acme.com"] == "admin"
+    assert queries.audit_count(db) == events  # refused before the store: nothing written
+    db.close()
