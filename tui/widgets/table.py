@@ -73,7 +73,6 @@ class LiveTable(DataTable):
                     self.remove_row(key)
                     del self._shown[key]
                     del self._given[key]
-            added = False
             for key, cells in rows:
                 if self._given.get(key) is cells:
                     continue  # the very same cells as shown: nothing to compare
@@ -82,7 +81,6 @@ class LiveTable(DataTable):
                 old = self._shown.get(key)
                 if old is None:
                     self.add_row(*cells, key=key)
-                    added = True
                 elif old != sig:
                     for column, cell, before, after in zip(columns, cells, old, sig, strict=False):
                         if before != after:
