@@ -164,3 +164,58 @@ async def test_the_last_admin_is_refused_before_any_question(tmp_path):
     assert {m.email: m.role for m in queries.roster(db, ADA.email, "solo")}["ada@acme.com"] == "admin"
     assert queries.audit_count(db) == events  # refused before the store: nothing written
     db.close()
+
+
+# -- 4. focus survives a live change ------------------------------------------------------------
+
+
+@sync
+async def test_the_list_keeps_focus_and_cursor_when_a_row_goes_and_comes_back(demo):
+    app = make(demo, watch=True, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "joe@acme.com")
+        view = front(app)
+        # joe leaves and comes back from the CLI (no grants kept: a clean removal)
+        for name in ("test", "website-prod", "website-staging"):
+            ops.revoke_access(demo, ADA, name, "joe@acme.com")
+        ops.remove_member(demo, ADA, TEAM, "joe@acme.com")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "joe@acme.com" not in column(app):
+                break
+        ops.add_member(demo, ADA, TEAM, "joe@acme.com", "member")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "joe@acme.com" in column(app):
+                break
+        await settle(pilot, app)
+        assert app.focused is view.table, f"focus went to {app.focused!r}"
+        assert view.table.cursor_row >= 0 and view.selected() is not None
+        before = view.table.cursor_row
+        await press(pilot, app, "j")
+        assert view.table.cursor_row == before + 1
+
+
+# -- 5. the audit log shows refusals first, cuts long cells, opens the full event -------------
+
+
+@sync
+async def test_audit_shows_a_refusal_at_80_columns_and_cuts_a_long_target(demo):
+    long_target = "x" * 280 + "@example.com"
+    with pytest.raises(Exception):
+        ops.add_member(demo, ops.Actor("joe@acme.com"), TEAM, long_target, "member")
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "3")
+        table = front(app).table
+        first = list(table.columns)[0]
+        assert first.value == "outcome"
+        top = table.get_row_at(0)
+        assert top[0].plain.startswith("✗"), "the newest event (a refusal) is not marked first"
+        target = top[list(table.columns).index(table.columns["target"].key)]  # type: ignore[index]
+        assert target.plain.endswith("…") and target.cell_len <= 28
+        await press(pilot, app, "enter")
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert long_target in body.replace("\n", "")

@@ -58,6 +58,15 @@ def perms_text(perms: Sequence[str]) -> Text:
     return Text(" ".join(perms)) if perms else Text("none", style="dim")
 
 
+def cut(value: object, width: int) -> Text:
+    """User data as text of at most ``width`` cells, ending in an ellipsis when it was longer
+    (a long cell must not push the columns after it off the screen; enter shows it in full)."""
+    shown = text(value)
+    if shown.cell_len > width:
+        shown.truncate(width, overflow="ellipsis")
+    return shown
+
+
 def money(cents: int) -> str:
     """Cents as dollars."""
     return f"${cents / 100:,.2f}"
@@ -663,8 +672,9 @@ class AuditView(TeamView):
 
     noun = "events"
     WINDOW = 200
-    COLUMNS = (("at", "When (UTC)"), ("actor", "Actor"), ("action", "Action"), ("app", "App"),
-               ("target", "Target"), ("outcome", "Outcome"), ("detail", "Detail"))
+    # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
+    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"),
+               ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
@@ -674,10 +684,10 @@ class AuditView(TeamView):
 
     def cells(self, item: queries.AuditRow) -> Sequence[Text]:
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
-            "✗ " + clean(item.outcome), style="bold red")
-        return (Text(item.at.strftime("%Y-%m-%d %H:%M")), text(item.actor_email),
-                text(item.action), text(item.app or ""), text(item.target or ""), outcome,
-                text(_detail(item)))
+            "✗ " + clean(item.outcome), style="bold reverse red")
+        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")), cut(item.actor_email, 28),
+                text(item.action), cut(item.app or "", 24), cut(item.target or "", 28),
+                cut(_detail(item), 48))
 
     def haystack(self, item: queries.AuditRow) -> str:
         return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
