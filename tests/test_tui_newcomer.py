@@ -219,3 +219,35 @@ async def test_audit_shows_a_refusal_at_80_columns_and_cuts_a_long_target(demo):
         await press(pilot, app, "enter")
         body = str(app.screen.query_one(".help-body Static").render())
         assert long_target in body.replace("\n", "")
+
+
+# -- 6. the no-MFA warning stands out without colour; 16 colours pick the ANSI theme ----------
+
+
+def test_sixteen_colours_asked_for_by_textual_pick_the_ansi_theme(monkeypatch):
+    from teamaccess.tui.app import pick_theme
+
+    monkeypatch.delenv("TEAMACCESS_THEME", raising=False)
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    assert pick_theme() == "textual-dark"
+    monkeypatch.setenv("TEXTUAL_COLOR_SYSTEM", "standard")
+    assert pick_theme() == "ansi-dark"
+
+
+@sync
+async def test_no_mfa_badge_is_reversed_so_no_color_still_shows_it(demo, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        table = front(app).table
+        badge = table.get_row("barbara@acme.com")[3]
+        ok = table.get_row("ada@acme.com")[3]
+        assert "✗" in badge.plain and "reverse" in str(badge.style)
+        assert "reverse" not in str(ok.style)
+        # and as drawn: the badge's cells are reversed, the ok badge's are not
+        strips = app.screen._compositor.render_strips()
+        lines = {"".join(s.text for s in [strip]): strip for strip in strips}
+        line = next(strip for text_line, strip in lines.items() if "barbara@acme.com" in text_line)
+        assert any(seg.style is not None and seg.style.reverse and "no MFA" in seg.text
+                   for seg in line)

@@ -56,12 +56,15 @@ _TRUECOLOR = ("truecolor", "24bit")
 
 
 def pick_theme(explicit: str | None = None) -> str:
-    """The theme: the argument, else ``TEAMACCESS_THEME``, else ``ansi-dark`` on 16-colour terminals."""
+    """The theme: the argument, else ``TEAMACCESS_THEME``, else ``ansi-dark`` on 16-colour terminals
+    (``TEXTUAL_COLOR_SYSTEM=standard`` says so too, as does a terminal without 256 colours)."""
     if explicit:
         return explicit
     chosen = os.environ.get("TEAMACCESS_THEME")
     if chosen:
         return chosen
+    if os.environ.get("TEXTUAL_COLOR_SYSTEM", "").lower() in ("standard", "monochrome"):
+        return "ansi-dark"
     colorterm = os.environ.get("COLORTERM", "").lower()
     term = os.environ.get("TERM", "").lower()
     if colorterm in _TRUECOLOR or "256" in term or "direct" in term:

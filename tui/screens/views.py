@@ -44,8 +44,9 @@ UNLOCKED = "open"
 
 
 def mfa_badge(mfa: bool) -> Text:
-    """An MFA badge that reads without colour: a symbol and a word."""
-    return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold red")
+    """An MFA badge that reads without colour: a symbol and a word; the warning is reversed, so
+    it is the most visible cell with or without colour (NO_COLOR turns red into grey)."""
+    return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold reverse red")
 
 
 def lock_badge(locked: bool) -> Text:
