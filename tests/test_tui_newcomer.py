@@ -10,6 +10,7 @@ import pytest
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
+from teamaccess.store.errors import StoreError
 from teamaccess.tui.app import TeamAccessApp
 from teamaccess.tui.screens.access import AccessScreen
 from teamaccess.tui.screens.main import MainScreen
@@ -203,7 +204,7 @@ async def test_the_list_keeps_focus_and_cursor_when_a_row_goes_and_comes_back(de
 @sync
 async def test_audit_shows_a_refusal_at_80_columns_and_cuts_a_long_target(demo):
     long_target = "x" * 280 + "@example.com"
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError):
         ops.add_member(demo, ops.Actor("joe@acme.com"), TEAM, long_target, "member")
     app = make(demo)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -251,3 +252,55 @@ async def test_no_mfa_badge_is_reversed_so_no_color_still_shows_it(demo, monkeyp
         line = next(strip for text_line, strip in lines.items() if "barbara@acme.com" in text_line)
         assert any(seg.style is not None and seg.style.reverse and "no MFA" in seg.text
                    for seg in line)
+
+
+# -- 2. collaborators on the roster -------------------------------------------------------------
+
+
+@sync
+async def test_roster_shows_collaborators_and_enter_opens_the_grants_they_hold(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        row = front(app).table.get_row("ops@oncall-agency.io")
+        assert row[2].plain == "collaborator" and "no MFA" in row[3].plain
+        assert row[5].plain == "api-prod, website-prod"
+        select(app, "ops@oncall-agency.io")
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, HelpScreen)
+        title = str(app.screen.query_one(".dialog-title").render())
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert "collaborator" in title and "2 apps" in title
+        assert "api-prod" in body and "website-prod" in body and "explicit grant" in body
+        await press(pilot, app, "escape")
+        await press(pilot, app, "e")  # a collaborator has no role to change: says why
+        assert isinstance(app.screen, MainScreen)
+        assert "collaborator" in (app.last_error or "")
+
+
+# -- 7. nothing important cut at 80 columns -------------------------------------------------
+
+
+@sync
+async def test_at_80_columns_the_role_team_key_and_permissions_are_whole(demo):
+    ops.create_team(demo, ops.Actor("sam@freelance.dev"), "sams-shop")
+    app = make(demo, "sam@freelance.dev")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        header = str(app.screen.query_one("HeaderBar").render())
+        assert "role collaborator" in header and "t: switch team" in header
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "website-prod")
+        await press(pilot, app, "enter")
+        summary = str(app.screen.query_one("#summary").render())
+        assert "you: view deploy operate manage" in summary
+        why = [c for c in column(app, 3) if c.endswith("…")]
+        assert all(len(c) <= 80 - 48 for c in why)
+        assert "1 explicit grants" not in str(front(app).query_one(".status").render())
+        select(app, "joe@acme.com")
+        await press(pilot, app, "enter")  # the detail view of a wide row
+        assert isinstance(app.screen, HelpScreen)
+        assert "explicit grant" in str(app.screen.query_one(".help-body Static").render())

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from teamaccess.tui.app import TeamAccessApp
 
 
+def cut(value: object, width: int) -> Text:
+    """User data as text of at most ``width`` cells, ending in an ellipsis when it was longer
+    (a long cell must not push the columns after it off the screen; enter shows it in full)."""
+    shown = text(value)
+    if shown.cell_len > width:
+        shown.truncate(width, overflow="ellipsis")
+    return shown
+
+
 class TableView(Vertical):
     """A filterable list loaded from the store in a thread worker and shown by row key.
 

@@ -32,7 +32,7 @@ from teamaccess.tui.widgets.safe import clean, text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from .base import TableView
+from .base import TableView, cut
 
 #: The roster's roles in the order the role sort shows them (collaborators last).
 ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
@@ -57,15 +57,6 @@ def lock_badge(locked: bool) -> Text:
 def perms_text(perms: Sequence[str]) -> Text:
     """A set of permissions as words, or a dash for none."""
     return Text(" ".join(perms)) if perms else Text("none", style="dim")
-
-
-def cut(value: object, width: int) -> Text:
-    """User data as text of at most ``width`` cells, ending in an ellipsis when it was longer
-    (a long cell must not push the columns after it off the screen; enter shows it in full)."""
-    shown = text(value)
-    if shown.cell_len > width:
-        shown.truncate(width, overflow="ellipsis")
-    return shown
 
 
 def money(cents: int) -> str:
@@ -99,7 +90,7 @@ class RosterView(TeamView):
 
     noun = "users"
     COLUMNS = (("email", "Email"), ("name", "Name"), ("role", "Role"), ("mfa", "MFA"),
-               ("since", "Since"))
+               ("since", "Since"), ("apps", "Apps (collaborators)"))
     SORTS = ("email", "name", "role", "mfa", "since")
 
     BINDINGS = [
@@ -141,8 +132,10 @@ class RosterView(TeamView):
         return item.email
 
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
-        return (text(item.email), text(item.name or ""), Text(item.role),
-                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")))
+        role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
+        return (cut(item.email, 32), cut(item.name or "", 24), role,
+                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")),
+                cut(", ".join(item.apps), 40))
 
     def after_load(self) -> None:
         if self.refusal is None:
@@ -151,7 +144,7 @@ class RosterView(TeamView):
             self.ta.roster_loaded()
 
     def haystack(self, item: queries.MemberRow) -> str:
-        return f"{item.email} {item.name or ''} {item.role}".lower()  # searched, never shown
+        return f"{item.email} {item.name or ''} {item.role} {' '.join(item.apps)}".lower()  # never shown
 
     def narrow(self, items: list[Any]) -> list[Any]:
         return [m for m in items if not m.mfa] if self.no_mfa_only else items
@@ -221,8 +214,13 @@ class RosterView(TeamView):
                     for row, src in found]
 
         def show(lines: list[tuple[str, str]]) -> None:
-            title = f"{member.email} ({member.role}) in {team}: {len(lines)} apps"
-            ta.push_screen(HelpScreen(title, lines or [("", "no access to any app")]))
+            holds = "holds grants on" if member.role == queries.COLLABORATOR else "reaches"
+            count = f"{len(lines)} app{'' if len(lines) == 1 else 's'}"
+            title = f"{member.email} ({member.role}) {holds} {count} of {team}"
+            about = [("name", member.name or ""), ("role", member.role),
+                     ("MFA", "enabled" if member.mfa else "NOT enabled"),
+                     ("since", member.since.strftime("%Y-%m-%d")), ("", "")]
+            ta.push_screen(HelpScreen(title, about + (lines or [("", "no access to any app")])))
 
         ta.fetch_then(reach, show)
 
