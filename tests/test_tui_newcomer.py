@@ -304,3 +304,70 @@ async def test_at_80_columns_the_role_team_key_and_permissions_are_whole(demo):
         await press(pilot, app, "enter")  # the detail view of a wide row
         assert isinstance(app.screen, HelpScreen)
         assert "explicit grant" in str(app.screen.query_one(".help-body Static").render())
+
+
+# -- 8. keys that can't act say why in one line ---------------------------------------------
+
+
+async def refused_by_key(pilot, app: TeamAccessApp, key: str) -> str:
+    app.last_error = None
+    await press(pilot, app, key)
+    assert app.last_error, f"{key!r} did nothing and said nothing"
+    return app.last_error
+
+
+@sync
+async def test_keys_that_cannot_act_say_why_and_change_nothing(demo):
+    events = queries.audit_count(demo)
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "one team" in await refused_by_key(pilot, app, "t")
+        await press(pilot, app, "2")
+        select(app, "website-prod")  # locked
+        assert "already locked" in await refused_by_key(pilot, app, "l")
+        assert "admin" in await refused_by_key(pilot, app, "plus")  # an admin has every permission
+        await press(pilot, app, "enter")
+        select(app, "grace@acme.com")  # an admin: no explicit grant
+        assert "no explicit grant" in await refused_by_key(pilot, app, "e")
+        assert "no explicit grant" in await refused_by_key(pilot, app, "d")
+        assert isinstance(app.screen, AccessScreen)
+    app = make(demo, "john@acme.com")  # a member who joined after the lock
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "team admin" in await refused_by_key(pilot, app, "a")
+        await press(pilot, app, "2")
+        select(app, "api-prod")
+        assert "locked" in await refused_by_key(pilot, app, "plus")
+    assert queries.audit_count(demo) == events
+
+
+# -- 11. refusals name the key, not a CLI command ---------------------------------------------
+
+
+@sync
+async def test_a_refusal_in_the_dashboard_names_the_key_not_a_cli_command(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "website-staging")
+        await press(pilot, app, "enter", "a")
+        app.screen.query_one("#email").value = "sam@freelance.dev"  # holds a grant already
+        await press(pilot, app, "ctrl+s")
+        error = str(app.screen.query_one("#error").render())
+        assert "already has access" in error
+        assert "access:update" not in error and "press e" in error
+
+
+def test_every_cli_advice_of_the_store_has_dashboard_words():
+    from teamaccess.tui.widgets.words import in_dashboard_words
+
+    for said in ("joe@acme.com is not a user of acme: add them first with "
+                 "'teamaccess members:add joe@acme.com --team acme --role member'.",
+                 "Team x not found: run 'teamaccess teams' to see your teams.",
+                 "Couldn't find that app: x. Run 'teamaccess apps' to list yours.",
+                 "joe has no grant on x: use access:add.",
+                 "joe is not a user of acme: run 'teamaccess members --team acme'."):
+        shown = in_dashboard_words(said)
+        assert "teamaccess " not in shown and ":add" not in shown, shown

@@ -42,6 +42,7 @@ from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
+from teamaccess.tui.widgets.words import in_dashboard_words
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -345,7 +346,7 @@ class TeamAccessApp(App[None]):
 
     def report(self, message: str, *, error: bool = False) -> None:
         """Tell the user an outcome in one line (user data shown literally)."""
-        line = clean(message)
+        line = clean(in_dashboard_words(message) if error else message)
         self.last_message = line
         if error:
             self.last_error = line
@@ -491,6 +492,13 @@ class TeamAccessApp(App[None]):
         if action == "switch_team":
             return len(self.teams) > 1
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """``t`` with one team says so rather than nothing (a typed t never reaches here)."""
+        if event.key == "t" and len(self.teams) <= 1 and self.relation is not None:
+            event.stop()
+            self.report(f"You belong to one team only ({self.team}): nothing to switch to.",
+                        error=True)
 
     def action_help(self) -> None:
         """Show the keys that work here."""

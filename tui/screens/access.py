@@ -126,6 +126,28 @@ class AccessView(TableView):
         return True
 
 
+    def why_not(self, action: str) -> str | None:
+        view = self.view
+        if view is None or self.refusal is not None:
+            return None
+        app = self.app_name
+        if not view.can_manage and action in ("grant", "change", "revoke", "lock", "unlock"):
+            return (f"Only team admins and accounts with manage on {app} may change its access "
+                    "or lock: ask one of them.")
+        if action in ("change", "revoke"):
+            row = self.selected()
+            if row is None:
+                return "The list is empty: nobody to change (a grants access)."
+            sources = ", ".join(source for source, _p, _d in row.sources) or "nothing"
+            return (f"{row.email} holds no explicit grant on {app} to "
+                    f"{'change' if action == 'change' else 'revoke'} (their access: {sources}); "
+                    "a grants one.")
+        if action == "lock":
+            return f"{app} is already locked: u unlocks it."
+        if action == "unlock":
+            return f"{app} is not locked: l locks it."
+        return None
+
     # -- actions -----------------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: Any) -> None:

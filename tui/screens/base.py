@@ -427,8 +427,13 @@ class TableView(Vertical):
         self.table.focus()
         return had
 
+    def why_not(self, action: str) -> str | None:
+        """One line on why ``action``'s key does nothing here now (None: nothing to say)."""
+        return None
+
     def on_key(self, event) -> None:
-        """Escape in the filter clears it; down goes back to the list."""
+        """Escape in the filter clears it; down goes back to the list. A key of this list that
+        does nothing here (greyed out or hidden) says in one line why, rather than nothing."""
         if self.filter_box.has_focus:
             if event.key == "escape":
                 event.stop()
@@ -437,3 +442,12 @@ class TableView(Vertical):
             elif event.key == "down":
                 event.stop()
                 self.table.focus()
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if self.check_action(binding.action, ()) is True:
+                return  # it did run (or will): nothing to explain
+            reason = self.why_not(binding.action)
+            if reason:
+                event.stop()
+                self.ta.report(reason, error=True)
+            return

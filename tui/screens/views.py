@@ -194,6 +194,19 @@ class RosterView(TeamView):
         return True
 
 
+    def why_not(self, action: str) -> str | None:
+        rel, team = self.ta.relation, self.ta.team
+        if rel is None or team is None or self.refusal is not None:
+            return None
+        if action in ("add_user", "change_role", "remove_user"):
+            decision = decide_team(TeamAction.MANAGE_MEMBERS, team, rel)
+            if not decision:
+                return decision.reason + "."
+            return "The list is empty: nobody to change (a adds a user)."
+        if action == "add_collaborator":
+            return decide_team(TeamAction.ADD_COLLABORATOR, team, rel).reason + "."
+        return None
+
     # -- actions -----------------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -505,6 +518,29 @@ class AppsView(TeamView):
             return decide_app(app_actions[action], facts, standing).allowed
         return True
 
+
+    def why_not(self, action: str) -> str | None:
+        rel, team = self.ta.relation, self.ta.team
+        if rel is None or team is None or self.refusal is not None:
+            return None
+        team_actions = {"create": TeamAction.CREATE_APP, "transfer_in": TeamAction.TRANSFER_IN,
+                        "transfer_out": TeamAction.TRANSFER_OUT}
+        if action in team_actions:
+            decision = decide_team(team_actions[action], team, rel, owns_app=True)
+            if not decision:
+                return decision.reason + "."
+        item = self.selected()
+        if item is None:
+            create = " (n creates one)" if self.allowed(TeamAction.CREATE_APP) else ""
+            return f"No app is selected: the list is empty{create}."
+        app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
+                       "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action in app_actions:
+            facts, standing = self.facts(item)
+            decision = decide_app(app_actions[action], facts, standing)
+            if not decision:
+                return decision.reason.rstrip(".") + "."
+        return None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter opens the access pane."""

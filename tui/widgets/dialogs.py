@@ -27,6 +27,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from .safe import clean, text
+from .words import in_dashboard_words
 
 
 class Tick(Checkbox):
@@ -157,7 +158,7 @@ class FormDialog(ModalScreen[Any]):
 
     def show_error(self, message: str) -> None:
         """Show a one-line problem under the fields."""
-        self.query_one("#error", Static).update(text(message))
+        self.query_one("#error", Static).update(text(in_dashboard_words(message)))
 
     def action_cancel(self) -> None:
         """Close without changing anything."""
