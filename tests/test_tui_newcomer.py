@@ -371,3 +371,44 @@ def test_every_cli_advice_of_the_store_has_dashboard_words():
                  "joe is not a user of acme: run 'teamaccess members --team acme'."):
         shown = in_dashboard_words(said)
         assert "teamaccess " not in shown and ":add" not in shown, shown
+
+
+# -- 10. a modal's footer shows its own keys; 13. help scrolls with j/k --------------------------
+
+
+def footer_actions(app: TeamAccessApp) -> set[str]:
+    from textual.widgets._footer import FooterKey
+
+    return {key.action for key in app.screen.query(FooterKey)}
+
+
+@sync
+async def test_dialogs_show_their_own_keys_in_their_footer(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "joe@acme.com")
+        await press(pilot, app, "d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.pause(0.1)
+        shown = footer_actions(app)
+        assert {"answer(True)", "answer(False)"} <= shown
+        assert "add_user" not in shown and "remove_user" not in shown
+        await press(pilot, app, "escape", "a")
+        await pilot.pause(0.1)
+        assert {"cancel", "submit"} <= footer_actions(app)
+
+
+@sync
+async def test_help_scrolls_with_j_and_k(demo):
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one(".help-body")
+        assert body.max_scroll_y > 0, "help fits: nothing to scroll in this test"
+        await press(pilot, app, "j", "j")
+        assert body.scroll_y == 2
+        await press(pilot, app, "k")
+        assert body.scroll_y == 1

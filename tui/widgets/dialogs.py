@@ -26,6 +26,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from .footer import KeysFooter
 from .safe import clean, text
 from .words import in_dashboard_words
 
@@ -89,6 +90,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes", compact=True)
                 yield Button(Text("No (n)"), id="no", compact=True)
+        yield KeysFooter(compact=True)  # this dialog's keys, not the screen's underneath
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # enter on a fresh dialog must not destroy
@@ -143,6 +145,7 @@ class FormDialog(ModalScreen[Any]):
                 yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok",
                              compact=True)
                 yield Button(Text("Cancel (esc)"), id="cancel", compact=True)
+        yield KeysFooter(compact=True)
 
     def fields(self) -> Iterable[Any]:
         """The form's widgets."""
@@ -455,6 +458,7 @@ class TeamSwitcher(ModalScreen[str | None]):
     """Pick one of the actor's teams."""
 
     BINDINGS = [
+        Binding("enter", "pick", "Switch", id="teams.pick"),
         Binding("escape", "cancel", "Cancel", id="teams.cancel"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
@@ -479,6 +483,7 @@ class TeamSwitcher(ModalScreen[str | None]):
                     label.append("  (current)", style="dim")
                 options.append(Option(label, id=name))
             yield OptionList(*options, id="teams")
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         teams = self.query_one("#teams", OptionList)
@@ -499,6 +504,12 @@ class TeamSwitcher(ModalScreen[str | None]):
         """Keep the current team."""
         self.dismiss(None)
 
+    def action_pick(self) -> None:
+        """Switch to the highlighted team (enter, as in the list)."""
+        teams = self.query_one("#teams", OptionList)
+        if teams.highlighted is not None:
+            teams.action_select()
+
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -512,6 +523,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
         Binding("f1", "close", "Close", show=False),
         Binding("q", "close", "Close", show=False),
+        Binding("j,down", "scroll(1)", "Scroll", id="help.down", key_display="j/k"),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+        Binding("g,home", "scroll_to(0)", "Top", show=False),
+        Binding("G,end", "scroll_to(-1)", "End", show=False),
     ]
 
     def __init__(self, title: str, keys: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:
@@ -533,7 +548,21 @@ class HelpScreen(ModalScreen[None]):
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):
                 yield Static(body)
+        yield KeysFooter(compact=True)
 
     def action_close(self) -> None:
         """Back to where you were."""
         self.dismiss(None)
+
+    def action_scroll(self, lines: int) -> None:
+        """j/k (and the arrows) scroll the text, as they move in every list."""
+        body = self.query_one(".help-body", VerticalScroll)
+        body.scroll_relative(y=lines, animate=False)
+
+    def action_scroll_to(self, where: int) -> None:
+        """g/G (Home/End) go to the top or the end."""
+        body = self.query_one(".help-body", VerticalScroll)
+        if where < 0:
+            body.scroll_end(animate=False)
+        else:
+            body.scroll_home(animate=False)
