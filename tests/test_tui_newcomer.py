@@ -412,3 +412,47 @@ async def test_help_scrolls_with_j_and_k(demo):
         assert body.scroll_y == 2
         await press(pilot, app, "k")
         assert body.scroll_y == 1
+
+
+# -- 12. keys typed during a switch apply to the screen they were typed for ---------------------
+
+
+@sync
+async def test_typing_ahead_at_50ms_per_key_ends_where_the_keys_say(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        for key in ("3", "2", "enter", "escape", "1"):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert isinstance(app.screen, MainScreen), f"ended on {app.screen!r}"
+        assert app.main.query_one("#tabs").active == "roster"
+        assert app.focused is app.main.view("roster").table
+
+
+@sync
+async def test_escape_or_a_tab_typed_while_a_pane_opens_leaves_that_pane(demo, monkeypatch):
+    slow_read = queries.app_access
+
+    def slow(*args, **kwargs):
+        import time
+
+        time.sleep(0.4)  # a busy machine: the pane's rows take a while
+        return slow_read(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "app_access", slow)
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        for keys in (("enter", "escape"), ("enter", "1")):
+            app.main.show_tab("apps")
+            await settle(pilot, app)
+            await pilot.press(*keys)  # the second before the pane's wait is over
+            await pilot.pause(0.6)
+            await settle(pilot, app)
+            assert isinstance(app.screen, MainScreen), f"{keys}: the pane appeared after all"
+        assert app.main.query_one("#tabs").active == "roster"

@@ -210,6 +210,12 @@ class TeamAccessApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.idle_gc.saw_input()
+            if (isinstance(event, events.Key) and event.key == "escape" and self._access_wanted
+                    and isinstance(self.screen, MainScreen)):
+                # Typed ahead for the access pane that is still opening: it backs out of that
+                # pane, which then never appears, rather than landing on the list beneath.
+                self._access_wanted = False
+                return
         await super().on_event(event)
 
     @property
@@ -460,6 +466,7 @@ class TeamAccessApp(App[None]):
 
     def action_show_tab(self, tab_id: str) -> None:
         """Bring one of the team's lists to the front (from any screen)."""
+        self._access_wanted = False  # a pane still opening was left before it appeared
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
             self.pop_screen()
         self.main.show_tab(tab_id)
