@@ -456,3 +456,27 @@ async def test_escape_or_a_tab_typed_while_a_pane_opens_leaves_that_pane(demo, m
             await settle(pilot, app)
             assert isinstance(app.screen, MainScreen), f"{keys}: the pane appeared after all"
         assert app.main.query_one("#tabs").active == "roster"
+
+
+# -- 13. minor: the words of a join and a transfer in ----------------------------------------
+
+
+@sync
+async def test_join_shows_the_new_grant_and_transfer_in_of_a_personal_app_says_so(demo):
+    app = make(demo, "alan@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "api-staging")
+        before = front(app).table.get_row("api-staging")[3].plain
+        await press(pilot, app, "plus")
+        after = front(app).table.get_row("api-staging")[3].plain
+        assert after != before and "grant" in after
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2", "i")
+        app.screen.query_one("#app").value = "ada-sandbox"
+        await press(pilot, app, "ctrl+s")
+        body = str(app.screen.query_one(".dialog-body").render())
+        assert "personal app" in body and "old team" not in body and "Grants from" not in body

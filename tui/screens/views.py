@@ -472,6 +472,9 @@ class AppsView(TeamView):
         perms = perms_text(item.permissions)
         if not item.permissions and item.locked:
             perms = Text("none (locked)", style="dim")
+        elif item.name in self.my_grants:
+            # joining adds a grant, not a permission a member lacked: show that it is there
+            perms.append(" (grant)", style="italic")
         return (text(item.name), lock_badge(item.locked), text(owner or ""), perms)
 
     def haystack(self, item: queries.AppRow) -> str:
@@ -595,7 +598,8 @@ class AppsView(TeamView):
         item = self._need()
         if item is not None:
             self.ta.run_op(lambda: ops.join_app(self.ta.db, self.ta.actor, item.name),
-                           lambda c: f"Joined {c.app} with view.")
+                           lambda c: f"Joined {c.app}: you now hold a view grant on it, which "
+                                     "stays if it is locked.")
 
     def action_leave(self) -> None:
         """Drop your own grant on the selected app (after confirmation)."""
@@ -613,17 +617,23 @@ class AppsView(TeamView):
         """Choose one of your apps outside the team, confirm, move it in."""
         ta, team = self.ta, self.ta.require_team()
 
+        teams_of: dict[str, str | None] = {}
+
         def candidates() -> list[str]:
-            return [a.name for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+            found = [a for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+            teams_of.update((a.name, a.team) for a in found)
+            return [a.name for a in found]
 
         def chosen(values: dict[str, Any] | None) -> None:
             if not values:
                 return
             app, locked = values["app"], values["locked"]
+            old_team = teams_of.get(app)
+            before = (f" Grants from {clean(old_team)} are removed;" if old_team
+                      else " It is your personal app today;")
             body = Text(f"{clean(app)} will belong to {clean(team)}"
-                        + (" and be locked" if locked else "")
-                        + ". Grants from its old team are removed; you get a full grant "
-                          "unless you are a team admin.")
+                        + (" and be locked" if locked else "") + "." + before
+                        + " you get a full grant unless you are a team admin.")
 
             ta.confirm_op(Text(f"Transfer {clean(app)} into {clean(team)}?"), body, "Transfer",
                           lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
