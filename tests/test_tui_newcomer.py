@@ -480,3 +480,115 @@ async def test_join_shows_the_new_grant_and_transfer_in_of_a_personal_app_says_s
         await press(pilot, app, "ctrl+s")
         body = str(app.screen.query_one(".dialog-body").render())
         assert "personal app" in body and "old team" not in body and "Grants from" not in body
+
+
+# -- what users of k9s, lazygit, htop, Posting and Harlequin expect ---------------------------
+
+
+@sync
+async def test_g_and_G_and_home_end_reach_the_ends_of_the_whole_list(tmp_path):
+    from teamaccess.store.demo import generate
+
+    db = Database(tmp_path / "big.db")
+    generate(db, team="bigco", users=300, apps=5, grants=20, seed=3)
+    admin = "user000000@bigco.example.com"
+    app = make(db, admin, team="bigco")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        view = front(app)
+        assert view.table.row_count < 300  # only a window is loaded
+        await press(pilot, app, "G")
+        assert view.selected().email == "user000299@bigco.example.com"
+        await press(pilot, app, "g")
+        assert view.table.cursor_row == 0
+        await press(pilot, app, "end")
+        assert view.selected().email == "user000299@bigco.example.com"
+        await press(pilot, app, "home")
+        assert view.selected().email == admin
+    db.close()
+
+
+@sync
+async def test_q_quits_from_a_list_but_not_from_a_text_box_or_a_dialog(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "slash", "q")
+        assert app.is_running and front(app).filter_box.value == "q"
+        await press(pilot, app, "escape")
+        select(app, "joe@acme.com")
+        await press(pilot, app, "d", "q")  # backs out of the question
+        assert app.is_running and isinstance(app.screen, MainScreen)
+        assert "joe@acme.com" in roles(demo)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert not app.is_running
+
+
+@sync
+async def test_destroy_needs_the_app_name_typed(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "ml-models")
+        await press(pilot, app, "d")
+        app.screen.query_one("#confirm").value = "ml-model"
+        await press(pilot, app, "ctrl+s")
+        assert "Type the app's name" in str(app.screen.query_one("#error").render())
+        assert any(a.name == "ml-models" for a in queries.apps(demo, ADA.email, TEAM))
+        app.screen.query_one("#confirm").value = "ml-models"
+        await press(pilot, app, "ctrl+s")
+        assert all(a.name != "ml-models" for a in queries.apps(demo, ADA.email, TEAM))
+        assert "ml-models" not in column(app)
+
+
+@sync
+async def test_empty_lists_say_what_to_press(tmp_path):
+    db = Database(tmp_path / "new.db")
+    ops.create_team(db, ADA, "fresh")
+    app = make(db, team="fresh")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        assert "press n" in str(front(app).query_one(".status").render())
+        await press(pilot, app, "1", "slash", *"zzz", "enter")
+        assert "escape clears" in str(front(app).query_one(".status").render())
+    db.close()
+
+
+@sync
+async def test_the_cursor_lands_on_what_you_just_added(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "a")
+        app.screen.query_one("#email").value = "zed@acme.com"
+        await press(pilot, app, "ctrl+s")
+        await settle(pilot, app)
+        assert front(app).selected().email == "zed@acme.com"
+        await press(pilot, app, "2")
+        select(app, "admin-panel")
+        await press(pilot, app, "n")
+        app.screen.query_one("#name").value = "zzz-last"
+        await press(pilot, app, "ctrl+s")
+        await settle(pilot, app)
+        assert front(app).selected().name == "zzz-last"
+
+
+@sync
+async def test_the_footer_shows_the_no_mfa_toggle_state(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+
+        def label() -> str:
+            from textual.widgets._footer import FooterKey
+
+            return next(k.description for k in app.screen.query(FooterKey) if k.action == "toggle_mfa")
+
+        await pilot.pause(0.1)
+        assert label().endswith("off")
+        await press(pilot, app, "m")
+        await pilot.pause(0.1)
+        assert label().endswith("on")

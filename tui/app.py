@@ -107,6 +107,8 @@ class TeamAccessApp(App[None]):
 
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False, tooltip="Quit teamaccess"),
+        # Not a priority: a text box takes its q, and a dialog's q backs out of the dialog.
+        Binding("q", "quit", "Quit", id="app.quit_q", show=False, tooltip="Quit teamaccess"),
         Binding("1", "show_tab('roster')", "Roster", id="app.roster", show=False,
                 tooltip="Go to Roster"),
         Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="Go to Apps"),
@@ -327,7 +329,8 @@ class TeamAccessApp(App[None]):
         main = self.main
         front = main.active_view
         if focus is not None:
-            front.land_on(focus)
+            target = self.screen.view if isinstance(self.screen, AccessScreen) else front
+            target.land_on(focus)
         for view in main.views():
             if view is front:
                 view.reload()

@@ -178,7 +178,7 @@ class AccessView(TableView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(GrantDialog(app, grant), done)
 
@@ -196,7 +196,7 @@ class AccessView(TableView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
 

@@ -345,10 +345,26 @@ class TableView(Vertical):
     def after_refilter(self) -> None:
         """Hook run after the table was updated."""
 
+    def show_all(self) -> None:
+        """Put every matching row in the table (G / End go to the very last one)."""
+        if self._found > self.table.row_count:
+            self.window = self._found
+            self.refilter()
+
+    def empty_hint(self) -> str:
+        """What an empty list says, with the key that would fill it."""
+        return f"no {self.noun} yet"
+
     def status(self, shown: int, found: int) -> Text:
         """The line under the table."""
         if self.refusal is not None:
             return Text("")
+        if self.loaded and not self.partial and not self.items:
+            return Text(self.empty_hint(), style="bold")
+        if self.loaded and not self.partial and not found:
+            return Text(f"nothing matches out of {len(self.items)} {self.noun} — escape clears "
+                        "the filter" + (", m shows everyone" if getattr(self, "no_mfa_only", False)
+                                        else ""), style="bold")
         if self.partial:
             line = Text(f"the first {len(self.items)} {self.noun}; reading the rest…")
             if self.filter_text:

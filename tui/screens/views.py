@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -23,6 +24,7 @@ from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
     CreateAppDialog,
+    DestroyDialog,
     HelpScreen,
     RoleDialog,
     TransferInDialog,
@@ -99,7 +101,8 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
-        Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
+        Binding("m", "toggle_mfa", "No-MFA only:off", id="roster.mfa",
+                tooltip="Show only users without MFA (or everyone again)"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
         Binding("S", "reverse", "Reverse", id="roster.reverse", show=False,
                 tooltip="Reverse the sort order"),
@@ -194,6 +197,10 @@ class RosterView(TeamView):
         return True
 
 
+    def empty_hint(self) -> str:
+        return "nobody yet — press a to add a user" if self.allowed(
+            TeamAction.MANAGE_MEMBERS) else "nobody yet"
+
     def why_not(self, action: str) -> str | None:
         rel, team = self.ta.relation, self.ta.team
         if rel is None or team is None or self.refusal is not None:
@@ -238,9 +245,15 @@ class RosterView(TeamView):
         ta.fetch_then(reach, show)
 
     def action_toggle_mfa(self) -> None:
-        """Show only users without MFA, or everyone again."""
+        """Show only users without MFA, or everyone again; the footer says which."""
         self.no_mfa_only = not self.no_mfa_only
+        label = f"No-MFA only:{'on' if self.no_mfa_only else 'off'}"
+        for key, bindings in self._bindings.key_to_bindings.items():
+            self._bindings.key_to_bindings[key] = [
+                replace(b, description=label) if b.action == "toggle_mfa" else b for b in bindings
+            ]
         self.refilter()
+        self.screen.refresh_bindings()
 
     def action_sort(self) -> None:
         """Sort by the next column (ascending)."""
@@ -276,7 +289,7 @@ class RosterView(TeamView):
             if change is not None:
                 verb = "Added" if change.previous_role is None else "Set"
                 ta.report(f"{verb} {change.email} to {change.team} as {change.role}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(AddUserDialog(team, add), done)
 
@@ -408,7 +421,7 @@ class RosterView(TeamView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"Added {change.email} as a collaborator on {change.app} (view).")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
 
@@ -522,6 +535,11 @@ class AppsView(TeamView):
         return True
 
 
+    def empty_hint(self) -> str:
+        if self.allowed(TeamAction.CREATE_APP):
+            return "no apps yet — press n to create one, or i to move one of yours in"
+        return "no apps you may see yet — ask a team admin or member for one"
+
     def why_not(self, action: str) -> str | None:
         rel, team = self.ta.relation, self.ta.team
         if rel is None or team is None or self.refusal is not None:
@@ -575,7 +593,7 @@ class AppsView(TeamView):
             if change is not None:
                 ta.report(f"Created {change.app} in {change.team}"
                           + (" (locked)." if change.locked else "."))
-                ta.data_changed()
+                ta.data_changed(focus=change.app)
 
         ta.push_screen(CreateAppDialog(team, create), done)
 
@@ -684,9 +702,15 @@ class AppsView(TeamView):
 
         body = Text(f"{clean(item.name)} is removed with all its grants and resources. "
                     "This can't be undone.")
-        ta.confirm_op(Text(f"Destroy {clean(item.name)}?"), body, "Destroy",
-                      lambda: ops.destroy_app(ta.db, ta.actor, item.name),
-                      lambda c: f"Destroyed {c.app}.")
+
+        def done(change: ops.AppChange | None) -> None:
+            if change is not None:
+                ta.report(f"Destroyed {change.app}.")
+                ta.data_changed()
+
+        ta.push_screen(DestroyDialog(item.name, body,
+                                     lambda _values: ops.destroy_app(ta.db, ta.actor, item.name)),
+                       done)
 
 
 # -- audit, resources, billing ---------------------------------------------------------------

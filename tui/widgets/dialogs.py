@@ -74,6 +74,7 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
+        Binding("q", "answer(False)", "Cancel", show=False),  # q backs out here, never quits
     ]
 
     def __init__(self, title: str | Text, body: str | Text, *, yes: str = "Yes") -> None:
@@ -117,6 +118,7 @@ class FormDialog(ModalScreen[Any]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
         Binding("ctrl+s", "submit", "Save", id="form.submit"),
+        Binding("q", "cancel", "Cancel", show=False),  # off a text box q backs out, never quits
     ]
 
     class Finished(Message):
@@ -391,6 +393,31 @@ class TransferOutDialog(FormDialog):
     def check(self, values: dict[str, Any]) -> str | None:
         if not values["recipient"].strip():
             return "Type the email of the account that will own the app."
+        return None
+
+
+class DestroyDialog(FormDialog):
+    """Destroy an app only once its name is typed (as Heroku's Dashboard asks)."""
+
+    ok_label = "Destroy"
+
+    def __init__(self, app: str, warning: Text, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Destroy {app}?"
+        self._app = app
+        self._warning = warning
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static(self._warning, classes="dialog-body")
+        yield Static(text(f"Type {self._app} to confirm"), classes="label")
+        yield field(self._app, id="confirm")
+
+    def values(self) -> dict[str, Any]:
+        return {"confirm": self.query_one("#confirm", Input).value}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if values["confirm"].strip() != self._app:
+            return f"Type the app's name, {clean(self._app)}, to destroy it (escape keeps it)."
         return None
 
 

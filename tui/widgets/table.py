@@ -27,12 +27,29 @@ class LiveTable(DataTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        # The first and last row of the whole list, not of the rows loaded into the table.
+        Binding("g,home", "first_row", "First", show=False),
+        Binding("G,end", "last_row", "Last", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
         self._shown: dict[str, tuple[object, ...]] = {}
         self._given: dict[str, Sequence[Cell]] = {}
+
+    def action_first_row(self) -> None:
+        """The cursor to the first row."""
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        """The cursor to the last row of the whole list: the list around it shows every row
+        first (see ``TableView.show_all``), since the table holds only a window of them."""
+        show_all = getattr(self.parent, "show_all", None)
+        if show_all is not None:
+            show_all()
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
     @property
     def cursor_key(self) -> str | None:
