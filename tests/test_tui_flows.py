@@ -19,6 +19,7 @@ from teamaccess.tui.widgets.dialogs import (
     CollaboratorDialog,
     ConfirmDialog,
     CreateAppDialog,
+    DestroyDialog,
     GrantDialog,
     HelpScreen,
     PermissionsDialog,
@@ -296,7 +297,7 @@ async def test_apps_list_with_lock_words_and_own_permissions(demo):
         await open_apps(pilot, app)
         shown = {r[0]: r for r in rows(app)}
         assert shown["website-prod"][1] == "locked" and shown["test"][1] == "open"
-        assert shown["website-prod"][3] == "view deploy"
+        assert shown["website-prod"][3] == "view deploy (grant)"  # what john holds is a grant
         assert shown["admin-panel"][3] == "none (locked)"
 
 
@@ -405,10 +406,10 @@ async def test_destroy_asks_first(demo):
         await settle(pilot, app)
         await open_apps(pilot, app, "ml-models")
         await press(pilot, app, "d")
-        assert isinstance(app.screen, ConfirmDialog)
+        assert isinstance(app.screen, DestroyDialog)
         await press(pilot, app, "escape")
         assert app_row(demo, "ml-models") is not None
-        await press(pilot, app, "d", "y")
+        await press(pilot, app, "d", *"ml-models", "enter")  # the name typed, as Heroku asks
         assert app_row(demo, "ml-models") is None
         assert "ml-models" not in column(app)
 
@@ -684,8 +685,8 @@ async def test_markup_and_escapes_in_user_data_are_shown_literally(demo):
         assert "Mallory[/]" in roster_svg and "\x1b" not in roster_svg
         await press(pilot, app, "3")
         first = rows(app)[0]
-        assert first[1] == "[link=x]evil@acme.com[/link]"
-        assert first[3] == "[reverse]app"
+        assert first[2] == "[link=x]evil@acme.com[/link]"
+        assert first[4] == "[reverse]app"
         assert first[6] == "no ␛]0;pwned␇ [b]way[/b]"
         audit_svg = app.export_screenshot()
         assert "evil@acme.com[/link]" in audit_svg and "\x1b" not in audit_svg
@@ -697,10 +698,10 @@ async def test_audit_newest_first_filter_and_details(demo):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await press(pilot, app, "3")
-        whens = column(app, 0)
+        whens = column(app, 1)
         assert whens == sorted(whens, reverse=True) and len(whens) == 7
         await press(pilot, app, "slash", *"denied", "enter")
-        assert column(app, 4) == ["mallory@example.com"]
+        assert column(app, 5) == ["mallory@example.com"]
         await press(pilot, app, "enter")
         assert isinstance(app.screen, HelpScreen)
         assert "to add, change or remove team users" in str(

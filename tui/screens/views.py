@@ -136,7 +136,7 @@ class RosterView(TeamView):
 
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
         role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
-        return (cut(item.email, 32), cut(item.name or "", 24), role,
+        return (cut(item.email, 32), cut(item.name or "", 36), role,
                 mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")),
                 cut(", ".join(item.apps), 40))
 
