@@ -101,7 +101,7 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
-        Binding("m", "toggle_mfa", "No-MFA only:off", id="roster.mfa",
+        Binding("m", "toggle_mfa", "No-MFA:off", id="roster.mfa",
                 tooltip="Show only users without MFA (or everyone again)"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
         Binding("S", "reverse", "Reverse", id="roster.reverse", show=False,
@@ -247,7 +247,7 @@ class RosterView(TeamView):
     def action_toggle_mfa(self) -> None:
         """Show only users without MFA, or everyone again; the footer says which."""
         self.no_mfa_only = not self.no_mfa_only
-        label = f"No-MFA only:{'on' if self.no_mfa_only else 'off'}"
+        label = f"No-MFA:{'on' if self.no_mfa_only else 'off'}"
         for key, bindings in self._bindings.key_to_bindings.items():
             self._bindings.key_to_bindings[key] = [
                 replace(b, description=label) if b.action == "toggle_mfa" else b for b in bindings
