@@ -198,6 +198,31 @@ async def test_the_list_keeps_focus_and_cursor_when_a_row_goes_and_comes_back(de
         assert view.table.cursor_row == before + 1
 
 
+@sync
+async def test_keys_work_again_when_your_own_role_goes_and_comes_back(demo):
+    app = make(demo, "joe@acme.com", watch=True, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        view = front(app)
+        ops.remove_member(demo, ADA, TEAM, "joe@acme.com")  # the roster refuses joe now
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if view.refusal is not None:
+                break
+        await settle(pilot, app)
+        ops.add_member(demo, ADA, TEAM, "joe@acme.com", "member")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if view.refusal is None and view.table.row_count:
+                break
+        await settle(pilot, app)
+        await pilot.pause(0.1)
+        assert app.focused is view.table, f"no key works: focus is {app.focused!r}"
+        before = view.table.cursor_row
+        await press(pilot, app, "j")
+        assert view.table.cursor_row == before + 1
+
+
 # -- 5. the audit log shows refusals first, cuts long cells, opens the full event -------------
 
 

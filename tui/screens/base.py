@@ -238,6 +238,11 @@ class TableView(Vertical):
         self.refilter()
         if self._land_on is not None and not message.partial and message.error is None:
             self._landed()
+        if (self.app.focused is None and self.screen.is_current
+                and getattr(self.screen, "active_view", self) is self):
+            # A refusal hid the table and took the keyboard with it (the actor lost their role
+            # for a moment): now that rows are back, give it back, or no key would work.
+            self.call_after_refresh(self.focus_list)
         self.after_load()
         self.refresh_keys()
 
