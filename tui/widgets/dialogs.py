@@ -131,6 +131,8 @@ class FormDialog(ModalScreen[Any]):
 
     title_text: str = ""
     ok_label: str = "Save"
+    #: A form holding a Select: tall enough that the Select's list opens inside the dialog.
+    holds_choices: bool = False
 
     def __init__(self, action: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -139,7 +141,7 @@ class FormDialog(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         yield TooSmall()
-        with Vertical(classes="dialog form"):
+        with Vertical(classes="dialog form" + (" holds-choices" if self.holds_choices else "")):
             yield Static(text(self.title_text), classes="dialog-title")
             yield from self.fields()
             yield Static("", classes="dialog-error", id="error")
@@ -289,6 +291,7 @@ class CollaboratorDialog(FormDialog):
     """Add a collaborator (view only) to one app of the team."""
 
     ok_label = "Add"
+    holds_choices = True
 
     def __init__(self, team: str, apps: Sequence[str], action: Callable[[dict[str, Any]], Any],
                  selected: str | None = None) -> None:
@@ -346,6 +349,7 @@ class TransferInDialog(FormDialog):
     """Choose one of the actor's apps outside the team to move into it."""
 
     ok_label = "Next"
+    holds_choices = True
 
     def __init__(self, team: str, candidates: Sequence[str]) -> None:
         self.title_text = f"Transfer an app into {team}"
