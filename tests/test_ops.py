@@ -229,7 +229,7 @@ def test_members_set_refuses_a_stranger(team):
 
 def test_setting_the_same_role_is_refused(team):
     refused(team, lambda: ops.add_member(team, ADA, TEAM, JOE.email, "member"), Refused,
-            "already member")
+            "already a member")
 
 
 def test_an_unknown_role_is_refused_listing_the_valid_ones(team):

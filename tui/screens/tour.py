@@ -123,10 +123,18 @@ def make_app(db: Database, scene: Scene) -> Any:
 
     from teamaccess.tui.app import TeamAccessApp
 
+    had = os.environ.get("NO_COLOR")
     if scene.no_color:
-        os.environ["NO_COLOR"] = "1"  # Textual reads (and removes) it as the app is made
-    return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
-                         theme="textual-dark", watch=False)
+        os.environ["NO_COLOR"] = "1"  # Textual reads it as the app is made
+    try:
+        return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
+                             theme="textual-dark", watch=False)
+    finally:
+        # ...from its own copy of the environment: the next scene must not inherit it.
+        if had is None:
+            os.environ.pop("NO_COLOR", None)
+        else:
+            os.environ["NO_COLOR"] = had
 
 
 async def settle(pilot: Pilot, app: Any, limit: int = 600) -> None:
