@@ -42,6 +42,8 @@ class TeamRow:
 
     name: str
     role: str  # admin / member / viewer / collaborator
+    team_id: int | None = None  # the row's key and creation time, for its public id (ids.py)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class MemberRow:
     role: str
     mfa: bool
     since: datetime
+    membership_id: int | None = None  # with ``since``, the row's public id (ids.py)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class AppRow:
     locked: bool
     locked_at: datetime | None
     permissions: tuple[str, ...]
+    app_id: int | None = None  # the row's key and creation time, for its public id (ids.py)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class AccessRow:
     permissions: tuple[str, ...]
     sources: tuple[tuple[str, tuple[str, ...], str], ...]  # (source, permissions, detail)
     grant: tuple[str, ...] | None  # the explicit grant's set, if any
+    account_id: int | None = None  # with the app's key, the row's public id (ids.py)
+    granted_at: datetime | None = None  # when the explicit grant was made, if there is one
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class AccessView:
     actor_permissions: tuple[str, ...]
     can_manage: bool
     rows: tuple[AccessRow, ...]
+    app_id: int | None = None  # the app's key and creation time, for public ids (ids.py)
+    app_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ class ResourceRow:
     plan: str
     quantity: int
     monthly_cents: int
+    resource_id: int | None = None  # with the app's creation time, its public id (ids.py)
+    app_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -218,22 +229,22 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
         if me is None:
             return []
         rows = {
-            name: role
-            for name, role in s.execute(
-                select(Team.name, Membership.role)
+            name: (role, team_id, created)
+            for name, role, team_id, created in s.execute(
+                select(Team.name, Membership.role, Team.id, Team.created_at)
                 .join(Membership, Membership.team_id == Team.id)
                 .where(Membership.account_id == me.id)
             )
         }
-        for (name,) in s.execute(
-            select(Team.name)
+        for name, team_id, created in s.execute(
+            select(Team.name, Team.id, Team.created_at)
             .join(App, App.team_id == Team.id)
             .join(Grant, Grant.app_id == App.id)
             .where(Grant.account_id == me.id)
             .distinct()
         ):
-            rows.setdefault(name, "collaborator")
-        return [TeamRow(n, rows[n]) for n in sorted(rows)]
+            rows.setdefault(name, ("collaborator", team_id, created))
+        return [TeamRow(n, *rows[n]) for n in sorted(rows)]
 
 
 def relation_to(db: Database, actor: str, team: str) -> Relation:
@@ -277,7 +288,7 @@ def roster(
         _require(s, t, actor, TeamAction.LIST_MEMBERS)
         stmt = (
             select(Account.email, Account.name, Membership.role, Account.mfa_enabled,
-                   Membership.created_at)
+                   Membership.created_at, Membership.id)
             .join(Membership, Membership.account_id == Account.id)
             .where(Membership.team_id == t.id)
             .order_by(Account.email)
@@ -316,7 +327,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
         owner = aliased(Account)
         base = (
             select(App.id, App.name, App.team_id, App.locked, App.locked_at, Team.name,
-                   owner.email)
+                   owner.email, App.created_at)
             .outerjoin(Team, Team.id == App.team_id)
             .outerjoin(owner, owner.id == App.owner_account_id)
         )
@@ -345,7 +356,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
 
 
 def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]:
-    """AppRows for ``(id, name, team_id, locked, locked_at, team, owner)`` rows, in that order."""
+    """AppRows for ``(id, name, team_id, locked, locked_at, team, owner, created_at)`` rows."""
     memberships: dict[int, tuple[str, datetime]] = {}
     grants: dict[int, tuple[frozenset[str], str]] = {}
     if me is not None:
@@ -369,7 +380,7 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
     # which an AppRow does not carry.
     decided: dict[tuple, tuple[str, ...]] = {}
     rows = []
-    for app_id, name, team_id, locked, locked_at, team_name, owner_email in found:
+    for app_id, name, team_id, locked, locked_at, team_name, owner_email, created in found:
         m = memberships.get(team_id) if team_id is not None else None
         g = grants.get(app_id)
         key = (team_name, owner_email, locked, locked_at, m, g)
@@ -381,7 +392,7 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
                          g[0] if g else None, g[1] if g else None),
             )
             perms = decided[key] = _perm_tuple(eff.permissions)
-        rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms))
+        rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms, app_id, created))
     return rows
 
 
@@ -444,18 +455,20 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if limit is not None:
             first = _access_candidates(conn, a, team, mine.role is None, limit * 2 + 8)
         grants_stmt = (
-            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
+            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin, Account.id,
+                   Grant.created_at)
             .join(Account, Account.id == Grant.account_id)
             .where(Grant.app_id == a.id)
         )
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
-        grants: dict[str, tuple[frozenset[str], str, bool]] = {
-            email: (_grant_perms(v, d, o, m), origin, mfa)
-            for email, mfa, v, d, o, m, origin in conn.execute(grants_stmt).all()
+        grants: dict[str, tuple[frozenset[str], str, bool, int, datetime]] = {
+            email: (_grant_perms(v, d, o, m), origin, mfa, account_id, granted_at)
+            for email, mfa, v, d, o, m, origin, account_id, granted_at
+            in conn.execute(grants_stmt).all()
         }
-        # email -> (role, raw start of the membership, mfa, began before the lock)
-        members: dict[str, tuple[str, object, bool, bool]] = {}
+        # email -> (role, raw start of the membership, mfa, began before the lock, account id)
+        members: dict[str, tuple[str, object, bool, bool, int]] = {}
         if team is not None:
             if a.locked:
                 # Whether each membership began before the lock is all that matters; SQL says so
@@ -466,7 +479,8 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
             else:  # on an unlocked app, when a membership began doesn't matter
                 since_col, kept_col = literal(None), literal(False)
             stmt = (
-                select(Account.email, Membership.role, since_col, Account.mfa_enabled, kept_col)
+                select(Account.email, Membership.role, since_col, Account.mfa_enabled, kept_col,
+                       Account.id)
                 .join(Membership, Membership.account_id == Account.id)
                 .where(Membership.team_id == team.id)
             )
@@ -492,20 +506,23 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 # emails alone let SQLite walk every membership of the team (28 ms at 100k).
                 stmt = stmt.where(Membership.account_id.in_(
                     select(Account.id).where(Account.email.in_(first))))
-            members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
+            members = {e: (r, c, mfa, bool(k), i)
+                       for e, r, c, mfa, k, i in conn.execute(stmt).all()}
         rows = []
         if facts.team is None and facts.owner:
             owner_acct = _me(s, facts.owner)
             eff = effective_permissions(facts, Standing(facts.owner))
             rows.append(AccessRow(facts.owner, None, bool(owner_acct and owner_acct.mfa_enabled),
-                                  _perm_tuple(eff.permissions), _sources(eff), None))
+                                  _perm_tuple(eff.permissions), _sources(eff), None,
+                                  owner_acct.id if owner_acct else None))
         # On a team app, what the policy answers depends on the email only through the role,
         # whether the membership began before the lock, and the grant; thousands of users share
         # a handful of such standings, so each is decided once (the rows stay per-account).
         decided: dict[tuple, tuple[tuple[str, ...], tuple, tuple[str, ...] | None]] = {}
         for email in sorted(grants.keys() | members.keys()):
-            perms, origin, gmfa = grants.get(email, (None, None, None))
-            role, raw_since, mmfa, kept = members.get(email, (None, None, None, False))
+            perms, origin, gmfa, gid, granted_at = grants.get(email, (None, None, None, None, None))
+            role, raw_since, mmfa, kept, mid = members.get(email, (None, None, None, False, None))
+            account_id = gid if gid is not None else mid
             key = None
             if facts.team is not None:
                 key = (role, kept, perms, origin)
@@ -513,7 +530,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 if found is not None:
                     if found[0]:
                         rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa),
-                                              *found))
+                                              *found, account_id, granted_at))
                     continue
             eff = effective_permissions(
                 facts, Standing(email, role, _as_utc(raw_since), perms, origin)
@@ -524,16 +541,18 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 decided[key] = found
             if not eff.permissions:
                 continue
-            rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa), *found))
+            rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa), *found,
+                                  account_id, granted_at))
         can_manage = decide_app(AppAction.MANAGE_ACCESS, facts, mine).allowed
         if first is not None and limit is not None:
             if len(rows) < limit and len(first) == limit * 2 + 8:
                 # Too many of the first accounts had nothing: read the whole list instead.
                 whole = app_access(db, actor, app)
                 return AccessView(whole.app, whole.actor_permissions, whole.can_manage,
-                                  whole.rows[:limit])
+                                  whole.rows[:limit], whole.app_id, whole.app_created_at)
             rows = rows[:limit]
-        return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows))
+        return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows),
+                          a.id, a.created_at)
 
 
 def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
@@ -652,7 +671,8 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
                 g.permissions if g else None, g.origin if g else None))
             if eff.permissions:
                 out.append((AppRow(a.name, team_name, None, a.locked, a.locked_at,
-                                   _perm_tuple(eff.permissions)), _sources(eff)))
+                                   _perm_tuple(eff.permissions), a.id, a.created_at),
+                            _sources(eff)))
         return out
 
 
@@ -666,7 +686,7 @@ def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
         _require(s, t, actor, TeamAction.VIEW_RESOURCES)
         stmt = (
             select(App.name, Resource.kind, Resource.name, Resource.plan, Resource.quantity,
-                   Resource.monthly_cents)
+                   Resource.monthly_cents, Resource.id, App.created_at)
             .join(App, App.id == Resource.app_id)
             .where(App.team_id == t.id)
             .order_by(App.name, Resource.kind, Resource.name)

@@ -259,7 +259,8 @@ def test_apps_json_has_api_names(sdb):
     data = json.loads(ok(run(sdb, "apps", "--team", "acme", "--json")))
     assert [a["name"] for a in data] == ["myapp", "test", "website-prod", "website-staging"]
     prod = data[2]
-    assert prod["locked"] is True and prod["team"] == {"name": "acme"} and prod["owner"] is None
+    assert prod["locked"] is True and prod["team"] == {"name": "acme"}
+    assert prod["owner"] == {"email": "acme@herokumanager.com"}  # as Heroku reports a team app
     assert prod["permissions"] == ["deploy", "manage", "operate", "view"]
 
 
@@ -373,7 +374,8 @@ def test_teams_and_create_and_rename(sdb):
     assert done_ok(run(sdb, "teams:rename", "renamed", "--team", "new-team")) == \
         "Renaming new-team to renamed... done\n"
     data = json.loads(ok(run(sdb, "teams", "--json", who="sam@freelance.dev")))
-    assert data == [{"name": "acme", "role": "collaborator"}]
+    assert [(t["name"], t["role"], t["type"], t["default"]) for t in data] == [
+        ("acme", "collaborator", "enterprise", True)]
 
 
 def test_rename_refused_for_member(sdb):

@@ -22,12 +22,14 @@ from teamaccess.store import ops, portable, queries
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import resolve_actor
+from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
 from teamaccess.store.portable import iso
 from teamaccess.tui.text import plain
 
 PROG = "teamaccess"
+TEAM_OWNER_DOMAIN = "herokumanager.com"  # a team app's owner is TEAM@herokumanager.com, as Heroku says
 APP_ENV = "TEAMACCESS_APP"  # stands in for --app, as HEROKU_APP does for Heroku's CLI
 
 #: Other names Heroku's CLI answers to, as hidden aliases (kept out of the command list, named
@@ -181,7 +183,7 @@ def resolve_team(state: State, team: str | None) -> str:
     if env:
         return env
     rows = queries.teams(state.db(), state.actor().email)
-    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+    own = _own_teams(rows)
     if len(own) == 1:
         return own[0]
     if not own:
@@ -192,6 +194,21 @@ def resolve_team(state: State, team: str | None) -> str:
     raise click.UsageError(
         f"Which team? You belong to {', '.join(own)}: pass --team TEAM or set TEAMACCESS_TEAM."
     )
+
+
+def _own_teams(rows: Sequence[queries.TeamRow]) -> list[str]:
+    """The teams a command without --team may mean: those with a role, else any at all."""
+    return [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+
+
+def default_team(rows: Sequence[queries.TeamRow]) -> str | None:
+    """The team a command uses when --team is left out, if there is one (``teams --json``'s
+    ``default``): TEAMACCESS_TEAM, else the actor's only team."""
+    env = os.environ.get("TEAMACCESS_TEAM")
+    if env:
+        return env
+    own = _own_teams(rows)
+    return own[0] if len(own) == 1 else None
 
 
 # -- output helpers --------------------------------------------------------------------------
@@ -464,9 +481,24 @@ def help_cmd(ctx: click.Context, topic: str | None) -> None:
 # -- members ---------------------------------------------------------------------------------
 
 
+def row_id(kind: str, key: int | str | None, created_at: datetime | None) -> str | None:
+    """A row's stable public id (a UUID, see store/ids.py), or None for a row without a key."""
+    if key is None or created_at is None:
+        return None
+    return public_id(kind, key, created_at)
+
+
 def member_json(row: queries.MemberRow) -> dict[str, Any]:
-    """A roster row with the Platform API's team-member field names."""
-    return portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+    """A roster row with the Platform API's team-member field names, ``id`` and timestamps.
+
+    ``updated_at`` is when the membership began: the store keeps no time of a role change
+    (the audit log has it).
+    """
+    return {
+        "id": row_id("team-member", row.membership_id, row.since),
+        **portable.member_row(row.email, row.name, row.role, row.mfa, row.since),
+        "updated_at": iso(row.since),
+    }
 
 
 @command("members")
@@ -554,7 +586,9 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
     found = queries.member_access(s.db(), s.actor().email, name, email)
     if as_json:
         print_json([
-            {"app": {"name": row.name, "locked": row.locked},
+            {"id": row_id("app", row.app_id, row.created_at),
+             "app": {"id": row_id("app", row.app_id, row.created_at), "name": row.name,
+                     "locked": row.locked},
              "permissions": [{"name": p} for p in sorted(row.permissions)],
              "sources": _sources_json(sources)}
             for row, sources in found
@@ -574,13 +608,28 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
 # -- access ----------------------------------------------------------------------------------
 
 
-def access_json(app: str, row: queries.AccessRow) -> dict[str, Any]:
-    """An access row with the Platform API's collaborator field names, plus its provenance."""
+def access_json(view: queries.AccessView, row: queries.AccessRow) -> dict[str, Any]:
+    """An access row with the Platform API's collaborator field names, plus its provenance.
+
+    ``role`` reads as in the table: a personal app's ``owner``, a team user's role, else
+    ``collaborator``. ``created_at``/``updated_at`` are the explicit grant's (null where the
+    access comes from the team role alone).
+    """
+    key = f"{view.app_id}.{row.account_id}" if row.account_id is not None else None
     return {
-        **portable.access_row(app, row.email, row.mfa, row.role, row.permissions),
+        "id": row_id("collaborator", key, view.app_created_at),
+        **portable.access_row(view.app.name, row.email, row.mfa, row.role or _owner_role(view),
+                              row.permissions),
+        "created_at": iso(row.granted_at),
+        "updated_at": iso(row.granted_at),
         "grant": sorted(row.grant) if row.grant is not None else None,
         "sources": _sources_json(row.sources),
     }
+
+
+def _owner_role(view: queries.AccessView) -> str:
+    """What the role column says for a row without a team role on this app."""
+    return "owner" if view.app.team is None else "collaborator"
 
 
 @command("access")
@@ -591,9 +640,9 @@ def access_cmd(app: str, as_json: bool) -> None:
     s = _state()
     view = queries.app_access(s.db(), s.actor().email, app)
     if as_json:
-        print_json([access_json(view.app.name, r) for r in view.rows])
+        print_json([access_json(view, r) for r in view.rows])
         return
-    owner_role = "owner" if view.app.team is None else "collaborator"
+    owner_role = _owner_role(view)
     table(
         ("Email", "Role", "Permissions", "MFA"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),
@@ -661,9 +710,19 @@ def access_why(email: str, app: str, as_json: bool) -> None:
 
 
 def app_json(row: queries.AppRow) -> dict[str, Any]:
-    """An app row with the Platform API's field names, plus the actor's own permissions."""
+    """An app row with the Platform API's field names, plus the actor's own permissions.
+
+    A team app's ``owner`` is the team's address, as Heroku reports it
+    (``{"email": "TEAM@herokumanager.com"}``), never null. ``updated_at`` is the latest change
+    the store keeps a time of: the creation, or the lock.
+    """
+    changed = max((t for t in (row.created_at, row.locked_at) if t is not None), default=None)
     return {
+        "id": row_id("app", row.app_id, row.created_at),
         **portable.app_row(row.name, row.team, row.owner, row.locked, row.locked_at),
+        "owner": {"email": row.owner if row.team is None else f"{row.team}@{TEAM_OWNER_DOMAIN}"},
+        "created_at": iso(row.created_at),
+        "updated_at": iso(changed),
         "permissions": sorted(row.permissions),
     }
 
@@ -961,7 +1020,13 @@ def teams_cmd(as_json: bool) -> None:
     s = _state()
     rows = queries.teams(s.db(), s.actor().email)
     if as_json:
-        print_json([{"name": r.name, "role": r.role} for r in rows])
+        default = default_team(rows)
+        print_json([
+            {"id": row_id("team", r.team_id, r.created_at), "name": r.name, "role": r.role,
+             "type": "enterprise", "default": r.name == default,
+             "created_at": iso(r.created_at), "updated_at": iso(r.created_at)}
+            for r in rows
+        ])
         return
     if not rows:
         say("You are not a member of any team.")
@@ -1091,7 +1156,8 @@ def resources_cmd(team: str | None, as_json: bool) -> None:
     rows = queries.resources(s.db(), s.actor().email, name)
     if as_json:
         print_json([
-            {"app": {"name": r.app}, "kind": r.kind, "name": r.name, "plan": {"name": r.plan},
+            {"id": row_id("resource", r.resource_id, r.app_created_at),
+             "app": {"name": r.app}, "kind": r.kind, "name": r.name, "plan": {"name": r.plan},
              "quantity": r.quantity, "monthly_cents": r.monthly_cents}
             for r in rows
         ])
