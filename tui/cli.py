@@ -970,7 +970,7 @@ def apps_leave(app: str) -> None:
 
 
 @command("apps:destroy")
-@click.argument("app_arg", metavar="[APP]", required=False)
+@click.argument("app_arg", metavar="[APP]", required=False, shell_complete=_completer("app"))
 @click.option("--app", "-a", "app", metavar="APP", envvar=APP_ENV,
               shell_complete=_completer("app"), help=f"App name (default: {APP_ENV}).")
 @click.option("--confirm", "-c", metavar="APP", help="The app's name, to skip the prompt.")
