@@ -776,7 +776,6 @@ def apps_cmd(team: str | None, as_json: bool) -> None:
                 say(_app_line(r))
 
 
-
 @command("apps:create")
 @click.argument("name")
 @team_option
