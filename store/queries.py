@@ -7,6 +7,7 @@ Reads write no audit events; a read the actor may not make raises
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,8 +43,6 @@ class TeamRow:
 
     name: str
     role: str  # admin / member / viewer / collaborator
-    team_id: int | None = None  # the row's key and creation time, for its public id (ids.py)
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,6 @@ class MemberRow:
     role: str
     mfa: bool
     since: datetime
-    membership_id: int | None = None  # with ``since``, the row's public id (ids.py)
 
 
 @dataclass(frozen=True)
@@ -82,8 +80,6 @@ class AccessRow:
     permissions: tuple[str, ...]
     sources: tuple[tuple[str, tuple[str, ...], str], ...]  # (source, permissions, detail)
     grant: tuple[str, ...] | None  # the explicit grant's set, if any
-    account_id: int | None = None  # with the app's key, the row's public id (ids.py)
-    granted_at: datetime | None = None  # when the explicit grant was made, if there is one
 
 
 @dataclass(frozen=True)
@@ -229,22 +225,22 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
         if me is None:
             return []
         rows = {
-            name: (role, team_id, created)
-            for name, role, team_id, created in s.execute(
-                select(Team.name, Membership.role, Team.id, Team.created_at)
+            name: role
+            for name, role in s.execute(
+                select(Team.name, Membership.role)
                 .join(Membership, Membership.team_id == Team.id)
                 .where(Membership.account_id == me.id)
             )
         }
-        for name, team_id, created in s.execute(
-            select(Team.name, Team.id, Team.created_at)
+        for (name,) in s.execute(
+            select(Team.name)
             .join(App, App.team_id == Team.id)
             .join(Grant, Grant.app_id == App.id)
             .where(Grant.account_id == me.id)
             .distinct()
         ):
-            rows.setdefault(name, ("collaborator", team_id, created))
-        return [TeamRow(n, *rows[n]) for n in sorted(rows)]
+            rows.setdefault(name, "collaborator")
+        return [TeamRow(n, rows[n]) for n in sorted(rows)]
 
 
 def relation_to(db: Database, actor: str, team: str) -> Relation:
@@ -263,6 +259,33 @@ def account_by_login(db: Database, login: str) -> Account | None:
     """The account bound to an OS login, if any."""
     with db.read() as s:
         return s.scalars(select(Account).where(Account.os_login == login)).first()
+
+
+def team_keys(db: Database, names: Iterable[str]) -> dict[str, tuple[int, datetime]]:
+    """Each named team's integer id and creation time, from which its public id is made
+    (store/ids.py). Nothing here is secret: a face asks after a read that showed the teams."""
+    wanted = list(names)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        return {name: (key, created) for name, key, created in s.execute(
+            select(Team.name, Team.id, Team.created_at).where(Team.name.in_(wanted)))}
+
+
+def grant_times(db: Database, actor: str, app: str) -> dict[str, datetime]:
+    """When each explicit grant on ``app`` was made, by email, for whoever may see its access
+    (as :func:`app_access`); the times ``access --json`` shows as ``created_at``."""
+    with db.read() as s:
+        a, facts, _team = _load_app(s, app)
+        mine = _standing(s, a, actor, _me(s, actor))
+        if is_stranger(facts, mine):
+            raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
+        d = decide_app(AppAction.VIEW, facts, mine)
+        if not d.allowed:
+            raise Refused(d.reason, rule=d.rule)
+        return dict(s.execute(select(Account.email, Grant.created_at)
+                              .join(Grant, Grant.account_id == Account.id)
+                              .where(Grant.app_id == a.id)).all())
 
 
 # -- roster ----------------------------------------------------------------------------------
@@ -288,7 +311,7 @@ def roster(
         _require(s, t, actor, TeamAction.LIST_MEMBERS)
         stmt = (
             select(Account.email, Account.name, Membership.role, Account.mfa_enabled,
-                   Membership.created_at, Membership.id)
+                   Membership.created_at)
             .join(Membership, Membership.account_id == Account.id)
             .where(Membership.team_id == t.id)
             .order_by(Account.email)
@@ -455,20 +478,18 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if limit is not None:
             first = _access_candidates(conn, a, team, mine.role is None, limit * 2 + 8)
         grants_stmt = (
-            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin, Account.id,
-                   Grant.created_at)
+            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
             .join(Account, Account.id == Grant.account_id)
             .where(Grant.app_id == a.id)
         )
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
-        grants: dict[str, tuple[frozenset[str], str, bool, int, datetime]] = {
-            email: (_grant_perms(v, d, o, m), origin, mfa, account_id, granted_at)
-            for email, mfa, v, d, o, m, origin, account_id, granted_at
-            in conn.execute(grants_stmt).all()
+        grants: dict[str, tuple[frozenset[str], str, bool]] = {
+            email: (_grant_perms(v, d, o, m), origin, mfa)
+            for email, mfa, v, d, o, m, origin in conn.execute(grants_stmt).all()
         }
-        # email -> (role, raw start of the membership, mfa, began before the lock, account id)
-        members: dict[str, tuple[str, object, bool, bool, int]] = {}
+        # email -> (role, raw start of the membership, mfa, began before the lock)
+        members: dict[str, tuple[str, object, bool, bool]] = {}
         if team is not None:
             if a.locked:
                 # Whether each membership began before the lock is all that matters; SQL says so
@@ -479,8 +500,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
             else:  # on an unlocked app, when a membership began doesn't matter
                 since_col, kept_col = literal(None), literal(False)
             stmt = (
-                select(Account.email, Membership.role, since_col, Account.mfa_enabled, kept_col,
-                       Account.id)
+                select(Account.email, Membership.role, since_col, Account.mfa_enabled, kept_col)
                 .join(Membership, Membership.account_id == Account.id)
                 .where(Membership.team_id == team.id)
             )
@@ -506,23 +526,20 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 # emails alone let SQLite walk every membership of the team (28 ms at 100k).
                 stmt = stmt.where(Membership.account_id.in_(
                     select(Account.id).where(Account.email.in_(first))))
-            members = {e: (r, c, mfa, bool(k), i)
-                       for e, r, c, mfa, k, i in conn.execute(stmt).all()}
+            members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
         rows = []
         if facts.team is None and facts.owner:
             owner_acct = _me(s, facts.owner)
             eff = effective_permissions(facts, Standing(facts.owner))
             rows.append(AccessRow(facts.owner, None, bool(owner_acct and owner_acct.mfa_enabled),
-                                  _perm_tuple(eff.permissions), _sources(eff), None,
-                                  owner_acct.id if owner_acct else None))
+                                  _perm_tuple(eff.permissions), _sources(eff), None))
         # On a team app, what the policy answers depends on the email only through the role,
         # whether the membership began before the lock, and the grant; thousands of users share
         # a handful of such standings, so each is decided once (the rows stay per-account).
         decided: dict[tuple, tuple[tuple[str, ...], tuple, tuple[str, ...] | None]] = {}
         for email in sorted(grants.keys() | members.keys()):
-            perms, origin, gmfa, gid, granted_at = grants.get(email, (None, None, None, None, None))
-            role, raw_since, mmfa, kept, mid = members.get(email, (None, None, None, False, None))
-            account_id = gid if gid is not None else mid
+            perms, origin, gmfa = grants.get(email, (None, None, None))
+            role, raw_since, mmfa, kept = members.get(email, (None, None, None, False))
             key = None
             if facts.team is not None:
                 key = (role, kept, perms, origin)
@@ -530,7 +547,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 if found is not None:
                     if found[0]:
                         rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa),
-                                              *found, account_id, granted_at))
+                                              *found))
                     continue
             eff = effective_permissions(
                 facts, Standing(email, role, _as_utc(raw_since), perms, origin)
@@ -541,8 +558,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 decided[key] = found
             if not eff.permissions:
                 continue
-            rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa), *found,
-                                  account_id, granted_at))
+            rows.append(AccessRow(email, role, bool(mmfa if mmfa is not None else gmfa), *found))
         can_manage = decide_app(AppAction.MANAGE_ACCESS, facts, mine).allowed
         if first is not None and limit is not None:
             if len(rows) < limit and len(first) == limit * 2 + 8:

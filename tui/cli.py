@@ -183,7 +183,7 @@ def resolve_team(state: State, team: str | None) -> str:
     if env:
         return env
     rows = queries.teams(state.db(), state.actor().email)
-    own = _own_teams(rows)
+    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
     if len(own) == 1:
         return own[0]
     if not own:
@@ -196,19 +196,13 @@ def resolve_team(state: State, team: str | None) -> str:
     )
 
 
-def _own_teams(rows: Sequence[queries.TeamRow]) -> list[str]:
-    """The teams a command without --team may mean: those with a role, else any at all."""
-    return [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
-
-
-def default_team(rows: Sequence[queries.TeamRow]) -> str | None:
+def default_team(state: State) -> str | None:
     """The team a command uses when --team is left out, if there is one (``teams --json``'s
-    ``default``): TEAMACCESS_TEAM, else the actor's only team."""
-    env = os.environ.get("TEAMACCESS_TEAM")
-    if env:
-        return env
-    own = _own_teams(rows)
-    return own[0] if len(own) == 1 else None
+    ``default``): what :func:`resolve_team` picks without asking."""
+    try:
+        return resolve_team(state, None)
+    except click.UsageError:  # no team, or several: no default
+        return None
 
 
 # -- output helpers --------------------------------------------------------------------------
@@ -488,14 +482,15 @@ def row_id(kind: str, key: int | str | None, created_at: datetime | None) -> str
     return public_id(kind, key, created_at)
 
 
-def member_json(row: queries.MemberRow) -> dict[str, Any]:
+def member_json(row: queries.MemberRow, team_key: tuple[int, datetime] | None) -> dict[str, Any]:
     """A roster row with the Platform API's team-member field names, ``id`` and timestamps.
 
-    ``updated_at`` is when the membership began: the store keeps no time of a role change
-    (the audit log has it).
+    The id is the (team, email) pair's, so it stays as the role changes. ``updated_at`` is when
+    the membership began: the store keeps no time of a role change (the audit log has it).
     """
     return {
-        "id": row_id("team-member", row.membership_id, row.since),
+        "id": row_id("team-member", team_key and f"{team_key[0]}.{row.email}",
+                     team_key and team_key[1]),
         **portable.member_row(row.email, row.name, row.role, row.mfa, row.since),
         "updated_at": iso(row.since),
     }
@@ -511,7 +506,8 @@ def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
     name = resolve_team(s, team)
     rows = queries.roster(s.db(), s.actor().email, name, role=role)
     if as_json:
-        print_json([member_json(r) for r in rows])
+        key = queries.team_keys(s.db(), [name]).get(name)
+        print_json([member_json(r, key) for r in rows])
         return
     if not rows:
         say(f"No members in {shown(name)}{' with role ' + shown(role) if role else ''}.")
@@ -608,28 +604,25 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
 # -- access ----------------------------------------------------------------------------------
 
 
-def access_json(view: queries.AccessView, row: queries.AccessRow) -> dict[str, Any]:
+def access_json(view: queries.AccessView, row: queries.AccessRow,
+                granted: dict[str, datetime]) -> dict[str, Any]:
     """An access row with the Platform API's collaborator field names, plus its provenance.
 
     ``role`` reads as in the table: a personal app's ``owner``, a team user's role, else
-    ``collaborator``. ``created_at``/``updated_at`` are the explicit grant's (null where the
-    access comes from the team role alone).
+    ``collaborator``. The id is the (app, email) pair's; ``created_at``/``updated_at`` are
+    the explicit grant's (``granted``; null where the access comes from the team role alone).
     """
-    key = f"{view.app_id}.{row.account_id}" if row.account_id is not None else None
+    when = granted.get(row.email)
     return {
-        "id": row_id("collaborator", key, view.app_created_at),
-        **portable.access_row(view.app.name, row.email, row.mfa, row.role or _owner_role(view),
+        "id": row_id("collaborator", f"{view.app_id}.{row.email}", view.app_created_at),
+        **portable.access_row(view.app.name, row.email, row.mfa,
+                              row.role or ("owner" if view.app.team is None else None),
                               row.permissions),
-        "created_at": iso(row.granted_at),
-        "updated_at": iso(row.granted_at),
+        "created_at": iso(when),
+        "updated_at": iso(when),
         "grant": sorted(row.grant) if row.grant is not None else None,
         "sources": _sources_json(row.sources),
     }
-
-
-def _owner_role(view: queries.AccessView) -> str:
-    """What the role column says for a row without a team role on this app."""
-    return "owner" if view.app.team is None else "collaborator"
 
 
 @command("access")
@@ -640,9 +633,10 @@ def access_cmd(app: str, as_json: bool) -> None:
     s = _state()
     view = queries.app_access(s.db(), s.actor().email, app)
     if as_json:
-        print_json([access_json(view, r) for r in view.rows])
+        granted = queries.grant_times(s.db(), s.actor().email, app)
+        print_json([access_json(view, r, granted) for r in view.rows])
         return
-    owner_role = _owner_role(view)
+    owner_role = "owner" if view.app.team is None else "collaborator"
     table(
         ("Email", "Role", "Permissions", "MFA"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),
@@ -1019,11 +1013,12 @@ def teams_cmd(as_json: bool) -> None:
     s = _state()
     rows = queries.teams(s.db(), s.actor().email)
     if as_json:
-        default = default_team(rows)
+        default = default_team(s)
+        keys = queries.team_keys(s.db(), (r.name for r in rows))
         print_json([
-            {"id": row_id("team", r.team_id, r.created_at), "name": r.name, "role": r.role,
+            {"id": row_id("team", *keys[r.name]), "name": r.name, "role": r.role,
              "type": "enterprise", "default": r.name == default,
-             "created_at": iso(r.created_at), "updated_at": iso(r.created_at)}
+             "created_at": iso(keys[r.name][1]), "updated_at": iso(keys[r.name][1])}
             for r in rows
         ])
         return
