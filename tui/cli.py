@@ -482,18 +482,21 @@ def row_id(kind: str, key: int | str | None, created_at: datetime | None) -> str
     return public_id(kind, key, created_at)
 
 
-def member_json(row: queries.MemberRow, team_key: tuple[int, datetime] | None) -> dict[str, Any]:
-    """A roster row with the Platform API's team-member field names, ``id`` and timestamps.
+def member_json(row: queries.MemberRow) -> dict[str, Any]:
+    """A roster row with the Platform API's team-member field names."""
+    return portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+
+
+def with_member_id(row: queries.MemberRow, team_key: tuple[int, datetime] | None,
+                   fields: dict[str, Any]) -> dict[str, Any]:
+    """A roster row's JSON with its ``id`` and ``updated_at``, as Heroku's team members have.
 
     The id is the (team, email) pair's, so it stays as the role changes. ``updated_at`` is when
     the membership began: the store keeps no time of a role change (the audit log has it).
     """
-    return {
-        "id": row_id("team-member", team_key and f"{team_key[0]}.{row.email}",
-                     team_key and team_key[1]),
-        **portable.member_row(row.email, row.name, row.role, row.mfa, row.since),
-        "updated_at": iso(row.since),
-    }
+    key = f"{team_key[0]}.{row.email}" if team_key else None
+    return {"id": row_id("team-member", key, team_key[1] if team_key else None), **fields,
+            "updated_at": iso(row.since)}
 
 
 @command("members")
@@ -507,7 +510,7 @@ def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
     rows = queries.roster(s.db(), s.actor().email, name, role=role)
     if as_json:
         key = queries.team_keys(s.db(), [name]).get(name)
-        print_json([member_json(r, key) for r in rows])
+        print_json([with_member_id(r, key, member_json(r)) for r in rows])
         return
     if not rows:
         say(f"No members in {shown(name)}{' with role ' + shown(role) if role else ''}.")
