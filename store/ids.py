@@ -1,10 +1,10 @@
 """Stable public ids for rows (UUIDs, as Heroku's Platform API gives), derived from the rows.
 
-No column holds them: an id is the version-5 UUID of the row's kind, its integer key and a
-creation time it carries (its own, or its app's). So an id is the same on every run and in a
-copy of the database (a backup), needs no schema change, and differs between two databases
-unless they hold the same row made at the same microsecond (the demo team, built at a fixed
-time, has the same ids everywhere).
+No column holds them: an id is the version-5 UUID of the row's kind, its key (an integer id,
+or a team's or app's id with an email) and a creation time (its own, its team's or its app's).
+So an id is the same on every run and in a copy of the database (a backup), needs no schema
+change, and differs between two databases unless they hold the same row made at the same
+microsecond (the demo team, built at a fixed time, has the same ids everywhere).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 #: The namespace every public id is made in (fixed: changing it would change every id).
 NAMESPACE = uuid.UUID("2b7f6a40-5f0e-5d1c-9a3e-7e4d1c0a6b19")
 
-# uuid.uuid5 costs 2.6 us; the same digest from a prepared hash costs a fifth of that, which
-# matters for `members --json` on a 100,000-user team (two ids a row).
+# str(uuid.uuid5(...)) costs about two and a half times what the same digest from a prepared
+# hash, formatted by hand, costs; that matters for `members --json` on a 100,000-user team.
 _PREFIX = hashlib.sha1(NAMESPACE.bytes)
 
 
@@ -29,12 +29,13 @@ def stamp(value: datetime) -> str:
 
 
 def public_id(kind: str, key: int | str, created_at: datetime) -> str:
-    """The UUID of the ``kind`` row ``key`` (an integer id, or ids joined by ``.``).
+    """The UUID (as text) of the ``kind`` row ``key``: ``uuid5(NAMESPACE, "kind/key/time")``.
 
     Args:
         kind: what the row is: ``team``, ``account``, ``app``, ``team-member``,
             ``collaborator``, ``resource``.
-        key: the row's integer id, or for a pair (an app and an account) both, as ``"3.17"``.
+        key: the row's integer id, or for a pair (a team or app, and an email) both, as
+            ``"3.joe@acme.com"``.
         created_at: a creation time the row carries, so that equal integer ids in two
             databases get different UUIDs.
     """
