@@ -530,6 +530,9 @@ async def test_g_and_G_and_home_end_reach_the_ends_of_the_whole_list(tmp_path):
         assert view.selected().email == "user000299@bigco.example.com"
         await press(pilot, app, "home")
         assert view.selected().email == admin
+        for _ in range(20):  # PageDown goes on past the loaded window too
+            await press(pilot, app, "pagedown")
+        assert view.selected().email == "user000299@bigco.example.com"
     db.close()
 
 
