@@ -620,3 +620,45 @@ async def test_the_footer_shows_the_no_mfa_toggle_state(demo):
         await press(pilot, app, "m")
         await pilot.pause(0.1)
         assert label().endswith("on")
+
+
+# -- Round 2 (the reviewer drove main again) ----------------------------------------------------
+
+
+def burst(app: TeamAccessApp, *keys: str) -> None:
+    """Keys arriving in one read, as ``tmux send-keys 3 2 Enter Escape 1`` delivers them."""
+    from textual import events
+
+    chars = {"enter": "\r", "escape": "\x1b", "tab": "\t"}
+    for key in keys:
+        app.post_message(events.Key(key, chars.get(key, key if len(key) == 1 else None)))
+
+
+@sync
+async def test_keys_sent_in_one_go_apply_to_the_screen_they_were_typed_for(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        burst(app, "3", "2", "enter", "escape", "1")
+        await pilot.pause(0.5)
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert isinstance(app.screen, MainScreen), f"ended on {app.screen!r}"
+        assert app.main.query_one("#tabs").active == "roster"
+        assert app.focused is app.main.view("roster").table
+
+
+@sync
+async def test_keys_sent_in_one_go_open_the_pane_they_were_typed_for(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        burst(app, "3", "2", "enter")
+        await pilot.pause(0.5)
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert isinstance(app.screen, AccessScreen), f"ended on {app.screen!r}"
+        apps_table = app.main.view("apps").table
+        assert app.screen.app_name == apps_table.ordered_rows[0].key.value

@@ -99,6 +99,8 @@ class TeamAccessApp(App[None]):
     CSS_PATH = "app.tcss"
     #: Seconds an opening access pane waits for its first rows before it shows without them.
     ACCESS_WAIT = 0.1
+    #: Seconds keys typed ahead wait at most for a tab, pane or dialog to arrive.
+    KEY_HOLD_LIMIT = 1.5
     TITLE = "teamaccess"
     COMMANDS = {ActionsProvider}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -184,6 +186,11 @@ class TeamAccessApp(App[None]):
         self._access_wanted = False
         self._preparing = False
         self._stop = threading.Event()
+        # Keys typed while the last one is still being handled (see on_event).
+        self._held_keys: list[events.Key] = []
+        self._key_in_flight = False
+        self._key_sent_at = 0.0
+        self._drain_scheduled = False
         self.idle_gc = IdleCollector()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
         self.animation_level = "none"
@@ -212,13 +219,85 @@ class TeamAccessApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.idle_gc.saw_input()
-            if (isinstance(event, events.Key) and event.key == "escape" and self._access_wanted
-                    and isinstance(self.screen, MainScreen)):
-                # Typed ahead for the access pane that is still opening: it backs out of that
-                # pane, which then never appears, rather than landing on the list beneath.
-                self._access_wanted = False
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            # One key at a time: the next waits until this one has been handled all the way up
+            # and what it started (a tab, a pane, a dialog) has settled, so it reaches the screen
+            # it was typed for (tmux delivers "3 2 Enter Escape 1" in one read).
+            if self._held_keys or self._key_pending():
+                self._held_keys.append(event)
+                self._schedule_drain()
                 return
+            await self._dispatch_key(event)
+            return
         await super().on_event(event)
+
+    async def _dispatch_key(self, event: events.Key) -> None:
+        """Hand one typed key to Textual, and hold the next until this one went all the way."""
+        if (event.key == "escape" and self._access_wanted
+                and isinstance(self.screen, MainScreen)):
+            # Typed ahead for the access pane that is still opening: it backs out of that
+            # pane, which then never appears, rather than landing on the list beneath.
+            self._access_wanted = False
+            return
+        target = self.focused or self.screen
+        self._key_in_flight = True
+        self._key_sent_at = time.monotonic()
+        await super().on_event(event)
+        # A marker follows the key up the chain it bubbles along (each queue is first in,
+        # first out), so it reaches the app only after the key was handled or stopped.
+        chain = [node for node in target.ancestors_with_self if node is not self]
+        self._follow_key(chain)
+
+    def _follow_key(self, chain: list[Any]) -> None:
+        if not chain:
+            self.call_later(self._key_done)
+            return
+        node, rest = chain[0], chain[1:]
+        if not node.call_later(self._follow_key, rest):
+            self.call_later(self._key_done)  # the node went away meanwhile
+
+    def _key_pending(self) -> bool:
+        """The last key is still on its way up (for at most the hold limit)."""
+        return (self._key_in_flight
+                and time.monotonic() - self._key_sent_at < self.KEY_HOLD_LIMIT)
+
+    def _key_done(self) -> None:
+        self._key_in_flight = False
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._held_keys and not self._drain_scheduled:
+            self._drain_scheduled = True
+            # After a refresh: a focus or a mount the last key started is done by then.
+            self.call_after_refresh(self._drain_keys)
+
+    def switching(self) -> bool:
+        """A tab, pane or dialog is still arriving: keys typed now wait for it."""
+        if self._access_wanted:
+            return True
+        screen = self.screen
+        focused = self.focused
+        if focused is not None and focused.screen is not screen:
+            return True  # the keyboard has not moved to the new screen yet
+        if isinstance(screen, MainScreen):
+            view = screen.active_view
+            if not view.is_mounted or (view.pending and not view.loaded):
+                return True  # the list being switched to has no rows yet
+        return False
+
+    async def _drain_keys(self) -> None:
+        self._drain_scheduled = False
+        if not self._held_keys:
+            return
+        # What a key started may take a while (a slow read); past a limit the keys go anyway
+        # rather than be lost.
+        if self._key_pending() or (
+                self.switching() and time.monotonic() - self._key_sent_at < self.KEY_HOLD_LIMIT):
+            self._drain_scheduled = True
+            self.set_timer(0.02, self._drain_keys)
+            return
+        await self._dispatch_key(self._held_keys.pop(0))
+        self._schedule_drain()
 
     @property
     def main(self) -> MainScreen:
