@@ -662,3 +662,21 @@ async def test_keys_sent_in_one_go_open_the_pane_they_were_typed_for(demo):
         assert isinstance(app.screen, AccessScreen), f"ended on {app.screen!r}"
         apps_table = app.main.view("apps").table
         assert app.screen.app_name == apps_table.ordered_rows[0].key.value
+
+
+@sync
+async def test_escape_then_a_digit_read_as_one_character_are_both_keys(demo):
+    """A terminal's escape followed by 1 within ESCDELAY reaches Textual as "¡"."""
+    from textual import events
+
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        burst(app, "3", "2", "enter")
+        app.post_message(events.Key("inverted_exclamation_mark", "¡"))
+        await pilot.pause(0.5)
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert isinstance(app.screen, MainScreen), f"ended on {app.screen!r}"
+        assert app.main.query_one("#tabs").active == "roster"

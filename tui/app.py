@@ -49,11 +49,16 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 T = TypeVar("T")
 
 _TRUECOLOR = ("truecolor", "24bit")
+
+#: The characters Textual makes of escape followed at once by a digit (macOS option+digit).
+_OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7",
+                  "•": "8", "ª": "9", "º": "0"}
 
 
 def pick_theme(explicit: str | None = None) -> str:
@@ -220,6 +225,11 @@ class TeamAccessApp(App[None]):
         if isinstance(event, events.InputEvent):
             self.idle_gc.saw_input()
         if isinstance(event, events.Key) and not event.is_forwarded:
+            typed = self._split_escape(event)
+            if typed is not None:  # escape and a digit, typed fast: both keys, in order
+                for key in typed:
+                    await self.on_event(key)
+                return
             # One key at a time: the next waits until this one has been handled all the way up
             # and what it started (a tab, a pane, a dialog) has settled, so it reaches the screen
             # it was typed for (tmux delivers "3 2 Enter Escape 1" in one read).
@@ -230,6 +240,15 @@ class TeamAccessApp(App[None]):
             await self._dispatch_key(event)
             return
         await super().on_event(event)
+
+    def _split_escape(self, event: events.Key) -> list[events.Key] | None:
+        """Escape then a digit within ``ESCDELAY`` (100 ms) reach Textual as one macOS option
+        character ("escape 1" as "¡"): outside a text box, where such a character means
+        nothing here, they are the two keys typed."""
+        digit = _OPTION_DIGITS.get(event.character or "")
+        if digit is None or isinstance(self.focused, Input):
+            return None
+        return [events.Key("escape", "\x1b"), events.Key(digit, digit)]
 
     async def _dispatch_key(self, event: events.Key) -> None:
         """Hand one typed key to Textual, and hold the next until this one went all the way."""
