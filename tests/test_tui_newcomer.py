@@ -680,3 +680,36 @@ async def test_escape_then_a_digit_read_as_one_character_are_both_keys(demo):
         await settle(pilot, app)
         assert isinstance(app.screen, MainScreen), f"ended on {app.screen!r}"
         assert app.main.query_one("#tabs").active == "roster"
+
+
+@sync
+async def test_focus_comes_back_after_the_terminal_was_too_small(demo):
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        # The roster's list, then a dialog over it, then the access pane.
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.2)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        await settle(pilot, app)
+        assert app.focused is app.main.view("roster").table
+        await press(pilot, app, "n")  # the add-user dialog
+        dialog = app.screen
+        box = app.focused
+        assert box is not None and box.screen is dialog
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.2)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert app.screen is dialog and app.focused is box
+        await press(pilot, app, "escape", "2", "enter")
+        assert isinstance(app.screen, AccessScreen)
+        table = app.focused
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.2)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert app.focused is table
+        await press(pilot, app, "escape")
+        assert app.focused is app.main.view("apps").table

@@ -196,6 +196,8 @@ class TeamAccessApp(App[None]):
         self._key_in_flight = False
         self._key_sent_at = 0.0
         self._drain_scheduled = False
+        # Where the keyboard was on each screen before the terminal became too small.
+        self._focus_before_small: list[tuple[Screen, Any]] | None = None
         self.idle_gc = IdleCollector()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
         self.animation_level = "none"
@@ -317,6 +319,26 @@ class TeamAccessApp(App[None]):
             return
         await self._dispatch_key(self._held_keys.pop(0))
         self._schedule_drain()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below 80x24 every screen hides its widgets (see TooSmall), and Textual moves the
+        keyboard off them; remember where it was on each screen and put it back once the
+        terminal is large enough again."""
+        small = event.size.width < 80 or event.size.height < 24
+        if small and self._focus_before_small is None:
+            self._focus_before_small = [(s, s.focused) for s in self.screen_stack]
+        elif not small and self._focus_before_small is not None:
+            remembered, self._focus_before_small = self._focus_before_small, None
+            # After the screens have taken their new size classes (Textual resizes them on a
+            # timer) and shown their widgets again.
+            self.set_timer(0.05, partial(self._refocus, remembered))
+
+    def _refocus(self, remembered: list[tuple[Screen, Any]]) -> None:
+        for screen, widget in remembered:
+            if (widget is not None and widget.is_attached and screen in self.screen_stack
+                    and widget.screen is screen):
+                screen.set_focus(widget)
+        self.screen.refresh_bindings()
 
     @property
     def main(self) -> MainScreen:
