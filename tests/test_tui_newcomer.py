@@ -713,3 +713,21 @@ async def test_focus_comes_back_after_the_terminal_was_too_small(demo):
         assert app.focused is table
         await press(pilot, app, "escape")
         assert app.focused is app.main.view("apps").table
+
+
+@sync
+async def test_no_color_no_mfa_badge_is_black_on_white_and_the_ok_badge_dim(demo, monkeypatch):
+    """Under NO_COLOR Textual greys every colour: the warning must not be two near greys."""
+    from rich.style import Style
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        table = front(app).table
+        badge = Style.parse(str(table.get_row("barbara@acme.com")[3].style))
+        ok = Style.parse(str(table.get_row("ada@acme.com")[3].style))
+        assert badge.bold and badge.reverse
+        fg, bg = badge.color.get_truecolor(), badge.bgcolor.get_truecolor()
+        assert sum(fg) - sum(bg) > 3 * 200  # near white on near black, reversed
+        assert ok.dim and not ok.reverse

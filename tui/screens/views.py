@@ -45,9 +45,13 @@ LOCKED = "locked"
 UNLOCKED = "open"
 
 
-def mfa_badge(mfa: bool) -> Text:
+def mfa_badge(mfa: bool, no_color: bool = False) -> Text:
     """An MFA badge that reads without colour: a symbol and a word; the warning is reversed, so
-    it is the most visible cell with or without colour (NO_COLOR turns red into grey)."""
+    it is the most visible cell with or without colour. Under NO_COLOR Textual turns red into a
+    grey next to the background's, so there the warning is black on white (the two ends of the
+    grey scale) and the ok badge is dim."""
+    if no_color:
+        return Text(MFA_ON, style="dim") if mfa else Text(NO_MFA, style="bold #ffffff on #000000 reverse")
     return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold reverse red")
 
 
@@ -137,7 +141,7 @@ class RosterView(TeamView):
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
         role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
         return (cut(item.email, 32), cut(item.name or "", 36), role,
-                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")),
+                mfa_badge(item.mfa, self.app.no_color), Text(item.since.strftime("%Y-%m-%d")),
                 cut(", ".join(item.apps), 40))
 
     def after_load(self) -> None:
