@@ -731,3 +731,58 @@ async def test_no_color_no_mfa_badge_is_black_on_white_and_the_ok_badge_dim(demo
         fg, bg = badge.color.get_truecolor(), badge.bgcolor.get_truecolor()
         assert sum(fg) - sum(bg) > 3 * 200  # near white on near black, reversed
         assert ok.dim and not ok.reverse
+
+
+@sync
+async def test_refusals_and_questions_about_yourself_say_you(tmp_path):
+    db = Database(tmp_path / "solo.db")
+    ops.create_team(db, ADA, "solo")
+    ops.add_member(db, ADA, "solo", "joe@acme.com", "member")
+    ops.create_app(db, ADA, "web", team="solo")
+    events = queries.audit_count(db)
+    app = make(db, team="solo")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        for key in ("e", "d"):
+            said = await refused_by_key(pilot, app, key)
+            assert said.startswith("You are the only admin of solo"), said
+            assert "ada@acme.com" not in said
+        assert "yourself" in app.last_error or "your own role" in app.last_error
+        await press(pilot, app, "2")
+        said = await refused_by_key(pilot, app, "plus")
+        assert said.startswith("You already have every permission"), said
+    assert queries.audit_count(db) == events
+    db.close()
+
+
+@sync
+async def test_d_on_an_empty_roster_says_remove_and_l_on_a_locked_app_says_locked_first(demo):
+    events = queries.audit_count(demo)
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "slash", *"zzzz", "enter")
+        assert "nobody to remove" in await refused_by_key(pilot, app, "d")
+        assert "nobody to change" in await refused_by_key(pilot, app, "e")
+    app = make(demo, "joe@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "admin-panel")
+        said = await refused_by_key(pilot, app, "l")
+        assert said.startswith("admin-panel is already locked"), said
+    assert queries.audit_count(demo) == events
+
+
+@sync
+async def test_a_collaborator_leaving_is_told_they_lose_the_app(demo):
+    app = make(demo, "sam@freelance.dev")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "website-staging")
+        await press(pilot, app, "minus")
+        assert isinstance(app.screen, ConfirmDialog)
+        body = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "lose access" in body and "team role" not in body
+        await press(pilot, app, "n")

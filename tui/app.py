@@ -42,7 +42,7 @@ from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
-from teamaccess.tui.widgets.words import in_dashboard_words
+from teamaccess.tui.widgets.words import about_you, in_dashboard_words
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -475,7 +475,10 @@ class TeamAccessApp(App[None]):
 
     def report(self, message: str, *, error: bool = False) -> None:
         """Tell the user an outcome in one line (user data shown literally)."""
-        line = clean(in_dashboard_words(message) if error else message)
+        line = clean(about_you(in_dashboard_words(message), self.actor.email) if error
+                     else message)
+        if line.startswith("cannot "):  # the store's reason opens a sentence here
+            line = "C" + line[1:]
         self.last_message = line
         if error:
             self.last_error = line

@@ -213,7 +213,8 @@ class RosterView(TeamView):
             decision = decide_team(TeamAction.MANAGE_MEMBERS, team, rel)
             if not decision:
                 return decision.reason + "."
-            return "The list is empty: nobody to change (a adds a user)."
+            verb = "remove" if action == "remove_user" else "change"
+            return f"The list is empty: nobody to {verb} (a adds a user)."
         if action == "add_collaborator":
             return decide_team(TeamAction.ADD_COLLABORATOR, team, rel).reason + "."
         return None
@@ -560,6 +561,8 @@ class AppsView(TeamView):
             return f"No app is selected: the list is empty{create}."
         app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
                        "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action == "lock" and item.locked:  # said first: whoever you are, nothing to do
+            return f"{clean(item.name)} is already locked."
         if action in app_actions:
             facts, standing = self.facts(item)
             decision = decide_app(app_actions[action], facts, standing)
@@ -630,9 +633,11 @@ class AppsView(TeamView):
             return
         ta = self.ta
 
-        ta.confirm_op(Text(f"Leave {clean(item.name)}?"),
-                      Text("Your explicit grant on it will be dropped; what your "
-                           "team role gives stays."), "Leave",
+        if ta.relation is Relation.COLLABORATOR:  # no team role: the grant is all they have
+            body = "You will lose access to it: your grant is all you hold there."
+        else:
+            body = "Your explicit grant on it will be dropped; what your team role gives stays."
+        ta.confirm_op(Text(f"Leave {clean(item.name)}?"), Text(body), "Leave",
                       lambda: ops.leave_app(ta.db, ta.actor, item.name), lambda c: f"Left {c.app}.")
 
     def action_transfer_in(self) -> None:
