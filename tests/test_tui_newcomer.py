@@ -786,3 +786,40 @@ async def test_a_collaborator_leaving_is_told_they_lose_the_app(demo):
         body = " ".join(str(w.render()) for w in app.screen.query("Static"))
         assert "lose access" in body and "team role" not in body
         await press(pilot, app, "n")
+
+
+def footer_labels(app: TeamAccessApp) -> dict[str, str]:
+    from textual.widgets._footer import FooterKey
+
+    return {key.action: key.description for key in app.screen.query(FooterKey)}
+
+
+@sync
+async def test_the_command_palette_shows_its_own_keys_not_the_screens(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        from textual.command import CommandPalette
+
+        assert isinstance(app.screen, CommandPalette)
+        shown = footer_labels(app)
+        assert shown.get("escape") == "Close", shown
+        assert "filter" not in shown and "help" not in shown
+        await pilot.press("escape")
+
+
+@sync
+async def test_a_dialogs_footer_names_ctrl_s_as_its_button_does(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "test")
+        await press(pilot, app, "d")
+        await pilot.pause(0.1)
+        assert footer_labels(app).get("submit") == "Destroy"
+        await press(pilot, app, "escape", "n")
+        await pilot.pause(0.1)
+        assert footer_labels(app).get("submit") == "Create"

@@ -41,12 +41,13 @@ from teamaccess.tui.screens.base import TableView
 from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
+from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean
 from teamaccess.tui.widgets.words import about_you, in_dashboard_words
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input
@@ -96,6 +97,27 @@ class ActionsProvider(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class KeysPalette(CommandPalette):
+    """Textual's command palette with a footer of its own keys (escape closes it, the arrows
+    choose), over the footer of the screen it was opened on, which would mislead here."""
+
+    BINDINGS = [
+        Binding("escape", "escape", "Close", id="palette.close"),
+        Binding("enter", "run_chosen", "Run", id="palette.run", show=True),
+        Binding("down", "cursor_down", "Next", id="palette.next", key_display="↓", show=True),
+        Binding("up", "command_list('cursor_up')", "Previous", id="palette.previous",
+                key_display="↑", show=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield KeysFooter(compact=True)
+
+    async def action_run_chosen(self) -> None:
+        """Enter runs the command under the cursor (the palette's own input does it too)."""
+        await self.query_one(Input).action_submit()
 
 
 class TeamAccessApp(App[None]):
@@ -596,6 +618,11 @@ class TeamAccessApp(App[None]):
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
             self.pop_screen()
         self.main.show_tab(tab_id)
+
+    def action_command_palette(self) -> None:
+        """The command palette, with its own keys in its footer."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(KeysPalette(id="--command-palette"))
 
     def action_switch_team(self) -> None:
         """Choose another of your teams."""

@@ -134,6 +134,12 @@ class FormDialog(ModalScreen[Any]):
     #: A form holding a Select: tall enough that the Select's list opens inside the dialog.
     holds_choices: bool = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The footer names ctrl+s as the button does ("Destroy (ctrl+s)", not "Save").
+        if "ok_label" in cls.__dict__ and "BINDINGS" not in cls.__dict__:
+            cls.BINDINGS = [Binding("ctrl+s", "submit", cls.ok_label, id="form.submit")]
+        super().__init_subclass__(**kwargs)
+
     def __init__(self, action: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self._action = action
