@@ -823,3 +823,25 @@ async def test_a_dialogs_footer_names_ctrl_s_as_its_button_does(demo):
         await press(pilot, app, "escape", "n")
         await pilot.pause(0.1)
         assert footer_labels(app).get("submit") == "Create"
+
+
+@sync
+async def test_a_long_reason_wraps_under_itself_and_help_lists_g_and_end(demo):
+    from teamaccess.tui.widgets.dialogs import HelpScreen as Help
+
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "question_mark")
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert "g / G" in body and "home / end" in body
+        await press(pilot, app, "escape")
+        reason = "only team admins and accounts with manage on the app may change " * 3
+        app.push_screen(Help("Audit event 1", [("outcome", "denied"), ("reason", reason)]))
+        await settle(pilot, app)
+        lines = str(app.screen.query_one(".help-body Static").render()).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("reason"))
+        rest = [line for line in lines[at + 1:] if line.strip()]
+        assert len(rest) >= 2, lines
+        assert all(line.startswith(" " * len("outcome  ")) for line in rest), lines
+        assert all(len(line) <= 80 - 6 for line in lines), lines

@@ -672,7 +672,10 @@ class TeamAccessApp(App[None]):
                 continue
             seen.add(b.id)
             keys.append((self.get_key_display(b), b.tooltip or b.description))
-        keys.extend([("j / k", "Down / up (arrows too)"), ("enter", "Open the selected row"),
+        keys.extend([("j / k", "Down / up (arrows too)"),
+                     ("g / G", "First / last row of the whole list (home / end too)"),
+                     ("pgup / pgdn", "A page up / down"),
+                     ("enter", "Open the selected row"),
                      ("ctrl+p", "Every action you may take here, by name"),
                      ("escape", "Back out of a dialog, a filter or a pane")])
         notes = [

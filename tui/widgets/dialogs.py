@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -578,9 +579,13 @@ class HelpScreen(ModalScreen[None]):
             yield Static(text(self._title), classes="dialog-title")
             body = Text()
             width = min(24, max((len(k) for k, _d in self._keys), default=0))
+            # The dialog's text width (80 wide at most, less its border, padding and scrollbar):
+            # a long description wraps under itself, not back under its label.
+            room = max(20, min(80, self.app.size.width or 80) - 7 - width - 2)
             for key, description in self._keys:
                 body.append(f"{clean(key):<{width}}", style="bold")
-                body.append(f"  {clean(description)}\n")
+                lines = textwrap.wrap(clean(description), room) or [""]
+                body.append("  " + ("\n" + " " * (width + 2)).join(lines) + "\n")
             for note in self._notes:
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):
