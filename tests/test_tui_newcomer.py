@@ -845,3 +845,22 @@ async def test_a_long_reason_wraps_under_itself_and_help_lists_g_and_end(demo):
         assert len(rest) >= 2, lines
         assert all(line.startswith(" " * len("outcome  ")) for line in rest), lines
         assert all(len(line) <= 80 - 6 for line in lines), lines
+
+
+@sync
+async def test_outcomes_show_one_at_a_time_on_the_footers_line(demo):
+    from textual.widgets._toast import Toast
+
+    app = make(demo)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot, app)
+        app.report("Added someone@acme.com as a member of acme-widgets.")
+        await pilot.pause(0.3)
+        app.report("joe@acme.com is already a member of acme-widgets.", error=True)
+        await pilot.pause(0.3)
+        toasts = list(app.screen.query(Toast))
+        assert len(toasts) == 1, toasts
+        region = toasts[0].region
+        assert region.height == 1 and region.y == 23, region  # the footer's row, not the table's
+        assert region.width == 80
+        assert app.REFUSAL_SECONDS <= 5 and app.OUTCOME_SECONDS <= 3

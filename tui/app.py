@@ -128,6 +128,9 @@ class TeamAccessApp(App[None]):
     ACCESS_WAIT = 0.1
     #: Seconds keys typed ahead wait at most for a tab, pane or dialog to arrive.
     KEY_HOLD_LIMIT = 1.5
+    #: Seconds an outcome, and a refusal, stays on the footer's line.
+    OUTCOME_SECONDS = 2.5
+    REFUSAL_SECONDS = 5.0
     TITLE = "teamaccess"
     COMMANDS = {ActionsProvider}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -504,8 +507,10 @@ class TeamAccessApp(App[None]):
         self.last_message = line
         if error:
             self.last_error = line
-        self.notify(line, title="Refused" if error else "", severity="error" if error else "information",
-                    markup=False, timeout=8 if error else 4)
+        # One at a time, and short-lived: it sits over the footer's keys (see app.tcss).
+        self.clear_notifications()
+        self.notify(line, severity="error" if error else "information",
+                    markup=False, timeout=self.REFUSAL_SECONDS if error else self.OUTCOME_SECONDS)
 
     def on_team_access_app_reported(self, message: Reported) -> None:
         if message.changed:
