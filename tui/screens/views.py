@@ -98,6 +98,7 @@ class RosterView(TeamView):
     COLUMNS = (("email", "Email"), ("name", "Name"), ("role", "Role"), ("mfa", "MFA"),
                ("since", "Since"), ("apps", "Apps (collaborators)"))
     SORTS = ("email", "name", "role", "mfa", "since")
+    SQUEEZE = {"email": (32, 16), "name": (36, 8), "apps": (40, 10)}
 
     BINDINGS = [
         Binding("a", "add_user", "Add", id="roster.add", tooltip="Add a team user with a role"),
@@ -140,9 +141,12 @@ class RosterView(TeamView):
 
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
         role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
-        return (cut(item.email, 32), cut(item.name or "", 36), role,
+        return (cut(item.email, self.room("email")), cut(item.name or "", self.room("name")), role,
                 mfa_badge(item.mfa, self.app.no_color), Text(item.since.strftime("%Y-%m-%d")),
-                cut(", ".join(item.apps), 40))
+                cut(", ".join(item.apps), self.room("apps")))
+
+    def squeeze_text(self, item: queries.MemberRow) -> dict[str, str]:
+        return {"email": item.email, "name": item.name or "", "apps": ", ".join(item.apps)}
 
     def after_load(self) -> None:
         if self.refusal is None:
@@ -183,7 +187,8 @@ class RosterView(TeamView):
     def after_refilter(self) -> None:
         for key, label in self.COLUMNS:
             mark = (" ▼" if self.sort_reversed else " ▲") if key == self.sort_by else ""
-            self.table.columns[key].label = Text(label + mark)  # type: ignore[index]
+            self.table.columns[key].label = (  # type: ignore[index]
+                self.label(key, label + mark) if key in self.SQUEEZE else Text(label + mark))
         self.table.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -753,6 +758,8 @@ class AuditView(TeamView):
     # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
     COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"),
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
+    SQUEEZE = {"detail": (48, 8), "target": (28, 8), "actor": (28, 8), "app": (24, 6),
+               "action": (32, 10)}
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
@@ -763,9 +770,14 @@ class AuditView(TeamView):
     def cells(self, item: queries.AuditRow) -> Sequence[Text]:
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
             "✗ " + clean(item.outcome), style="bold reverse red")
-        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")), cut(item.actor_email, 28),
-                text(item.action), cut(item.app or "", 24), cut(item.target or "", 28),
-                cut(_detail(item), 48))
+        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")),
+                cut(item.actor_email, self.room("actor")), cut(item.action, self.room("action")),
+                cut(item.app or "", self.room("app")), cut(item.target or "", self.room("target")),
+                cut(_detail(item), self.room("detail")))
+
+    def squeeze_text(self, item: queries.AuditRow) -> dict[str, str]:
+        return {"actor": item.actor_email, "app": item.app or "", "target": item.target or "",
+                "detail": _detail(item), "action": item.action}
 
     def haystack(self, item: queries.AuditRow) -> str:
         return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
