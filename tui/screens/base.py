@@ -47,6 +47,9 @@ class TableView(Vertical):
     #: width: column -> (the most it shows, the least it is cut to). The widest is cut first;
     #: roles, permissions, badges and dates are never listed here.
     SQUEEZE: dict[str, tuple[int, int]] = {}
+    #: SQUEEZE columns that name someone or something (an email): cut only once the others
+    #: are down to their least.
+    SQUEEZE_LAST: tuple[str, ...] = ()
     noun = "rows"
 
     BINDINGS = [
@@ -411,8 +414,9 @@ class TableView(Vertical):
         room: dict[str, int] = {}
         if over > 0:
             while over > 0:
-                widest = max((c for c in want if want[c] > self.SQUEEZE[c][1]), key=want.__getitem__,
-                             default=None)
+                cuttable = [c for c in want if want[c] > self.SQUEEZE[c][1]]
+                first = [c for c in cuttable if c not in self.SQUEEZE_LAST] or cuttable
+                widest = max(first, key=want.__getitem__, default=None)
                 if widest is None:
                     break  # cut to the least everywhere: the rest scrolls sideways
                 want[widest] -= 1

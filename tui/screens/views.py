@@ -99,6 +99,7 @@ class RosterView(TeamView):
                ("since", "Since"), ("apps", "Apps (collaborators)"))
     SORTS = ("email", "name", "role", "mfa", "since")
     SQUEEZE = {"email": (32, 16), "name": (36, 8), "apps": (40, 10)}
+    SQUEEZE_LAST = ("email",)
 
     BINDINGS = [
         Binding("a", "add_user", "Add", id="roster.add", tooltip="Add a team user with a role"),
@@ -760,6 +761,7 @@ class AuditView(TeamView):
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
     SQUEEZE = {"detail": (48, 8), "target": (28, 8), "actor": (28, 8), "app": (24, 6),
                "action": (32, 10)}
+    SQUEEZE_LAST = ("actor", "target")
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
