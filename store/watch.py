@@ -22,6 +22,7 @@ This module never imports textual or rich; psycopg only when watching PostgreSQL
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -50,14 +51,19 @@ CROSS_TEAM_ACTIONS = frozenset({"app_transfer.create"})
 NOTIFY_TRIGGER = "audit_event_notify"
 
 # The channel is per schema (md5 keeps it a valid identifier of fixed length), so two teamaccess
-# databases in two schemas of one PostgreSQL database don't wake each other. json_build_object
-# escapes whatever the columns hold; the payload stays far under NOTIFY's 8000-byte limit
-# (emails are at most 300 characters in the log).
+# databases in two schemas of one PostgreSQL database don't wake each other. Any role of the
+# database may LISTEN, table rights or not, so the people an event names travel as digests of
+# their emails, enough to recognise oneself (see person_digest). json_build_object escapes what
+# the columns hold; the payload stays far under NOTIFY's 8000-byte limit.
+_NOTIFY_BODY = (
+    " BEGIN PERFORM pg_notify('teamaccess_' || md5(TG_TABLE_SCHEMA), json_build_object("
+    "'team', NEW.team_id, 'action', NEW.action, 'actor', md5(lower(NEW.actor_email)), "
+    "'target', md5(lower(NEW.target_email)))::text); RETURN NULL; END "
+)
 _PG_NOTIFY_SQL = (
-    "CREATE OR REPLACE FUNCTION teamaccess_audit_notify() RETURNS trigger AS $$ "
-    "BEGIN PERFORM pg_notify('teamaccess_' || md5(TG_TABLE_SCHEMA), json_build_object("
-    "'team', NEW.team_id, 'action', NEW.action, 'actor', NEW.actor_email, "
-    "'target', NEW.target_email)::text); RETURN NULL; END $$ LANGUAGE plpgsql",
+    f"CREATE OR REPLACE FUNCTION teamaccess_audit_notify() RETURNS trigger AS $${_NOTIFY_BODY}$$ "
+    "LANGUAGE plpgsql",
+    f"DROP TRIGGER IF EXISTS {NOTIFY_TRIGGER} ON audit_event",
     f"CREATE TRIGGER {NOTIFY_TRIGGER} AFTER INSERT ON audit_event "
     "FOR EACH ROW EXECUTE FUNCTION teamaccess_audit_notify()",
 )
@@ -75,37 +81,55 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 
 
 def install_notify(conn: Connection) -> bool:
-    """Install the notify trigger on PostgreSQL unless it is there; True when it is in place.
+    """Install or update the notify trigger on PostgreSQL; True when one is in place.
 
     Runs inside the transaction that creates or opens the schema, so databases made by an
-    older teamaccess get it on their next open. Only the table's owner may add a trigger: for
-    anyone else a missing trigger is reported as False (their watchers then poll, as before)
-    and the open goes on.
+    older teamaccess get it on their next open (and a later teamaccess may update it). Only the
+    table's owner may: for anyone else a missing trigger is reported as False (their watchers
+    then poll, as before) and the open goes on.
     """
-    found = conn.execute(text(
-        "SELECT 1 FROM pg_trigger WHERE tgrelid = 'audit_event'::regclass AND tgname = :name"
-    ), {"name": NOTIFY_TRIGGER}).first()
-    if found:
+    # In place and current (a later teamaccess may announce more): nothing to write.
+    exists, current = conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'audit_event'::regclass "
+        "AND tgname = :name), (SELECT prosrc FROM pg_proc "
+        "WHERE oid = to_regproc('teamaccess_audit_notify')) = :body"
+    ), {"name": NOTIFY_TRIGGER, "body": _NOTIFY_BODY}).one()
+    if exists and current:
         return True
     try:
         with conn.begin_nested():
             for stmt in _PG_NOTIFY_SQL:
                 conn.exec_driver_sql(stmt)
     except DBAPIError as err:
-        log.warning("no change notifications on this database until its owner opens it: %s",
-                    str(getattr(err, "orig", err)).splitlines()[0])
-        return False
+        log.warning("change notifications not brought up to date until the database's owner "
+                    "opens it: %s", str(getattr(err, "orig", err)).splitlines()[0])
+        # An older trigger still announces changes (a payload it can't read wakes everyone).
+        return bool(exists)
     return True
+
+
+def person_digest(email: str | None) -> str | None:
+    """How a notification names a person: the md5 of the lower-cased email, as the trigger does."""
+    return None if email is None else hashlib.md5(email.lower().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Change:
-    """One committed audit event, as much of it as deciding whom it concerns needs."""
+    """One committed audit event, as much of it as deciding whom it concerns needs.
+
+    ``actor`` and ``target`` are :func:`person_digest` values, never the emails themselves.
+    """
 
     team_id: int | None
     action: str
     actor: str | None
     target: str | None
+
+    @classmethod
+    def from_row(cls, team_id: int | None, action: str, actor_email: str | None,
+                 target_email: str | None) -> Change:
+        """The change an audit row records (SQLite reads the rows themselves)."""
+        return cls(team_id, action, person_digest(actor_email), person_digest(target_email))
 
     @classmethod
     def from_payload(cls, payload: str) -> Change | None:
@@ -134,8 +158,7 @@ def concerns(change: Change | None, team_ids: frozenset[int] | None, email: str 
         return True
     if email is None:
         return False
-    email = email.lower()
-    return email in ((change.actor or "").lower(), (change.target or "").lower())
+    return person_digest(email) in (change.actor, change.target)
 
 
 class Watcher:
@@ -294,7 +317,7 @@ class _Poller:
         for row in rows:
             found_any = True
             self.last_id = max(self.last_id, int(row[0]))
-            if not wake and watcher.concerns(Change(row[1], row[2], row[3], row[4])):
+            if not wake and watcher.concerns(Change.from_row(row[1], row[2], row[3], row[4])):
                 wake = True
         # A commit with no audit event was not made by teamaccess: reload to be safe.
         return wake or not found_any

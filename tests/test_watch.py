@@ -18,7 +18,7 @@ from sqlalchemy import text
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
-from teamaccess.store.watch import NOTIFY_TRIGGER, Change, concerns
+from teamaccess.store.watch import NOTIFY_TRIGGER, Change, concerns, person_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 ADA = ops.Actor(DEMO_ADMIN, "ada")
@@ -134,28 +134,52 @@ def test_close_ends_a_wait_at_once(any_demo_db):
 # -- who is concerned: the rule itself --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change,teams,email,wakes", [
-    (Change(1, "app.lock", "x@a.io", None), frozenset({1}), "me@a.io", True),
-    (Change(2, "app.lock", "x@a.io", None), frozenset({1}), "me@a.io", False),
-    (Change(2, "team.member.add", "x@a.io", "ME@a.io"), frozenset({1}), "me@a.io", True),
-    (Change(2, "team.create", "me@a.io", None), frozenset({1}), "me@a.io", True),
-    (Change(None, "account.update", "x@a.io", "x@a.io"), frozenset({1}), "me@a.io", True),
-    (Change(2, "app_transfer.create", "x@a.io", "t2"), frozenset({1}), "me@a.io", True),
-    (Change(2, "app.lock", "x@a.io", None), None, None, True),
+@pytest.mark.parametrize("row,teams,email,wakes", [
+    ((1, "app.lock", "x@a.io", None), frozenset({1}), "me@a.io", True),
+    ((2, "app.lock", "x@a.io", None), frozenset({1}), "me@a.io", False),
+    ((2, "team.member.add", "x@a.io", "ME@a.io"), frozenset({1}), "me@a.io", True),
+    ((2, "team.create", "me@a.io", None), frozenset({1}), "Me@A.io", True),
+    ((None, "account.update", "x@a.io", "x@a.io"), frozenset({1}), "me@a.io", True),
+    ((2, "app_transfer.create", "x@a.io", "t2"), frozenset({1}), "me@a.io", True),
+    ((2, "app.lock", "x@a.io", None), None, None, True),
     (None, frozenset({1}), None, True),
-    (Change(2, "app.lock", "x@a.io", None), frozenset(), None, False),
+    ((2, "app.lock", "x@a.io", None), frozenset(), None, False),
 ], ids=["own team", "other team", "names me", "I did it", "no team", "transfer", "every team",
         "unreadable", "follows nothing"])
-def test_which_changes_concern_a_watcher(change, teams, email, wakes):
+def test_which_changes_concern_a_watcher(row, teams, email, wakes):
+    change = None if row is None else Change.from_row(*row)
     assert concerns(change, teams, email) is wakes
 
 
-def test_a_payload_is_read_as_data():
+def test_a_payload_is_read_as_data_and_names_people_only_by_digest():
     change = Change.from_payload(
-        '{"team" : 7, "action" : "app.lock", "actor" : "[b]x\\u001b@a.io", "target" : null}')
-    assert change == Change(7, "app.lock", "[b]x\x1b@a.io", None)
+        '{"team" : 7, "action" : "app.lock", "actor" : "[b]x\\u001b", "target" : null}')
+    assert change == Change(7, "app.lock", "[b]x\x1b", None)
     assert Change.from_payload("not json") is None
     assert Change.from_payload('{"team": "seven"}') is None
+    assert Change.from_row(None, "x", "Ada@Acme.com", None).actor == person_digest("ada@acme.com")
+    assert "ada" not in (person_digest("ada@acme.com") or "")
+
+
+@pytest.mark.postgres
+def test_a_notification_carries_no_email(pg_db):
+    """Any role of the database may LISTEN: the payload names people by digest only."""
+    import psycopg
+
+    build_demo(pg_db)
+    params = pg_db.engine.dialect.create_connect_args(pg_db.engine.url)[1]
+    with psycopg.connect(**params, autocommit=True) as conn:
+        channel = conn.execute(
+            "SELECT 'teamaccess_' || md5(current_schema())").fetchone()[0]
+        conn.execute(f'LISTEN "{channel}"')
+        ops.add_member(pg_db, ADA, DEMO_TEAM, "secret.person@acme.com", "viewer")
+        notices = list(conn.notifies(timeout=WAKE, stop_after=1))
+    assert len(notices) == 1
+    payload = notices[0].payload
+    assert "@" not in payload and "secret" not in payload
+    change = Change.from_payload(payload)
+    assert change is not None and change.target == person_digest("secret.person@acme.com")
+    assert concerns(change, frozenset(), "secret.person@acme.com")
 
 
 # -- PostgreSQL only -----------------------------------------------------------------------------------
@@ -254,6 +278,24 @@ def test_a_database_made_before_the_trigger_gets_it_when_opened(pg_db):
             ).scalar() == 1
     finally:
         reopened.close()
+
+
+@pytest.mark.postgres
+def test_an_outdated_notify_function_is_brought_up_to_date_when_opened(pg_db):
+    build_demo(pg_db)
+    with pg_db.engine.begin() as conn:  # as an earlier teamaccess might have left it
+        conn.execute(text(
+            "CREATE OR REPLACE FUNCTION teamaccess_audit_notify() RETURNS trigger AS $$ BEGIN "
+            "PERFORM pg_notify('teamaccess_' || md5(TG_TABLE_SCHEMA), NEW.actor_email); "
+            "RETURN NULL; END $$ LANGUAGE plpgsql"))
+    Database(pg_db.url).close()
+    with pg_db.engine.connect() as conn:
+        source = conn.execute(text(
+            "SELECT prosrc FROM pg_proc WHERE oid = to_regproc('teamaccess_audit_notify')")).scalar()
+        triggers = conn.execute(text(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = :n"), {"n": NOTIFY_TRIGGER}).scalar()
+    assert "actor_email)" not in source and "md5(lower(NEW.actor_email))" in source
+    assert triggers == 1
 
 
 @pytest.mark.postgres
