@@ -183,6 +183,7 @@ class Watcher:
         self.follow(teams, email)
         self._listener: _Listener | None = None
         self._poll = None
+        self._next_poll = 0.0
         if db.backend == "postgresql" and db.notify_ready:
             self._listener = _listener_of(db)
             self._listener.add(self)
@@ -263,21 +264,20 @@ class Watcher:
     def _wait_polling(self, deadline: float | None) -> bool:
         assert self._poll is not None
         while not self._closed:
-            try:
-                if self._poll.changed(self):
-                    return True
-            except Exception:  # noqa: BLE001 - a busy or vanished file: try again next time
-                log.debug("change poll failed", exc_info=True)
-            pause = self.interval
-            if deadline is not None:
-                pause = min(pause, deadline - time.monotonic())
-                if pause <= 0:
-                    return False
-            if self._woken.wait(pause):
+            now = time.monotonic()
+            if now >= self._next_poll:  # one poll per interval, however the waits are cut
+                self._next_poll = now + self.interval
+                try:
+                    if self._poll.changed(self):
+                        return True
+                except Exception:  # noqa: BLE001 - a busy or vanished file: try again next time
+                    log.debug("change poll failed", exc_info=True)
+            until = self._next_poll if deadline is None else min(self._next_poll, deadline)
+            if deadline is not None and now >= deadline:
+                return False
+            if self._woken.wait(max(0.0, until - time.monotonic())):
                 self._woken.clear()
-                if self._closed:
-                    return False
-                return True
+                return not self._closed
         return False
 
     def close(self) -> None:

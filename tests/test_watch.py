@@ -131,6 +131,22 @@ def test_close_ends_a_wait_at_once(any_demo_db):
     assert time.monotonic() - started < 5
 
 
+def test_an_sqlite_watcher_polls_once_per_interval_however_its_waits_are_cut(demo_db, monkeypatch):
+    calls = []
+    real = demo_db.change_token
+    monkeypatch.setattr(demo_db, "change_token", lambda: calls.append(1) or real())
+    watcher = demo_db.watcher([DEMO_TEAM], DEMO_ADMIN, interval=0.2)
+    try:
+        calls.clear()
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            assert watcher.wait(timeout=0.07) is False
+        # 1 s at one poll per 0.2 s: 5 or 6 (a slow machine polls less, never more).
+        assert len(calls) <= 6, len(calls)
+    finally:
+        watcher.close()
+
+
 # -- who is concerned: the rule itself --------------------------------------------------------------
 
 
