@@ -462,7 +462,8 @@ class Database:
     def close(self) -> None:
         """Release every connection."""
         if self._listener is not None:
-            self._listener.stop()
+            if self._listener.pid == os.getpid():  # a forked child leaves its parent's alone
+                self._listener.stop()
             self._listener = None
         with self._watch_lock:
             if self._watch is not None:

@@ -332,7 +332,9 @@ _listeners_lock = threading.Lock()
 def _listener_of(db: Database) -> _Listener:
     with _listeners_lock:
         listener = getattr(db, "_listener", None)
-        if listener is None or listener.stopped:
+        # A forked child (a warm server's session) inherits the parent's listener object but
+        # not its thread, and must never read the parent's socket: it listens on its own.
+        if listener is None or listener.stopped or listener.pid != os.getpid():
             listener = _Listener(_pg_connector(db))
             db._listener = listener  # closed by Database.close()
             listener.start()
@@ -379,6 +381,7 @@ class _Listener:
         #: Connections made so far (the first, then one per recovery): for tests and benchmarks.
         self.connections = 0
         self.backend_pid: int | None = None
+        self.pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="teamaccess-listen", daemon=True)
 
     def start(self) -> None:

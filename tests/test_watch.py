@@ -382,3 +382,37 @@ def test_the_dashboard_shows_a_change_from_another_process_on_postgresql(pg_db):
                     if r.email == "newbie@acme.com"]
 
     asyncio.run(run())
+
+
+@pytest.mark.postgres
+def test_a_forked_child_listens_on_its_own_connection(pg_db):
+    """A warm server forks sessions: a child must not read its parent's listening socket."""
+    import os
+
+    build_demo(pg_db)
+    parent = pg_db.watcher([DEMO_TEAM], DEMO_ADMIN)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        outcome = b"?"
+        try:
+            pg_db.engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+            mine = pg_db.watcher([DEMO_TEAM], DEMO_ADMIN)
+            fresh = mine._listener is not parent._listener and mine.listening
+            os.write(write_end, b"r")  # listening: the parent may commit now
+            outcome = b"y" if fresh and mine.wait(timeout=WAKE) else b"n"
+            pg_db.close()
+        finally:
+            os.write(write_end, outcome)
+            os._exit(0)
+    try:
+        assert os.read(read_end, 1) == b"r"
+        ops.lock_app(pg_db, ADA, "test")
+        assert os.read(read_end, 1) == b"y"
+        assert parent.wait(timeout=WAKE) is True  # the parent's listener is untouched
+        assert parent.listening
+    finally:
+        os.waitpid(child, 0)
+        os.close(read_end)
+        os.close(write_end)
+        parent.close()
