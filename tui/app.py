@@ -229,6 +229,10 @@ class TeamAccessApp(App[None]):
                 return screen
         raise LookupError("the main screen is not mounted")
 
+    def _showing_main(self) -> bool:
+        """False while quitting, once the screens are gone but messages still arrive."""
+        return any(isinstance(screen, MainScreen) for screen in self.screen_stack)
+
     @property
     def settled(self) -> bool:
         """True when no load, context read or write is in flight."""
@@ -272,6 +276,8 @@ class TeamAccessApp(App[None]):
     def on_team_access_app_context_loaded(self, message: ContextLoaded) -> None:
         """Show who is acting where; offer only what their role allows."""
         self._context_pending = False
+        if not self._showing_main():
+            return  # quitting: a read that finished as the screens went away
         first = self.team is None and message.team is not None
         self.teams, self.relation = message.teams, message.relation
         if first:
@@ -323,6 +329,8 @@ class TeamAccessApp(App[None]):
 
     def data_changed(self) -> None:
         """Reload the context and what is on screen; the rest reloads when it is shown."""
+        if not self._showing_main():
+            return  # quitting: a change announced as the screens went away
         self.load_context()
         main = self.main
         front = main.active_view
