@@ -461,8 +461,12 @@ class _Listener:
 
         pgconn = conn.pgconn
         sock = pgconn.socket
+        # poll(), not select(): a process with many files open may get a socket above 1023.
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
         while not self._stop.is_set():
-            ready, _, _ = select.select([sock, self._wake_r], [], [])
+            ready = {fd for fd, _event in poller.poll()}
             if self._wake_r in ready:
                 os.read(self._wake_r, 512)
                 continue
