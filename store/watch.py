@@ -15,7 +15,10 @@ transaction, so an audit event committed is the signal that something changed.
 A :class:`Watcher` is what a face holds::
 
     watcher = db.watcher(teams=["acme"], email="ada@acme.com")
-    while watcher.wait(timeout=1.0) is not None: ...   # True: reload; False: nothing yet
+    while running:
+        if watcher.wait(timeout=1.0):  # True: a change concerns you; False: nothing yet
+            reload()
+    watcher.close()
 
 This module never imports textual or rich; psycopg only when watching PostgreSQL.
 """

@@ -147,6 +147,26 @@ def test_an_sqlite_watcher_polls_once_per_interval_however_its_waits_are_cut(dem
         watcher.close()
 
 
+def test_an_unreachable_server_is_retried_with_growing_pauses():
+    from teamaccess.store.watch import _Listener
+
+    attempts: list[float] = []
+
+    def refuse():
+        attempts.append(time.monotonic())
+        raise OSError("connection refused")
+
+    listener = _Listener(refuse)
+    listener.start()
+    time.sleep(1.5)
+    listener.stop()
+    assert not listener.listening.is_set() and listener.connections == 0
+    # Pauses from 0.05 s doubling (with jitter): a handful of tries, not a busy loop.
+    assert 2 <= len(attempts) <= 9, len(attempts)
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[-1] > gaps[0]
+
+
 # -- who is concerned: the rule itself --------------------------------------------------------------
 
 
