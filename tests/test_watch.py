@@ -400,6 +400,23 @@ def test_the_dashboard_shows_a_change_from_another_process_on_postgresql(pg_db):
             assert "newbie@acme.com" in emails()
             assert [r.email for r in queries.roster(pg_db, DEMO_ADMIN, DEMO_TEAM)
                     if r.email == "newbie@acme.com"]
+            # A change in a team it doesn't show doesn't make it reload.
+            reloads: list[int] = []
+            original = app.data_changed
+            app.data_changed = lambda: (reloads.append(1), original())  # type: ignore[method-assign]
+            await asyncio.to_thread(_in_another_process, pg_db.url, f"""
+                ops.create_team(db, olga, {OTHER_TEAM!r})
+                ops.add_member(db, olga, {OTHER_TEAM!r}, "pat@elsewhere.io", "member")
+            """)
+            await pilot.pause(1.0)
+            assert reloads == []
+            await asyncio.to_thread(_in_another_process, pg_db.url,
+                                    "ops.lock_app(db, ada, 'test')")
+            for _ in range(500):
+                await pilot.pause(0.02)
+                if reloads:
+                    break
+            assert reloads  # ... while one in its own team does
 
     asyncio.run(run())
 
