@@ -354,3 +354,13 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         )
 
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+# -- team state ------------------------------------------------------------------------------
+
+
+def decide_admins_left(team: str, admins_left: int) -> Decision:
+    """SPEC: a team always keeps at least one admin; may a change leave ``admins_left`` of them?"""
+    if admins_left >= 1:
+        return _allow("at-least-one-admin", f"{team} keeps {admins_left} admin(s)")
+    return _deny("at-least-one-admin", f"{team} would be left without an admin")

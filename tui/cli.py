@@ -914,8 +914,20 @@ def import_cmd(file: str) -> None:
     """
     s = _state()
     what_to_do = "give the output of 'teamaccess export'."
+    limit = portable.MAX_DOCUMENT_BYTES
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        # Read at most one byte past the limit: a huge document is refused, not held in memory.
+        if file == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise click.ClickException(
+                f"{shown(file)} is larger than one import may bring ({limit // 2**20} MB); "
+                "split the team into several documents (imports merge into the team)."
+            )
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise click.ClickException(
             f"{shown(file)} is not valid JSON: it is not UTF-8 text (byte "
