@@ -174,31 +174,54 @@ class Changes:
             "reason": reason,
         })
 
-    def write(self, s: Session) -> None:
-        """Insert the events in one executemany."""
-        if not self.rows:
-            return
-        conn = s.connection()
-        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-        if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
-            conn.execute(insert(AuditEvent), self.rows)
-            return
-        # Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more
-        # than the insert itself. Only ``at`` needs converting, and it takes few values.
-        table = AuditEvent.__table__
-        columns = list(self.rows[0])
-        convert = table.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        times: dict[Any, Any] = {}
-        for row in self.rows:
-            if row["at"] not in times:
-                times[row["at"]] = convert(row["at"]) if convert else row["at"]
-        rows = [tuple(times[r["at"]] if c == "at" else r[c] for c in columns) for r in self.rows]
-        quote = conn.dialect.identifier_preparer.quote
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join([mark] * len(columns))})",
-            rows,
-        )
+    def write(self, s: Session, team_id: int | None = None) -> None:
+        """Insert the events in one executemany (``team_id``: of a team made in this write)."""
+        if team_id is not None:
+            for row in self.rows:
+                row["team_id"] = team_id
+        bulk_insert(s, AuditEvent, self.rows)
+
+
+class _Converted(dict):
+    """A column's bind conversion of each distinct value, computed on first use."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        self[value] = result = self.convert(value)
+        return result
+
+
+def bulk_insert(s: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows of ``model`` (each with the same keys) in one executemany.
+
+    Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more than
+    the insert itself. Only the datetime columns need converting, and they take few values.
+    """
+    if not rows:
+        return
+    conn = s.connection()
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
+        conn.execute(insert(model), rows)
+        return
+    table = model.__table__
+    columns = list(rows[0])
+    # Each column's own conversion (times, flags), done once per distinct value.
+    converted: list[_Converted | None] = []
+    for c in columns:
+        convert = table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        converted.append(None if convert is None else _Converted(convert))
+    pairs = list(zip(columns, converted, strict=True))
+    values = [tuple(r[c] if conv is None else conv[r[c]] for c, conv in pairs) for r in rows]
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+        f"VALUES ({', '.join([mark] * len(columns))})",
+        values,
+    )
 
 
 def _run(

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
 from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
-from .ops import Actor, Changes, _Event, _run
+from .ops import Actor, Changes, _Event, _run, bulk_insert
 from .policy import Relation, decide_admins_left, relation
 
 #: Keep every ``IN (...)`` list well under SQLite's bound-parameter limit.
@@ -510,41 +510,38 @@ class _Plan:
     app_ids: dict[str, int] = field(default_factory=dict)
     new_grants: list[tuple[str, str, dict[str, bool]]] = field(default_factory=list)
     grant_updates: list[dict[str, Any]] = field(default_factory=list)
-    #: one per change, in document order: (action, app, target, before, after)
-    events: list[tuple[str, str | None, str | None, dict | None, dict | None]] = field(
-        default_factory=list)
+    #: one event per change, in document order (a new team's id is filled in when written)
+    changes: Changes | None = None
     admin_rows_skipped: int = 0
     now: datetime = field(default_factory=utcnow)
 
     def write(self, s: Session, actor: Actor, ev: _Event) -> ImportResult:
         """Make the planned changes in bulk and log one event each (through ``ev``)."""
-        conn = s.connection()
         me_email = validate.email(actor.email)
         created = self.team_id is None
-        ev.changes = changes = Changes(actor)
+        assert self.changes is not None
+        ev.changes = self.changes  # ops._run writes them, when all of this has succeeded
         if created:
             t = Team(name=self.team)
             s.add(t)
             s.flush()
             team_id = t.id
-            changes.add("team.create", team_id, self.team, after={"team": self.team, "admin": me_email})
         else:
             team_id = self.team_id
         ids = dict(self.account_ids)
         if self.new_accounts:  # MFA and names stay unset: only each account sets its own
-            conn.execute(insert(Account), [{"email": e, "created_at": self.now}
-                                           for e in self.new_accounts])
+            bulk_insert(s, Account, [{"email": e, "name": None, "mfa_enabled": False, "created_at": self.now}
+                                     for e in self.new_accounts])
             ids.update(_account_ids(s, self.new_accounts))
-        if self.new_members:
-            conn.execute(insert(Membership), [
-                {"team_id": team_id, "account_id": ids[e], "role": role, "created_at": since}
-                for e, role, since in self.new_members])
+        bulk_insert(s, Membership, [
+            {"team_id": team_id, "account_id": ids[e], "role": role, "created_at": since}
+            for e, role, since in self.new_members])
         if self.role_updates:
             s.execute(update(Membership), self.role_updates)
         if self.new_apps:
             me_id = ids[me_email]
-            conn.execute(insert(App), [{**a, "team_id": team_id, "created_by_id": me_id,
-                                        "created_at": self.now} for a in self.new_apps])
+            bulk_insert(s, App, [{**a, "team_id": team_id, "created_by_id": me_id,
+                                  "created_at": self.now} for a in self.new_apps])
         if self.lock_updates:
             s.execute(update(App), self.lock_updates)
         app_ids = self.app_ids
@@ -552,16 +549,15 @@ class _Plan:
             app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == team_id)).all())
         if self.new_grants:
             me_id = ids[me_email]
-            rows = [{"app_id": app_ids[app], "account_id": ids[email], **flags, "origin": "import",
-                     "granted_by_id": me_id, "created_at": self.now}
-                    for app, email, flags in self.new_grants]
-            for chunk in _chunks(rows):
-                conn.execute(insert(Grant), list(chunk))
+            bulk_insert(s, Grant, [
+                {"app_id": app_ids[app], "account_id": ids[email], **flags, "origin": "import",
+                 "granted_by_id": me_id, "created_at": self.now}
+                for app, email, flags in self.new_grants])
         if self.grant_updates:
             s.execute(update(Grant), self.grant_updates)
-        for action, app, target, before, after in self.events:
-            changes.add(action, team_id, self.team, app=app, target=target, before=before,
-                        after=after)
+        if created:
+            for row in self.changes.rows:
+                row["team_id"] = team_id
         return ImportResult(
             self.team or "", created,
             members_added=len(self.new_members),
@@ -589,13 +585,22 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
 
     t = s.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
     created = t is None
+    log = plan.changes = Changes(actor)
     if created:
         # A refusal rolls the new team back and its id may be given to the next team
         # created: the denied event names the team but must not carry that id.
         plan.action = "team.create"
+        log.add("team.create", None, d.team, after={"team": d.team, "admin": me_email})
     else:
         plan.team_id, plan.team = t.id, t.name  # a refusal is logged on the team
         _require_admin(s, t, me_email, "import into the team")
+    team_id, team_name = plan.team_id, plan.team
+    shown: dict[frozenset[str], list[str]] = {}  # each distinct set of permissions, sorted once
+
+    def listed(permissions: frozenset[str]) -> dict[str, list[str]]:
+        if permissions not in shown:
+            shown[permissions] = validate.sort_permissions(permissions)
+        return {"permissions": shown[permissions]}
 
     # Accounts: the missing ones are created bare (MFA and names are never imported).
     emails = sorted({me_email, *(m.email for m in d.members), *(a.email for a in d.access)})
@@ -626,12 +631,13 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
             mid, role = current[acc]
             if role != m.role:
                 plan.role_updates.append({"id": mid, "role": m.role})
-                plan.events.append(("team_membership.update", None, m.email,
-                                    {"role": role}, {"role": m.role}))
+                log.add("team_membership.update", team_id, team_name, target=m.email,
+                        before={"role": role}, after={"role": m.role})
                 roles[m.email] = m.role
         else:
             plan.new_members.append((m.email, m.role, m.since or joined_default))
-            plan.events.append(("team_membership.create", None, m.email, None, {"role": m.role}))
+            log.add("team_membership.create", team_id, team_name, target=m.email,
+                    after={"role": m.role})
             roles[m.email] = m.role
     if not created:
         demoted = {ids[m.email] for m in d.members if m.email in ids and m.role != "admin"}
@@ -652,7 +658,6 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
             select(App.id, App.name, App.team_id, App.locked).where(App.name.in_(chunk))
         ).all():
             existing[name] = (aid, team_id, locked)
-    team_name = t.name if t is not None else d.team
     for a in d.apps:
         if a.name in existing:
             aid, team_id, locked = existing[a.name]
@@ -664,13 +669,13 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
             if locked != a.locked:
                 plan.lock_updates.append({"id": aid, "locked": a.locked, "locked_at":
                                           (a.locked_at or locked_default) if a.locked else None})
-                plan.events.append(("app.update", a.name, None, {"locked": locked},
-                                    {"locked": a.locked}))
+                log.add("app.update", team_id, team_name, app=a.name, before={"locked": locked},
+                        after={"locked": a.locked})
         else:
             plan.new_apps.append({"name": a.name, "owner_account_id": None, "locked": a.locked,
                                   "locked_at": (a.locked_at or locked_default) if a.locked else None})
-            plan.events.append(("app.create", a.name, None, None,
-                                {"team": team_name, "locked": a.locked}))
+            log.add("app.create", team_id, team_name, app=a.name,
+                    after={"team": team_name, "locked": a.locked})
 
     # Grants: admins already have everything, so their rows are skipped, not refused.
     app_ids = plan.app_ids = dict(
@@ -703,10 +708,9 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
         held = grants.get((app_ids[a.app], acc)) if a.app in app_ids and acc is not None else None
         if held is None:
             plan.new_grants.append((a.app, a.email, flags))
-            plan.events.append(("collaborator.create", a.app, a.email, None,
-                                {"permissions": validate.sort_permissions(a.permissions)}))
+            log.add("collaborator.create", team_id, team_name, app=a.app, target=a.email,
+                    after=listed(a.permissions))
         elif held[1] != a.permissions:
             plan.grant_updates.append({"id": held[0], **flags})
-            plan.events.append(("collaborator.update", a.app, a.email,
-                                {"permissions": validate.sort_permissions(held[1])},
-                                {"permissions": validate.sort_permissions(a.permissions)}))
+            log.add("collaborator.update", team_id, team_name, app=a.app, target=a.email,
+                    before=listed(held[1]), after=listed(a.permissions))
