@@ -144,9 +144,6 @@ class Changes:
         self._cuts: dict[str | None, str | None] = {None: None}
         self._dumps: dict[str, str | None] = {}
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def _cut(self, value: str | None) -> str | None:
         if value not in self._cuts:
             self._cuts[value] = _cut(value)
@@ -167,6 +164,8 @@ class Changes:
             reason: str | None = None, **shared: Any) -> None:
         """One change's event, cut and dumped as ``_run`` does it; ``shared`` overrides the
         columns every event shares (``at``, ``actor_email``, ``actor_login``)."""
+        if "actor_email" in shared:
+            shared["actor_email"] = _cut(shared["actor_email"], 254) or ""
         self.rows.append({
             **self.base, **shared, "action": action, "team_id": team_id,
             "team_name": self._cut(team), "app_name": self._cut(app), "target_email": _cut(target),
@@ -174,11 +173,8 @@ class Changes:
             "reason": reason,
         })
 
-    def write(self, s: Session, team_id: int | None = None) -> None:
-        """Insert the events in one executemany (``team_id``: of a team made in this write)."""
-        if team_id is not None:
-            for row in self.rows:
-                row["team_id"] = team_id
+    def write(self, s: Session) -> None:
+        """Insert the events in one executemany."""
         bulk_insert(s, AuditEvent, self.rows)
 
 
@@ -198,7 +194,7 @@ def bulk_insert(s: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """Insert many rows of ``model`` (each with the same keys) in one executemany.
 
     Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more than
-    the insert itself. Only the datetime columns need converting, and they take few values.
+    the insert itself. Only the times and flags need converting, and they take few values.
     """
     if not rows:
         return

@@ -454,7 +454,8 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
 
     The rows are parsed and checked, and every change decided, before the write lock is taken
     (on SQLite, from a snapshot that the write then checks is still current), so the write
-    itself is one short bulk transaction; what one import may bring is bounded (``LIMITS``).
+    itself is one short bulk transaction; what one import may bring is bounded (``MAX_MEMBERS``,
+    ``MAX_APPS``, ``MAX_ACCESS_ROWS``).
     """
     team_hint = doc.get("team") if isinstance(doc, dict) and isinstance(doc.get("team"), str) else None
 
@@ -471,7 +472,7 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     early: tuple[int | None, _Plan] | None = None
     if parsed is not None and db.backend == "sqlite":
         with db.read() as s:
-            early = (_log_mark(s), _decide(s, actor, parsed, team_hint))
+            early = (_log_mark(s), _decide(s, actor, parsed))
 
     def body(s: Session, ev: _Event) -> ImportResult:
         if fault is not None:
@@ -480,7 +481,7 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
         if early is not None and early[0] == _log_mark(s):
             plan = early[1]
         else:  # someone wrote since the snapshot (or PostgreSQL): decide again, on current facts
-            plan = _decide(s, actor, parsed, team_hint)
+            plan = _decide(s, actor, parsed)
         ev.action, ev.team_id, ev.team_name = plan.action, plan.team_id, plan.team
         if plan.refusal is not None:
             raise plan.refusal
@@ -530,8 +531,9 @@ class _Plan:
             team_id = self.team_id
         ids = dict(self.account_ids)
         if self.new_accounts:  # MFA and names stay unset: only each account sets its own
-            bulk_insert(s, Account, [{"email": e, "name": None, "mfa_enabled": False, "created_at": self.now}
-                                     for e in self.new_accounts])
+            bulk_insert(s, Account, [
+                {"email": e, "name": None, "mfa_enabled": False, "created_at": self.now}
+                for e in self.new_accounts])
             ids.update(_account_ids(s, self.new_accounts))
         bulk_insert(s, Membership, [
             {"team_id": team_id, "account_id": ids[e], "role": role, "created_at": since}
@@ -567,7 +569,7 @@ class _Plan:
         )
 
 
-def _decide(s: Session, actor: Actor, d: _Doc, team_hint: str | None) -> _Plan:
+def _decide(s: Session, actor: Actor, d: _Doc) -> _Plan:
     """Plan the document's changes from the facts in ``s``; a refusal is planned too."""
     plan = _Plan(team=d.team)
     try:

@@ -606,8 +606,8 @@ def test_a_write_between_the_decision_and_the_write_is_decided_again(tmp_path, m
     calls = []
     real_decide = portable._decide
 
-    def decide_then_someone_writes(s, actor, parsed, hint):
-        plan = real_decide(s, actor, parsed, hint)
+    def decide_then_someone_writes(s, actor, parsed):
+        plan = real_decide(s, actor, parsed)
         if not calls:  # another writer creates the team the import was about to create
             ops.create_team(db, ops.Actor("mallory@evil.example"), "fresh")
         calls.append(plan)
