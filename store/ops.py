@@ -4,7 +4,9 @@ Each public function takes the database and the acting account, does its work in
 transaction and returns plain data, or raises a :class:`~store.errors.StoreError` whose message
 is the one line to show. Whatever the outcome, exactly one audit event is written in the same
 transaction: ``ok`` with before/after, or ``denied`` with the reason (the refused work itself is
-rolled back to a savepoint, so a refusal changes nothing but the log).
+rolled back to a savepoint, so a refusal changes nothing but the log). A body that makes many
+changes at once (an import, the demo) gathers one event per change in :class:`Changes`, which
+``_run`` writes in bulk on success; a refusal is still the one denied event.
 """
 
 from __future__ import annotations
