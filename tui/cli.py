@@ -1002,13 +1002,14 @@ def demo_cmd() -> None:
     """Open the dashboard on the demo team.
 
     The demo team acme-widgets lives in demo.db beside your database (TEAMACCESS_DB's folder or
-    the default one; never in your database itself unless --db names it), is built on first
-    use, and you act as its admin ada@acme.com unless --as says otherwise.
+    the default one), is built on first use, and you act as its admin ada@acme.com unless --as
+    says otherwise. --db may name only a new, empty database: one that holds anything is
+    refused, with nothing written.
     """
     from teamaccess.store.demo import build_demo
 
     s = _state()
-    if s.db_where is None:  # the demo never touches the real database unless --db says so
+    if s.db_where is None:  # the demo's own file; build_demo refuses any database holding data
         where = demo_path()
         where.parent.mkdir(parents=True, exist_ok=True)  # the demo's own folder: safe to make
         s.db_where = str(where)
