@@ -50,6 +50,7 @@ from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input
@@ -339,7 +340,10 @@ class TeamAccessApp(App[None]):
         if focused is not None and focused.screen is not screen:
             return True  # the keyboard has not moved to the new screen yet
         if isinstance(screen, MainScreen):
-            view = screen.active_view
+            try:
+                view = screen.active_view
+            except NoMatches:  # still composing its tabs
+                return True
             if not view.is_mounted or (view.pending and not view.loaded):
                 return True  # the list being switched to has no rows yet
         return False
