@@ -422,3 +422,18 @@ def test_an_upgrade_that_fails_leaves_the_version_1_file_as_it_was(tmp_path):
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
     assert "actor_key" not in columns and version == "1"
+
+
+def test_an_import_over_ssh_records_the_key_and_peer_on_each_event(tmp_path, demo_db):
+    from teamaccess.store import portable
+
+    doc = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    db = Database(tmp_path / "fresh.db")
+    try:
+        served = ops.Actor("ada@acme.com", key_fingerprint="SHA256:" + "D" * 43, peer="10.0.0.9:6000")
+        portable.import_team(db, served, doc)
+        logged = events(db)
+        assert len(logged) > 10
+        assert {(e.actor_key, e.actor_peer) for e in logged} == {("SHA256:" + "D" * 43, "10.0.0.9:6000")}
+    finally:
+        db.close()
