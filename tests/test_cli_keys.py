@@ -88,6 +88,9 @@ def test_the_key_as_text_or_on_standard_input(kdb, pub):
         f"Adding key {fp} to joe@acme.com... done\n"
     assert queries.account_for_key(kdb, fp) == "joe@acme.com"
     assert run(kdb, "keys", "--account", "joe@acme.com").stdout.splitlines()[0] == "=== joe@acme.com keys"
+    assert run(kdb, "keys:remove", fp).exit_code == 0
+    assert run(kdb, "keys:add", *text.split()).exit_code == 0  # the words unquoted, as over SSH
+    assert queries.account_for_key(kdb, fp) == "ada@acme.com"
 
 
 def test_refusals_are_one_line_and_change_nothing(kdb, pub, tmp_path):
