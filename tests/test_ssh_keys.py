@@ -437,3 +437,45 @@ def test_an_import_over_ssh_records_the_key_and_peer_on_each_event(tmp_path, dem
         assert {(e.actor_key, e.actor_peer) for e in logged} == {("SHA256:" + "D" * 43, "10.0.0.9:6000")}
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_first_opens_of_a_version_1_database_at_once_upgrade_it_once(backend, tmp_path, request):
+    import threading
+
+    import postgres_server
+
+    if backend == "sqlite":
+        where = str(tmp_path / "v1.db")
+        _v1_sqlite(Path(where))
+    else:
+        pg_url = request.getfixturevalue("pg_url")
+        where, schema = postgres_server.fresh_schema_url(pg_url)
+        _v1_postgres(where)
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Database(where).close()
+            outcomes.append("ok")
+        except Exception as err:  # noqa: BLE001 - shown by the assertion
+            outcomes.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert outcomes == ["ok"] * 4
+        db = Database(where)
+        with db.read() as s:
+            assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "2"
+            assert s.execute(text("SELECT count(*) FROM ssh_key")).scalar() == 0
+            assert s.execute(text("SELECT count(actor_key) FROM audit_event")).scalar() == 0
+        db.close()
+    finally:
+        if backend == "postgres":
+            postgres_server.drop_schema(pg_url, schema)
