@@ -799,16 +799,18 @@ def key_rule(db: Database, actor: str, account: str):
     """
     me_email, who = validate.email(actor), validate.email(account)
     with db.read() as s:
-        return _key_rule(s, me_email, who, "add a key to")
+        return key_decision(s, me_email, who, "add a key to")
 
 
-def _key_rule(s: Session, me_email: str, who: str, doing: str):
-    target = _me(s, who)
-    if who == me_email or target is None:
+def key_decision(s: Session, actor: str, account: str, doing: str):
+    """The one place the keys rule is asked (ops and these reads): may ``actor`` manage the
+    SSH keys of ``account``? The rule itself is :func:`policy.decide_act_for`."""
+    target = _me(s, account)
+    if account == actor or target is None:
         # Someone unknown: refused like an account in none of your teams (which it is).
-        return decide_act_for(me_email, who, doing=doing, administers=frozenset({"-"}),
+        return decide_act_for(actor, account, doing=doing, administers=frozenset({"-"}),
                               target_teams=frozenset())
-    return decide_act_for(me_email, who, doing=doing, **act_for_facts(s, _me(s, me_email), target))
+    return decide_act_for(actor, account, doing=doing, **act_for_facts(s, _me(s, actor), target))
 
 
 def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
@@ -820,7 +822,7 @@ def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
     who = validate.email(account) if account is not None else me_email
     with db.read() as s:
         if who != me_email:
-            decision = _key_rule(s, me_email, who, "list the keys of")
+            decision = key_decision(s, me_email, who, "list the keys of")
             if not decision.allowed:
                 raise Refused(decision.reason, rule=decision.rule)
         target = _me(s, who)
