@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 from sqlmodel import SQLModel
 from teamaccess.store import ops, queries
@@ -479,3 +481,18 @@ def test_first_opens_of_a_version_1_database_at_once_upgrade_it_once(backend, tm
     finally:
         if backend == "postgres":
             postgres_server.drop_schema(pg_url, schema)
+
+
+_TEAMS = st.frozensets(st.sampled_from(["acme", "globex", "initech", "umbrella"]), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["a@x.io", "b@x.io"]), _TEAMS, _TEAMS,
+       st.lists(st.sampled_from(["side", "blog"]), max_size=2, unique=True))
+def test_decide_act_for_agrees_with_a_naive_reading_of_the_spec(target, administers, teams, personal):
+    """SPEC: "only an admin of every team that account is in" (and your own keys, always)."""
+    naive = target == "a@x.io" or (
+        bool(administers) and bool(teams) and teams <= administers and not personal)
+    decision = decide_act_for("a@x.io", target, administers=administers, target_teams=teams,
+                              target_personal_apps=tuple(personal))
+    assert decision.allowed == naive
