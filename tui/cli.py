@@ -845,8 +845,8 @@ def keys_cmd(account: str | None, as_json: bool) -> None:
         say(f"{'You have' if account is None else shown(owner) + ' has'} no SSH keys.")
         return
     say(f"=== {shown(owner)} keys")
-    table(("Fingerprint", "Type", "Comment", "Added"),
-          ((r.fingerprint, r.key_type, r.comment or "", iso(r.created_at.replace(microsecond=0)))
+    table(("Fingerprint", "Type", "Added", "Comment"),
+          ((r.fingerprint, r.key_type, iso(r.created_at.replace(microsecond=0)), r.comment or "")
            for r in rows))
 
 
