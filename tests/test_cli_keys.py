@@ -71,6 +71,7 @@ def test_add_list_and_remove_your_own_key(kdb, pub):
     data = json.loads(run(kdb, "keys", "--json", who="joe@acme.com").stdout)
     assert [(k["fingerprint"], k["email"], k["comment"]) for k in data] == [(fp, "joe@acme.com", "joe@laptop")]
     assert data[0]["public_key"] == open(path).read().strip()
+    assert len(data[0]["id"]) == 36 and data[0]["id"].count("-") == 4  # a UUID, as Heroku's
     removed = run(kdb, "keys:remove", fp, who="joe@acme.com")
     assert (removed.exit_code, removed.stdout) == (0, "")
     assert removed.stderr == f"Removing key {fp} from joe@acme.com... done\n"

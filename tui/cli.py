@@ -1101,15 +1101,10 @@ def accounts_bind(login: str, email: str) -> None:
 # -- SSH keys (for teamaccess serve) -----------------------------------------------------------
 
 
-def _progress(line: str) -> None:
-    """A Heroku progress line on standard error, so standard output holds only data."""
-    click.echo(f"{line}... done", err=True)
-
-
 def _key_json(row: queries.KeyRow) -> dict[str, Any]:
     """A key with the Platform API's key field names (plus its type and who added it)."""
     public_key = row.public_key + (f" {row.comment}" if row.comment else "")
-    return {"id": row.id, "email": row.email, "fingerprint": row.fingerprint,
+    return {"id": row_id("key", row.id, row.created_at), "email": row.email, "fingerprint": row.fingerprint,
             "key_type": row.key_type, "public_key": public_key, "comment": row.comment,
             "created_at": iso(row.created_at), "updated_at": iso(row.created_at),
             "created_by": row.created_by}
@@ -1176,7 +1171,7 @@ def keys_add(key: tuple[str, ...], account: str | None) -> None:
     # The key's words may come unquoted (ssh host keys:add ssh-ed25519 AAAA... me@laptop).
     text = _read_key_argument(" ".join(key), served=actor.key_fingerprint is not None)
     change = ops.add_key(s.db(), actor, text, account)
-    _progress(f"Adding key {change.fingerprint} to {shown(change.email)}")
+    progress(f"Adding key {change.fingerprint} to {shown(change.email)}")
 
 
 @command("keys:remove")
@@ -1185,7 +1180,7 @@ def keys_remove(fingerprint: str) -> None:
     """Remove an SSH key, by its fingerprint as 'teamaccess keys' lists it."""
     s = _state()
     change = ops.remove_key(s.db(), s.actor(), fingerprint)
-    _progress(f"Removing key {change.fingerprint} from {shown(change.email)}")
+    progress(f"Removing key {change.fingerprint} from {shown(change.email)}")
 
 
 # -- team views ------------------------------------------------------------------------------
