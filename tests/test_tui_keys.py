@@ -192,7 +192,7 @@ async def test_the_audit_tab_and_event_show_a_served_session_s_key_and_peer(demo
         await press(pilot, app, "3")
         table = app.main.active_view.table
         first = [c.plain for c in table.get_row(table.ordered_rows[0].key)]
-        assert first[2] == f"key {fp[7:15]}… 203.0.113.7" and first[3] == "app.create"
+        assert first[3] == f"key {fp[7:15]}… 203.0.113.7" and first[4] == "app.create"
         await press(pilot, app, "enter")
         assert isinstance(app.screen, HelpScreen)
         body = " ".join(str(s.render()) for s in app.screen.query(".help-body Static"))
