@@ -436,3 +436,11 @@ def decide_act_for(
             "which you don't administer; ask an admin there",
         )
     return _allow("account:act_for", f"admin of every team of {target}")
+# -- team state ------------------------------------------------------------------------------
+
+
+def decide_admins_left(team: str, admins_left: int) -> Decision:
+    """SPEC: a team always keeps at least one admin; may a change leave ``admins_left`` of them?"""
+    if admins_left >= 1:
+        return _allow("at-least-one-admin", f"{team} keeps {admins_left} admin(s)")
+    return _deny("at-least-one-admin", f"{team} would be left without an admin")
