@@ -35,6 +35,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from .base import TableView, cut
+from .keys import add_key_for
 
 #: The roster's roles in the order the role sort shows them (collaborators last).
 ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
@@ -101,6 +102,9 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
+        # Off the footer (it is full at 80 columns); in help, the palette and the README.
+        Binding("K", "add_key", "Key", id="roster.key", show=False,
+                tooltip="Add an SSH key for the selected user"),
         Binding("m", "toggle_mfa", "No-MFA:off", id="roster.mfa",
                 tooltip="Show only users without MFA (or everyone again)"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
@@ -192,6 +196,13 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
+        if action == "add_key":
+            # Offered to the team's admins (as members:add is); whether this admin may add a
+            # key for this user is the store's act-for rule, asked when the key is pressed.
+            if not self.allowed(TeamAction.MANAGE_MEMBERS):
+                return False
+            if self.selected() is None:
+                return None
         if action in ("toggle_mfa", "sort", "reverse", "filter", "open") and self.refusal is not None:
             return False
         return True
@@ -424,6 +435,23 @@ class RosterView(TeamView):
                 ta.data_changed(focus=change.email)
 
         ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
+
+
+    def action_add_key(self) -> None:
+        """Add an SSH key for the selected user, if the act-for rule lets you (else say why)."""
+        member = self.selected()
+        if member is None:
+            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            return
+        ta = self.ta
+
+        def decided(decision: Any) -> None:
+            if not decision.allowed:
+                ta.report(decision.reason, error=True)
+                return
+            add_key_for(ta, None if member.email == ta.actor.email else member.email)
+
+        ta.fetch_then(lambda: queries.key_rule(ta.db, ta.actor.email, member.email), decided)
 
 
 def _removed(removal: ops.Removal) -> str:
@@ -732,6 +760,17 @@ def _detail(row: queries.AuditRow) -> str:
     return " → ".join(part for part in (_facts(row.before), _facts(row.after)) if part)
 
 
+def _via(row: queries.AuditRow, short: bool = False) -> str:
+    """How the actor came: over SSH, the key's fingerprint and the client; else the OS login."""
+    if not row.actor_key:
+        return row.actor_login or ""
+    key, peer = row.actor_key, row.actor_peer
+    if short:  # enough to tell keys and hosts apart; the event's detail has them whole
+        key = "key " + key.removeprefix("SHA256:")[:8] + "…"
+        peer = peer.rsplit(":", 1)[0] if peer else peer
+    return f"{key} {peer}" if peer else key
+
+
 class AuditView(TeamView):
     """The team's audit log, newest first (admins only); enter shows one event in full."""
 
@@ -742,7 +781,7 @@ class AuditView(TeamView):
     noun = "events"
     WINDOW = 200
     # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
-    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"),
+    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"), ("via", "Via"),
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
 
     def fetch(self) -> Any:
@@ -755,11 +794,12 @@ class AuditView(TeamView):
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
             "✗ " + clean(item.outcome), style="bold reverse red")
         return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")), cut(item.actor_email, 28),
-                text(item.action), cut(item.app or "", 24), cut(item.target or "", 28),
-                cut(_detail(item), 48))
+                cut(_via(item, short=True), 28), text(item.action), cut(item.app or "", 24),
+                cut(item.target or "", 28), cut(_detail(item), 48))
 
     def haystack(self, item: queries.AuditRow) -> str:
-        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
+        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, _via(item),
+                         item.action,
                          item.app or "", item.target or "", item.outcome, _detail(item))).lower()
 
     def status_extra(self, line: Text) -> None:
@@ -786,6 +826,8 @@ class AuditView(TeamView):
         fields = [
             ("when (UTC)", event.at.strftime("%Y-%m-%d %H:%M:%S")),
             ("actor", event.actor_email + (f" ({event.actor_login})" if event.actor_login else "")),
+            ("ssh key", event.actor_key or ""),
+            ("from", event.actor_peer or ""),
             ("action", event.action),
             ("outcome", event.outcome),
             ("team", event.team or ""),
