@@ -1,4 +1,4 @@
-"""SQLModel tables: accounts, teams, memberships, apps, grants, resources and the audit log."""
+"""SQLModel tables: accounts, their SSH keys, teams, memberships, apps, grants, resources and the audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import CheckConstraint, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+#: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; db.py upgrades 1.
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -31,6 +32,23 @@ class Account(SQLModel, table=True):
     mfa_enabled: bool = Field(default=False)
     os_login: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SshKey(SQLModel, table=True):
+    """An SSH public key; whoever holds its private half acts as ``account_id`` over SSH."""
+
+    __tablename__ = "ssh_key"
+    __table_args__ = (Index("ix_ssh_key_account", "account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    #: "SHA256:" + unpadded base64 of sha256(key blob), as ``ssh-keygen -lf`` prints it
+    fingerprint: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    key_type: str = Field(max_length=64)  # e.g. ssh-ed25519
+    public_key: str = Field(sa_column=Column(Text, nullable=False))  # "TYPE BASE64"
+    comment: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=254)  # the email of whoever added it
 
 
 class Team(SQLModel, table=True):
@@ -149,6 +167,9 @@ class AuditEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     actor_email: str = Field(max_length=254)
     actor_login: str | None = Field(default=None, max_length=64)
+    #: a served (SSH) session's key fingerprint and peer address, where a local run has a login
+    actor_key: str | None = Field(default=None, max_length=64)
+    actor_peer: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=40)
     team_id: int | None = Field(default=None)  # no FK: the log outlives what it names
     team_name: str | None = Field(default=None, max_length=300)

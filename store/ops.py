@@ -17,21 +17,23 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import validate
+from . import sshkeys, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team, utcnow
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team, utcnow
 from .policy import (
     AppAction,
     AppFacts,
     Relation,
     Standing,
     TeamAction,
+    decide_act_for,
     decide_app,
     decide_team,
     is_stranger,
     relation,
 )
+from .queries import act_for_facts
 
 T = TypeVar("T")
 
@@ -40,10 +42,16 @@ _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to thi
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: their account's email and the OS login they are working under."""
+    """Who is acting: their account's email and the OS login they are working under.
+
+    Over SSH (``teamaccess serve``) the login is the server's own, so the session's key
+    fingerprint and the client's address (``host:port``) say who acted instead.
+    """
 
     email: str
     login: str | None = None
+    key_fingerprint: str | None = None
+    peer: str | None = None
 
     def __post_init__(self) -> None:
         # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
@@ -162,6 +170,8 @@ def _run(
             AuditEvent(
                 actor_email=_cut(actor.email, 254) or "",
                 actor_login=_cut(actor.login, 64),
+                actor_key=_cut(actor.key_fingerprint, 64),
+                actor_peer=_cut(actor.peer, 64),
                 action=ev.action,
                 team_id=ev.team_id,
                 team_name=_cut(ev.team_name),
@@ -858,3 +868,86 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
         return who
 
     return _run(db, actor, "account.update", body, target=email)
+
+
+# -- SSH keys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """The outcome of keys:add / keys:remove."""
+
+    email: str  # the account the key belongs (belonged) to
+    fingerprint: str
+    key_type: str
+    comment: str | None
+
+
+def _act_for(s: Session, actor: Actor, account: Account, doing: str):
+    """The policy's answer: may the actor manage ``account``'s keys? (their own: always)."""
+    if account.email == actor.email:
+        return decide_act_for(actor.email, account.email, administers=frozenset(),
+                              target_teams=frozenset(), doing=doing)
+    facts = act_for_facts(s, _account(s, actor.email), account)
+    return decide_act_for(actor.email, account.email, doing=doing, **facts)
+
+
+def add_key(db: Database, actor: Actor, key_text: str, account: str | None = None) -> KeyChange:
+    """keys:add: register an SSH public key for the actor's account (or, by the bind rule,
+    for ``account``). A key belongs to one account only."""
+
+    def body(s: Session, ev: _Event) -> KeyChange:
+        me_email = validate.email(actor.email)
+        who = validate.email(account) if account is not None else me_email
+        ev.target = who
+        parsed = sshkeys.parse_public_key(key_text)
+        target = _account(s, who)
+        if target is None:
+            if who == me_email:
+                raise NotFound(f"No account {who}: ask a team admin to add you to a team first.")
+            raise NotFound(f"No account {who}: add them to a team first with members:add.")
+        _check(_act_for(s, actor, target, "add a key to"))
+        ev.after = {"ssh_key": parsed.fingerprint}
+        taken = s.scalars(select(SshKey).where(SshKey.fingerprint == parsed.fingerprint)).first()
+        if taken is not None:
+            holder = s.get(Account, taken.account_id)
+            if holder is not None and holder.id == target.id:
+                raise Refused(f"Key {parsed.fingerprint} is already on {who}: nothing to add.")
+            if holder is not None and (
+                _act_for(s, actor, holder, "see the keys of").allowed
+            ):
+                raise Refused(
+                    f"Key {parsed.fingerprint} already belongs to {holder.email}: a key belongs "
+                    "to one account; remove it there first or use another key."
+                )
+            raise Refused(
+                f"Key {parsed.fingerprint} already belongs to another account: a key belongs "
+                "to one account; use another key."
+            )
+        s.add(SshKey(account_id=target.id, fingerprint=parsed.fingerprint,
+                     key_type=parsed.key_type, public_key=parsed.public_key,
+                     comment=parsed.comment, created_by=me_email))
+        return KeyChange(who, parsed.fingerprint, parsed.key_type, parsed.comment)
+
+    return _run(db, actor, "account.update", body, target=account or actor.email)
+
+
+def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
+    """keys:remove: drop a key; your own always, another account's by the bind rule."""
+
+    def body(s: Session, ev: _Event) -> KeyChange:
+        fp = sshkeys.normalize_fingerprint(fingerprint)
+        key = s.scalars(select(SshKey).where(SshKey.fingerprint == fp)).first()
+        holder = s.get(Account, key.account_id) if key is not None else None
+        if key is None or holder is None or (
+            not _act_for(s, actor, holder, "remove a key of").allowed
+        ):
+            # Whose a key is stays private to whoever may manage it: a stranger learns nothing.
+            raise NotFound(f"No key {fp} among the keys you manage: run 'teamaccess keys' to list yours.")
+        ev.target = holder.email
+        ev.before = {"ssh_key": fp}
+        change = KeyChange(holder.email, fp, key.key_type, key.comment)
+        s.delete(key)
+        return change
+
+    return _run(db, actor, "account.update", body, target=None)

@@ -354,3 +354,47 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         )
 
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+# -- acting for another account (SSH keys) ---------------------------------------------------
+
+
+def decide_act_for(
+    actor: str,
+    target: str,
+    *,
+    administers: frozenset[str],
+    target_teams: frozenset[str],
+    target_personal_apps: tuple[str, ...] = (),
+    doing: str = "add a key to",
+) -> Decision:
+    """May ``actor`` give someone a way to act as ``target`` (add or remove ``target``'s key)?
+
+    The ``accounts:bind`` rule: whoever holds the key acts as ``target`` everywhere, so only an
+    admin of every team ``target`` is in (as a user or a collaborator) may, and only if
+    ``target`` owns no personal apps. ``target`` must be in at least one of those teams: an
+    account in no team would carry the key into whatever team adds it later. Anyone may manage
+    their own keys.
+    """
+    if actor == target:
+        return _allow("account:act_for:self", "your own account")
+    if not administers:
+        return _deny(
+            "account:act_for:admin_only",
+            f"Only a team admin may {doing} another account: ask an admin of {target}'s team",
+        )
+    if not target_teams:
+        return _deny(
+            "account:act_for:no_team",
+            f"Can't {doing} {target}: they are in none of your teams; add them to a team first",
+        )
+    beyond = sorted(target_teams - administers)
+    beyond += [f"personal app {name}" for name in target_personal_apps]
+    if beyond:
+        more = " and more" if len(beyond) > 3 else ""
+        return _deny(
+            "account:act_for:beyond_my_teams",
+            f"Can't {doing} {target}: that would also act in {', '.join(beyond[:3])}{more}, "
+            "which you don't administer; ask an admin there",
+        )
+    return _allow("account:act_for", f"admin of every team of {target}")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 from . import validate
 from .db import Database
 from .errors import NotFound, Refused
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team
 from .policy import (
     PERMISSIONS,
     AppAction,
@@ -25,6 +25,7 @@ from .policy import (
     Relation,
     Standing,
     TeamAction,
+    decide_act_for,
     decide_app,
     decide_team,
     effective_permissions,
@@ -134,6 +135,22 @@ class AuditRow:
     after: dict | None
     outcome: str
     reason: str | None
+    actor_key: str | None = None  # a served session's key fingerprint
+    actor_peer: str | None = None  # and the client's address
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One SSH public key of an account."""
+
+    id: int
+    email: str
+    fingerprint: str
+    key_type: str
+    public_key: str
+    comment: str | None
+    created_at: datetime
+    created_by: str
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -727,7 +744,8 @@ def audit(
         return [
             AuditRow(e.id, e.at, e.actor_email, e.actor_login, e.action, e.team_name, e.app_name,
                      e.target_email, json.loads(e.before) if e.before else None,
-                     json.loads(e.after) if e.after else None, e.outcome, e.reason)
+                     json.loads(e.after) if e.after else None, e.outcome, e.reason,
+                     e.actor_key, e.actor_peer)
             for e in s.scalars(stmt)
         ]
 
@@ -736,3 +754,71 @@ def audit_count(db: Database) -> int:
     """How many audit events there are in all (for tests and the stress check)."""
     with db.read() as s:
         return s.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+# -- SSH keys --------------------------------------------------------------------------------
+
+
+def act_for_facts(s: Session, me: Account | None, account: Account) -> dict[str, object]:
+    """What decide_act_for needs: the teams ``me`` administers, ``account``'s teams and apps."""
+    administers: set[str] = set()
+    if me is not None:
+        administers = set(s.scalars(
+            select(Team.name).join(Membership, Membership.team_id == Team.id)
+            .where(Membership.account_id == me.id, Membership.role == "admin")))
+    teams = set(s.scalars(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .where(Membership.account_id == account.id)))
+    teams |= set(s.scalars(
+        select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
+        .where(Grant.account_id == account.id)))
+    personal = tuple(s.scalars(
+        select(App.name).where(App.owner_account_id == account.id).order_by(App.name)))
+    return {"administers": frozenset(administers), "target_teams": frozenset(teams),
+            "target_personal_apps": personal}
+
+
+def account_for_key(db: Database, fingerprint: str) -> str | None:
+    """The email of the account an SSH key (by its ``SHA256:`` fingerprint) belongs to, if any.
+
+    One query on the fingerprint's unique index: the SSH server asks this at every login.
+    """
+    with db.read() as s:
+        return s.scalar(
+            select(Account.email)
+            .join(SshKey, SshKey.account_id == Account.id)
+            .where(SshKey.fingerprint == fingerprint)
+        )
+
+
+def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
+    """The SSH keys of the actor, or of ``account`` for whoever may manage its keys.
+
+    Listing another account's keys follows the rule for adding them (``decide_act_for``);
+    anyone else is told there is nothing to list, whether or not the account exists.
+    """
+    me_email = validate.email(actor)
+    who = validate.email(account) if account is not None else me_email
+    with db.read() as s:
+        target = _me(s, who)
+        if who != me_email:
+            decision = None
+            if target is not None:
+                decision = decide_act_for(me_email, who, doing="list the keys of",
+                                          **act_for_facts(s, _me(s, me_email), target))
+            if decision is None or not decision.allowed:
+                raise Refused(
+                    decision.reason if decision is not None and target is not None
+                    else f"Only an admin of every team of {who} may list their keys.",
+                    rule=decision.rule if decision is not None else "account:act_for",
+                )
+        if target is None:
+            return []
+        rows = s.execute(
+            select(SshKey).where(SshKey.account_id == target.id).order_by(SshKey.created_at, SshKey.id)
+        ).scalars()
+        return [
+            KeyRow(k.id, who, k.fingerprint, k.key_type, k.public_key, k.comment,
+                   _as_utc(k.created_at) or k.created_at, k.created_by)
+            for k in rows
+        ]
