@@ -1024,7 +1024,13 @@ def demo_cmd() -> None:
     "--idle-timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=3600,
     show_default=True, help="Close a session after this long without input (0: never).",
 )
-def serve_cmd(listen: str, host_key: str | None, max_sessions: int, idle_timeout: float) -> None:
+@click.option(
+    "--login-grace", metavar="SECONDS", type=click.FloatRange(min=0.1), default=20, hidden=True,
+    help="Drop a connection that hasn't authenticated after this long.",
+)
+def serve_cmd(
+    listen: str, host_key: str | None, max_sessions: int, idle_timeout: float, login_grace: float
+) -> None:
     """Serve the dashboard and every command over SSH, to people known by their keys.
 
     Run it as the service account that alone owns the database (it refuses a database or folder
@@ -1040,7 +1046,7 @@ def serve_cmd(listen: str, host_key: str | None, max_sessions: int, idle_timeout
     run_server(
         ServeOptions(
             db_where=s.db_where, listen=listen, host_key=host_key, max_sessions=max_sessions,
-            idle_timeout=idle_timeout,
+            idle_timeout=idle_timeout, login_grace=login_grace,
         )
     )
 

@@ -560,8 +560,8 @@ class Server(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
-        peer = conn.get_extra_info("peername") or ("?", 0)
-        self.peer = str(peer[0])
+        host, port = (conn.get_extra_info("peername") or ("?", 0))[:2]
+        self.peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         if len(self.hub.connections) >= self.hub.options.max_sessions or self.hub.shutting_down:
             log.warning("refused a connection from %s: %d already open", self.peer, len(self.hub.connections))
             conn.close()
@@ -728,6 +728,7 @@ def run_server(options: ServeOptions) -> None:
     logging.basicConfig(
         level=logging.INFO, format="teamaccess serve: %(message)s", stream=sys.stderr
     )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # ours says who logged in, once
     zygote, zygote_pid = start_zygote()
     authorize, close_lookup = account_lookup(db_url)
     shown_db = sqlite_path(db_url) or "(PostgreSQL) " + db_url.split("@")[-1]

@@ -183,11 +183,11 @@ def run_served_cli(
 
 
 def served_actor(email: str, fingerprint: str, peer: str) -> Actor:
-    """The Actor of a served session: its audit events name the key and the peer, no login."""
-    try:
-        return Actor(email, None, key_fingerprint=fingerprint, peer=peer)  # type: ignore[call-arg]
-    except TypeError:  # the store before keys' Actor fields: the account alone is recorded
-        return Actor(email, None)
+    """The Actor of a served session: its audit events name the key and the peer, no login.
+
+    The process runs under the service account's login, which says nothing about who acted.
+    """
+    return Actor(email, None, key_fingerprint=fingerprint, peer=peer)
 
 
 class ServedState(State):
