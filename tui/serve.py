@@ -304,6 +304,7 @@ class Session(asyncssh.SSHServerSession):
         self.last_input = time.monotonic()
         self._closed = False
         self._output_done: asyncio.Future[None] | None = None
+        self.finished: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
 
     # asyncssh's callbacks, in the order a session sees them
@@ -431,7 +432,7 @@ class Session(asyncssh.SSHServerSession):
         for fd in self._outputs:
             self._loop.add_reader(fd, self._read_output, fd)
         self._flush_stdin()
-        self._loop.create_task(self._finish())
+        self.finished = self._loop.create_task(self._finish())
 
     def _set_size(self, master: int) -> None:
         width, height = self._size
@@ -684,10 +685,9 @@ async def serve(
     for session in sessions:
         if session._child is not None:
             session._child.hang_up()
-    waiting = [s._child.exited for s in sessions if s._child is not None]
-    if waiting:
-        await asyncio.wait(waiting, timeout=HANGUP_GRACE_SECONDS + 1)
-    await asyncio.sleep(0.2)  # let each session send its exit status
+    finishing = [s.finished for s in sessions if s.finished is not None]
+    if finishing:  # each sends its exit status once its process and its output have ended
+        await asyncio.wait(finishing, timeout=HANGUP_GRACE_SECONDS + 4)
     for server in list(hub.connections):
         if server.conn is not None:
             server.conn.close()
