@@ -688,6 +688,9 @@ async def serve(
     finishing = [s.finished for s in sessions if s.finished is not None]
     if finishing:  # each sends its exit status once its process and its output have ended
         await asyncio.wait(finishing, timeout=HANGUP_GRACE_SECONDS + 4)
+    deadline = loop.time() + 2.0
+    while any(c.sessions for c in hub.connections) and loop.time() < deadline:
+        await asyncio.sleep(0.05)  # until each client has taken its exit status and closed
     for server in list(hub.connections):
         if server.conn is not None:
             server.conn.close()
