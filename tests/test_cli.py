@@ -393,7 +393,7 @@ def test_accounts_bind_then_act_without_as(sdb, monkeypatch):
 
 def test_audit_table_and_json(sdb):
     lines = ok(run(sdb, "audit", "--team", "acme", "-n", "3")).splitlines()
-    assert lines[0].split()[:3] == ["When", "Actor", "Action"]
+    assert lines[0].split()[:4] == ["When", "Actor", "Via", "Action"]
     assert len(lines) == 5
     data = json.loads(ok(run(sdb, "audit", "--team", "acme", "--json")))
     assert data[0]["action"] == "collaborator.create"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from teamaccess.store import ops, portable, queries
+from teamaccess.store import ops, portable, queries, sshkeys
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import resolve_actor
@@ -812,6 +812,95 @@ def accounts_bind(login: str, email: str) -> None:
     done(f"Binding login {shown(login.strip())} to {shown(who)}")
 
 
+# -- SSH keys (for teamaccess serve) -----------------------------------------------------------
+
+
+def _progress(line: str) -> None:
+    """A Heroku progress line on standard error, so standard output holds only data."""
+    click.echo(f"{line}... done", err=True)
+
+
+def _key_json(row: queries.KeyRow) -> dict[str, Any]:
+    """A key with the Platform API's key field names (plus its type and who added it)."""
+    public_key = row.public_key + (f" {row.comment}" if row.comment else "")
+    return {"id": row.id, "email": row.email, "fingerprint": row.fingerprint,
+            "key_type": row.key_type, "public_key": public_key, "comment": row.comment,
+            "created_at": iso(row.created_at), "updated_at": iso(row.created_at),
+            "created_by": row.created_by}
+
+
+@command("keys")
+@click.option("--account", metavar="EMAIL",
+              help="Another account's keys (an admin of every team it is in).")
+@json_option
+def keys_cmd(account: str | None, as_json: bool) -> None:
+    """Your SSH public keys (the keys 'teamaccess serve' lets in as you)."""
+    s = _state()
+    rows = queries.keys(s.db(), s.actor().email, account)
+    if as_json:
+        print_json([_key_json(r) for r in rows])
+        return
+    owner = account.strip().lower() if account else s.actor().email
+    if not rows:
+        say(f"{'You have' if account is None else shown(owner) + ' has'} no SSH keys.")
+        return
+    say(f"=== {shown(owner)} keys")
+    table(("Fingerprint", "Type", "Comment", "Added"),
+          ((r.fingerprint, r.key_type, r.comment or "", iso(r.created_at.replace(microsecond=0)))
+           for r in rows))
+
+
+def _read_key_argument(key: str, served: bool) -> str:
+    """The key text that KEY|FILE|- stands for."""
+    if key == "-":
+        return sys.stdin.read(sshkeys.MAX_TEXT + 1)
+    looks_like_key = any(ch.isspace() for ch in key.strip()) or key.startswith(sshkeys.KEY_TYPES)
+    if looks_like_key or served:
+        # Over SSH a path would name the server's files, never the client's: only the key text
+        # itself (or '-') is taken, so no server file is ever read for a client.
+        return key
+    path = Path(key).expanduser()
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.read(sshkeys.MAX_TEXT + 1)
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"No file {shown(key)}: give a public key file (e.g. ~/.ssh/id_ed25519.pub), "
+            "the key itself in quotes, or '-' to read it from standard input."
+        ) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(
+            f"{shown(key)} is not a public key file (not text): give the .pub file."
+        ) from None
+    except OSError as err:
+        raise click.ClickException(f"Can't read {shown(key)}: {err.strerror or err}.") from None
+
+
+@command("keys:add")
+@click.argument("key", metavar="KEY|FILE")
+@click.option("--account", metavar="EMAIL",
+              help="Add it to another account (an admin of every team it is in).")
+def keys_add(key: str, account: str | None) -> None:
+    """Add an SSH public key: a .pub FILE, the KEY text in quotes, or '-' for standard input.
+
+    Whoever holds the private half then reaches 'teamaccess serve' as the account.
+    """
+    s = _state()
+    actor = s.actor()
+    text = _read_key_argument(key, served=actor.key_fingerprint is not None)
+    change = ops.add_key(s.db(), actor, text, account)
+    _progress(f"Adding key {change.fingerprint} to {shown(change.email)}")
+
+
+@command("keys:remove")
+@click.argument("fingerprint", metavar="FINGERPRINT")
+def keys_remove(fingerprint: str) -> None:
+    """Remove an SSH key, by its fingerprint as 'teamaccess keys' lists it."""
+    s = _state()
+    change = ops.remove_key(s.db(), s.actor(), fingerprint)
+    _progress(f"Removing key {change.fingerprint} from {shown(change.email)}")
+
+
 # -- team views ------------------------------------------------------------------------------
 
 
@@ -824,6 +913,13 @@ def _audit_detail(row: queries.AuditRow) -> str:
     if row.after is not None:
         parts.append(json.dumps(row.after, sort_keys=True, ensure_ascii=True))
     return " -> ".join(parts)
+
+
+def _audit_via(row: queries.AuditRow) -> str:
+    """How the actor came: an SSH key and the client's address when served, else the OS login."""
+    if row.actor_key:
+        return f"{row.actor_key} from {row.actor_peer}" if row.actor_peer else row.actor_key
+    return row.actor_login or ""
 
 
 @command("audit")
@@ -839,7 +935,8 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([
             {"id": r.id, "created_at": iso(r.at), "action": r.action,
-             "actor": {"email": r.actor_email, "login": r.actor_login},
+             "actor": {"email": r.actor_email, "login": r.actor_login,
+                       "key_fingerprint": r.actor_key, "peer": r.actor_peer},
              "team": {"name": r.team} if r.team else None,
              "app": {"name": r.app} if r.app else None,
              "target": {"email": r.target} if r.target else None,
@@ -851,8 +948,8 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
         say(f"No audit events for {shown(name)}.")
         return
     table(
-        ("When", "Actor", "Action", "App", "Target", "Outcome", "Detail"),
-        ((iso(r.at.replace(microsecond=0)), r.actor_email, r.action, r.app or "",
+        ("When", "Actor", "Via", "Action", "App", "Target", "Outcome", "Detail"),
+        ((iso(r.at.replace(microsecond=0)), r.actor_email, _audit_via(r), r.action, r.app or "",
           r.target or "", r.outcome, _audit_detail(r)) for r in rows),
     )
 
