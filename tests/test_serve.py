@@ -393,6 +393,20 @@ def test_dashboard_in_a_pty_follows_resize_and_ctrl_q_exits_0(world):
         term.close()
 
 
+def test_without_a_terminal_the_dashboard_is_refused_and_commands_can_have_one(world):
+    server = world["server"]
+    no_tty = server.ssh(world["ada"])  # `ssh -T host`: a shell request with no pty
+    assert no_tty.returncode == 2 and "needs a terminal" in no_tty.stderr
+    term = Terminal(ssh_argv(server.port, world["ada"], tty=True) + ["members", "--team", TEAM])
+    try:
+        assert term.wait() == 0
+        assert b"grace@acme.com" in term.output and b"\x1b[?1049h" not in term.output
+    finally:
+        term.close()
+    bad_quote = server.ssh(world["ada"], "members", "'--team")
+    assert bad_quote.returncode == 2 and "split" in bad_quote.stderr
+
+
 def test_a_dropped_client_ends_its_session_process_within_2_seconds(world):
     server = world["server"]
     before = server.descendants()
