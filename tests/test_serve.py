@@ -590,3 +590,19 @@ def test_two_servers_on_one_postgresql_database_see_each_other_live(pg_url, tmp_
     finally:
         db.close()
         postgres_server.drop_schema(pg_url, schema)
+
+
+def test_a_bad_or_busy_listen_address_is_one_line_and_creates_nothing(tmp_path):
+    tmp_path.chmod(0o700)
+    path = tmp_path / "ta.db"
+    bad = run_serve("--db", str(path), "--listen", "nowhere")
+    assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+    assert list(tmp_path.iterdir()) == []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run([TEAMACCESS, "serve", "--db", str(path), "--listen", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=30)
+    assert busy.returncode == 1
+    assert busy.stderr.startswith("Error: Can't listen on") and len(busy.stderr.splitlines()) == 1

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import click
 from teamaccess.store.db import Database, resolve_url, sqlite_path
 from teamaccess.store.errors import DatabaseProblem, Refused
 
@@ -78,14 +79,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise click_error(f"--listen {listen!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN}).")
+        raise click.UsageError(f"--listen {listen!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN}).")
     return host, int(port)
-
-
-def click_error(message: str) -> Exception:
-    import click
-
-    return click.UsageError(message)
 
 
 def _others_may_write(st: os.stat_result) -> bool:
@@ -531,6 +526,11 @@ class Session(asyncssh.SSHServerSession):
             os.close(self._master)
             self._master = None
 
+    def hang_up(self) -> None:
+        """End the session's process (the server is stopping); its exit status still goes out."""
+        if self._child is not None:
+            self._child.hang_up()
+
     def idle_for(self) -> float:
         return time.monotonic() - self.last_input
 
@@ -683,8 +683,7 @@ async def serve(
     acceptor.close()
     sessions = [s for c in hub.connections for s in c.sessions]
     for session in sessions:
-        if session._child is not None:
-            session._child.hang_up()
+        session.hang_up()
     finishing = [s.finished for s in sessions if s.finished is not None]
     if finishing:  # each sends its exit status once its process and its output have ended
         await asyncio.wait(finishing, timeout=HANGUP_GRACE_SECONDS + 4)
@@ -722,12 +721,31 @@ def account_lookup(db_url: str) -> tuple[Authorize, Callable[[], None]]:
     return authorize, db.close
 
 
+def _reap(pid: int, within: float) -> None:
+    """Wait for a child to exit; SIGKILL it if it hasn't after ``within`` seconds.
+
+    (A zygote still importing Textual when serve fails to start reads its EOF only afterwards.)
+    """
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
 def run_server(options: ServeOptions) -> None:
     """`teamaccess serve`: check the database, make the host key, start the zygote, serve."""
+    parse_listen(options.listen)  # a bad --listen is reported before anything is created
     db_url, folder = prepare_database(options.db_where)
     key_path = Path(options.host_key).expanduser() if options.host_key else folder / HOST_KEY_NAME
     host_key = load_host_key(key_path)
-    parse_listen(options.listen)  # a bad --listen is reported before anything starts
     logging.basicConfig(
         level=logging.INFO, format="teamaccess serve: %(message)s", stream=sys.stderr
     )
@@ -743,10 +761,11 @@ def run_server(options: ServeOptions) -> None:
     try:
         asyncio.run(serve(options, db_url, host_key, authorize, zygote, ready))
     except OSError as err:
-        raise DatabaseProblem(f"Can't listen on {options.listen}: {err.strerror}.") from None
+        raise click.ClickException(
+            f"Can't listen on {options.listen}: {err.strerror or err}; pick another --listen."
+        ) from None
     finally:
         close_lookup()
-        zygote.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(zygote_pid, 0)
+        zygote.close()  # the zygote sees EOF, hangs up on any session left, and exits
+        _reap(zygote_pid, within=2.0)
     print("Stopped: every session was closed.", flush=True)
