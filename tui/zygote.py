@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import importlib
 import io
 import json
 import os
@@ -38,6 +39,13 @@ LOCAL_ONLY_COMMANDS = ("serve", "demo", "backup")
 #: only the session's own standard input is, so a client can't read or write the service
 #: account's files.
 SERVER_FILE_PARAMS = (("import", "file", ("-",)), ("export", "output", ()))
+#: Modules a dashboard imports only once it runs (found by diffing sys.modules around a run).
+WARM_MODULES = (
+    "concurrent.futures.thread", "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlalchemy.dialects.postgresql.psycopg", "textual.drivers.linux_driver",
+    "textual._xterm_parser", "textual._keyboard_protocol", "textual.layouts.factory",
+    "textual.layouts.horizontal", "textual.layouts.stream", "textual.scrollbar",
+)
 #: The most descriptors one request carries (stdin, stdout, stderr).
 MAX_FDS = 3
 
@@ -48,6 +56,14 @@ def warm_up() -> None:
     try:
         import teamaccess.tui.app  # noqa: F401 - imported for its side effect: warm modules
         import teamaccess.tui.cli  # noqa: F401
+
+        # What the dashboard would otherwise import on its way to the first rows.
+        for name in WARM_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+        from rich.cells import cell_len
+
+        cell_len("\u2713")  # loads rich's table of character widths
     finally:
         gc.freeze()
         gc.enable()
