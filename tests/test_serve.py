@@ -407,6 +407,22 @@ def test_without_a_terminal_the_dashboard_is_refused_and_commands_can_have_one(w
     assert bad_quote.returncode == 2 and "split" in bad_quote.stderr
 
 
+def test_a_served_dashboard_shows_a_local_change_within_a_second(world):
+    server, db = world["server"], world["db"]
+    term = Terminal(ssh_argv(server.port, world["ada"], tty=True), cols=100, rows=45)
+    try:
+        term.read_until(b"ada@acme.com")
+        term.read_until(b"\x1b[45;")  # the whole first screen has been drawn
+        ops.add_member(db, ops.Actor("ada@acme.com"), TEAM, "aaa-live@acme.com", "viewer")
+        start = time.monotonic()
+        term.read_until(b"aaa-live@acme.com", timeout=5)  # sorts first: on screen at once
+        assert time.monotonic() - start < 2.0  # about a second, with room for a busy machine
+        term.send(b"\x11")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
 def test_a_dropped_client_ends_its_session_process_within_2_seconds(world):
     server = world["server"]
     before = server.descendants()
