@@ -423,6 +423,27 @@ def test_a_served_dashboard_shows_a_local_change_within_a_second(world):
         term.close()
 
 
+def test_odd_terminal_requests_are_tamed(world):
+    """A hostile TERM and a 100000x100000 window neither break the server nor reach the child raw."""
+    server = world["server"]
+
+    async def run() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, known_hosts=None, client_keys=[str(world["ada"])],
+            agent_path=None,
+        ) as conn:
+            result = await conn.run("teams", term_type="x\x1b]0;evil\x07", term_size=(100000, 100000),
+                                    check=False)
+            assert result.exit_status == 0 and TEAM in result.stdout
+            process = await conn.create_process("teams", term_type="xterm")
+            process.change_terminal_size(2**31, 2**31)
+            await process.wait()
+            assert process.exit_status == 0
+
+    asyncio.run(run())
+    assert server.ssh(world["ada"], "teams").returncode == 0  # still serving
+
+
 def test_a_dropped_client_ends_its_session_process_within_2_seconds(world):
     server = world["server"]
     before = server.descendants()

@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -49,6 +50,10 @@ READ_CHUNK = 32768
 #: Input for the child buffered here beyond this pauses the SSH channel (its window stops).
 STDIN_BUFFER_LIMIT = 65536
 HOST_KEY_NAME = "ssh_host_ed25519_key"
+#: A client's window size is clamped to this many columns and rows: a dashboard drawn at
+#: 65535x65535 would only eat the host's memory.
+MAX_TERMINAL_SIDE = 1000
+TERM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 #: What a terminal needs to be usable again when the dashboard was killed before it could say it:
 #: leave the alternate screen, stop mouse and focus reports and bracketed paste, show the cursor.
 TERMINAL_RESET = (
@@ -279,6 +284,12 @@ def session_env(term: str | None) -> dict[str, str]:
     return env
 
 
+def _sane_size(width: int, height: int, fallback: tuple[int, int]) -> tuple[int, int]:
+    """The client's window size, within what a terminal can be (0 means "unknown")."""
+    return (min(width, MAX_TERMINAL_SIDE) if width > 0 else fallback[0],
+            min(height, MAX_TERMINAL_SIDE) if height > 0 else fallback[1])
+
+
 class Session(asyncssh.SSHServerSession):
     """One SSH session channel: a dashboard on a pty, or one command on pipes."""
 
@@ -309,9 +320,9 @@ class Session(asyncssh.SSHServerSession):
         self._server.sessions.add(self)
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], _modes: Any) -> bool:
-        self._term = term_type or "xterm"
-        width, height = term_size[0] or 80, term_size[1] or 24
-        self._size = (width, height)
+        # TERM becomes part of the child's environment: a plain terminal name or a safe default.
+        self._term = term_type if TERM_NAME.fullmatch(term_type or "") else "xterm-256color"
+        self._size = _sane_size(term_size[0], term_size[1], (80, 24))
         return True
 
     def shell_requested(self) -> bool:
@@ -360,7 +371,7 @@ class Session(asyncssh.SSHServerSession):
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         self.last_input = time.monotonic()
-        self._size = (width or self._size[0], height or self._size[1])
+        self._size = _sane_size(width, height, self._size)
         if self._master is not None:
             self._set_size(self._master)
 
