@@ -307,6 +307,13 @@ def test_client_environment_is_ignored(world):
         event = s.scalars(sql_select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
     assert (event.actor_email, event.outcome, event.actor_key) == (
         "tim@acme.com", "denied", world["tim_fp"])
+    # nor does a shell-style assignment in the command line: there is no shell to read it
+    count = audit_count(db)
+    for prefix in (["TEAMACCESS_AS=ada@acme.com"], ["env", "TEAMACCESS_AS=ada@acme.com"]):
+        refused = server.ssh(world["tim"], *prefix, "members:add", "x2@acme.com", "--team", TEAM,
+                             "--role", "admin")
+        assert refused.returncode == 2 and "No such command" in refused.stderr
+    assert roster_emails(db) == before and audit_count(db) == count
 
 
 def test_unknown_keys_passwords_and_keyboard_interactive_are_refused(world):
