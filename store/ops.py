@@ -27,13 +27,12 @@ from .policy import (
     Relation,
     Standing,
     TeamAction,
-    decide_act_for,
     decide_app,
     decide_team,
     is_stranger,
     relation,
 )
-from .queries import act_for_facts
+from .queries import key_decision
 
 T = TypeVar("T")
 
@@ -884,12 +883,8 @@ class KeyChange:
 
 
 def _act_for(s: Session, actor: Actor, account: Account, doing: str):
-    """The policy's answer: may the actor manage ``account``'s keys? (their own: always)."""
-    if account.email == actor.email:
-        return decide_act_for(actor.email, account.email, administers=frozenset(),
-                              target_teams=frozenset(), doing=doing)
-    facts = act_for_facts(s, _account(s, actor.email), account)
-    return decide_act_for(actor.email, account.email, doing=doing, **facts)
+    """May the actor manage ``account``'s keys? (their own: always; see queries.key_decision)."""
+    return key_decision(s, actor.email, account.email, doing)
 
 
 def add_key(db: Database, actor: Actor, key_text: str, account: str | None = None) -> KeyChange:

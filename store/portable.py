@@ -452,7 +452,8 @@ class _Log:
         # What every event shares is cut once; tens of thousands of events repeat a few
         # dozen distinct names and before/after values, so those are cut and dumped once each.
         self.base = {"at": utcnow(), "actor_email": _cut(actor.email, 254) or "",
-                     "actor_login": _cut(actor.login, 64)}
+                     "actor_login": _cut(actor.login, 64),
+                     "actor_key": _cut(actor.key_fingerprint, 64), "actor_peer": _cut(actor.peer, 64)}
         self.rows: list[dict[str, Any]] = []
         self._cuts: dict[str | None, str | None] = {None: None}
         self._dumps: dict[str, str | None] = {}

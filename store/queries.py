@@ -791,27 +791,41 @@ def account_for_key(db: Database, fingerprint: str) -> str | None:
         )
 
 
+def key_rule(db: Database, actor: str, account: str):
+    """The policy's Decision: may ``actor`` add, list or remove ``account``'s SSH keys?
+
+    For the dashboard to refuse "add a key" with the reason before any form opens; the store
+    decides again when the key is added.
+    """
+    me_email, who = validate.email(actor), validate.email(account)
+    with db.read() as s:
+        return key_decision(s, me_email, who, "add a key to")
+
+
+def key_decision(s: Session, actor: str, account: str, doing: str):
+    """The one place the keys rule is asked (ops and these reads): may ``actor`` manage the
+    SSH keys of ``account``? The rule itself is :func:`policy.decide_act_for`."""
+    target = _me(s, account)
+    if account == actor or target is None:
+        # Someone unknown: refused like an account in none of your teams (which it is).
+        return decide_act_for(actor, account, doing=doing, administers=frozenset({"-"}),
+                              target_teams=frozenset())
+    return decide_act_for(actor, account, doing=doing, **act_for_facts(s, _me(s, actor), target))
+
+
 def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
     """The SSH keys of the actor, or of ``account`` for whoever may manage its keys.
 
-    Listing another account's keys follows the rule for adding them (``decide_act_for``);
-    anyone else is told there is nothing to list, whether or not the account exists.
+    Listing another account's keys follows the rule for adding them (``decide_act_for``).
     """
     me_email = validate.email(actor)
     who = validate.email(account) if account is not None else me_email
     with db.read() as s:
-        target = _me(s, who)
         if who != me_email:
-            decision = None
-            if target is not None:
-                decision = decide_act_for(me_email, who, doing="list the keys of",
-                                          **act_for_facts(s, _me(s, me_email), target))
-            if decision is None or not decision.allowed:
-                raise Refused(
-                    decision.reason if decision is not None and target is not None
-                    else f"Only an admin of every team of {who} may list their keys.",
-                    rule=decision.rule if decision is not None else "account:act_for",
-                )
+            decision = key_decision(s, me_email, who, "list the keys of")
+            if not decision.allowed:
+                raise Refused(decision.reason, rule=decision.rule)
+        target = _me(s, who)
         if target is None:
             return []
         rows = s.execute(

@@ -67,7 +67,7 @@ def test_add_list_and_remove_your_own_key(kdb, pub):
     listed = run(kdb, "keys", who="joe@acme.com").stdout.splitlines()
     assert listed[0] == "=== joe@acme.com keys"
     assert listed[1].split()[0] == "Fingerprint"
-    assert listed[3].split()[:3] == [fp, "ssh-ed25519", "joe@laptop"]
+    assert listed[3].split()[:2] == [fp, "ssh-ed25519"] and listed[3].split()[3] == "joe@laptop"
     data = json.loads(run(kdb, "keys", "--json", who="joe@acme.com").stdout)
     assert [(k["fingerprint"], k["email"], k["comment"]) for k in data] == [(fp, "joe@acme.com", "joe@laptop")]
     assert data[0]["public_key"] == open(path).read().strip()
@@ -88,6 +88,9 @@ def test_the_key_as_text_or_on_standard_input(kdb, pub):
         f"Adding key {fp} to joe@acme.com... done\n"
     assert queries.account_for_key(kdb, fp) == "joe@acme.com"
     assert run(kdb, "keys", "--account", "joe@acme.com").stdout.splitlines()[0] == "=== joe@acme.com keys"
+    assert run(kdb, "keys:remove", fp).exit_code == 0
+    assert run(kdb, "keys:add", *text.split()).exit_code == 0  # the words unquoted, as over SSH
+    assert queries.account_for_key(kdb, fp) == "ada@acme.com"
 
 
 def test_refusals_are_one_line_and_change_nothing(kdb, pub, tmp_path):

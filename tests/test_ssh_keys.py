@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 from sqlmodel import SQLModel
 from teamaccess.store import ops, queries
@@ -422,3 +424,75 @@ def test_an_upgrade_that_fails_leaves_the_version_1_file_as_it_was(tmp_path):
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
     assert "actor_key" not in columns and version == "1"
+
+
+def test_an_import_over_ssh_records_the_key_and_peer_on_each_event(tmp_path, demo_db):
+    from teamaccess.store import portable
+
+    doc = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
+    db = Database(tmp_path / "fresh.db")
+    try:
+        served = ops.Actor("ada@acme.com", key_fingerprint="SHA256:" + "D" * 43, peer="10.0.0.9:6000")
+        portable.import_team(db, served, doc)
+        logged = events(db)
+        assert len(logged) > 10
+        assert {(e.actor_key, e.actor_peer) for e in logged} == {("SHA256:" + "D" * 43, "10.0.0.9:6000")}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_first_opens_of_a_version_1_database_at_once_upgrade_it_once(backend, tmp_path, request):
+    import threading
+
+    import postgres_server
+
+    if backend == "sqlite":
+        where = str(tmp_path / "v1.db")
+        _v1_sqlite(Path(where))
+    else:
+        pg_url = request.getfixturevalue("pg_url")
+        where, schema = postgres_server.fresh_schema_url(pg_url)
+        _v1_postgres(where)
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Database(where).close()
+            outcomes.append("ok")
+        except Exception as err:  # noqa: BLE001 - shown by the assertion
+            outcomes.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert outcomes == ["ok"] * 4
+        db = Database(where)
+        with db.read() as s:
+            assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "2"
+            assert s.execute(text("SELECT count(*) FROM ssh_key")).scalar() == 0
+            assert s.execute(text("SELECT count(actor_key) FROM audit_event")).scalar() == 0
+        db.close()
+    finally:
+        if backend == "postgres":
+            postgres_server.drop_schema(pg_url, schema)
+
+
+_TEAMS = st.frozensets(st.sampled_from(["acme", "globex", "initech", "umbrella"]), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["a@x.io", "b@x.io"]), _TEAMS, _TEAMS,
+       st.lists(st.sampled_from(["side", "blog"]), max_size=2, unique=True))
+def test_decide_act_for_agrees_with_a_naive_reading_of_the_spec(target, administers, teams, personal):
+    """SPEC: "only an admin of every team that account is in" (and your own keys, always)."""
+    naive = target == "a@x.io" or (
+        bool(administers) and bool(teams) and teams <= administers and not personal)
+    decision = decide_act_for("a@x.io", target, administers=administers, target_teams=teams,
+                              target_personal_apps=tuple(personal))
+    assert decision.allowed == naive

@@ -681,8 +681,8 @@ async def test_markup_and_escapes_in_user_data_are_shown_literally(demo):
         await press(pilot, app, "3")
         first = rows(app)[0]
         assert first[1] == "[link=x]evil@acme.com[/link]"
-        assert first[3] == "[reverse]app"
-        assert first[6] == "no ␛]0;pwned␇ [b]way[/b]"
+        assert first[4] == "[reverse]app"  # after the Via column
+        assert first[7] == "no ␛]0;pwned␇ [b]way[/b]"
         audit_svg = app.export_screenshot()
         assert "evil@acme.com[/link]" in audit_svg and "\x1b" not in audit_svg
 
@@ -696,7 +696,7 @@ async def test_audit_newest_first_filter_and_details(demo):
         whens = column(app, 0)
         assert whens == sorted(whens, reverse=True) and len(whens) == 7
         await press(pilot, app, "slash", *"denied", "enter")
-        assert column(app, 4) == ["mallory@example.com"]
+        assert column(app, 5) == ["mallory@example.com"]  # Target, after the Via column
         await press(pilot, app, "enter")
         assert isinstance(app.screen, HelpScreen)
         assert "to add, change or remove team users" in str(

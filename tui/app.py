@@ -39,6 +39,7 @@ from teamaccess.tui.idle_gc import IdleCollector
 from teamaccess.tui.screens.access import AccessScreen
 from teamaccess.tui.screens.base import TableView
 from teamaccess.tui.screens.header import HeaderBar
+from teamaccess.tui.screens.keys import KeysScreen
 from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
@@ -114,6 +115,8 @@ class TeamAccessApp(App[None]):
                 tooltip="Go to Billing"),
         Binding("t", "switch_team", "Team", id="app.team", show=False,
                 tooltip="Switch to another team"),
+        Binding("ctrl+k", "keys", "Keys", id="app.keys", show=False,
+                tooltip="Your SSH keys (for teamaccess serve)"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="The keys you can use here"),
     ]
@@ -319,7 +322,7 @@ class TeamAccessApp(App[None]):
             else:
                 view.stale = True
         for screen in self.screen_stack:
-            if isinstance(screen, AccessScreen):
+            if isinstance(screen, AccessScreen | KeysScreen):
                 screen.view.reload()
 
     def roster_loaded(self) -> None:
@@ -454,6 +457,11 @@ class TeamAccessApp(App[None]):
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
             self.pop_screen()
         self.main.show_tab(tab_id)
+
+    def action_keys(self) -> None:
+        """Show your own SSH keys (from any screen: it opens on top)."""
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen())
 
     def action_switch_team(self) -> None:
         """Choose another of your teams."""

@@ -845,8 +845,8 @@ def keys_cmd(account: str | None, as_json: bool) -> None:
         say(f"{'You have' if account is None else shown(owner) + ' has'} no SSH keys.")
         return
     say(f"=== {shown(owner)} keys")
-    table(("Fingerprint", "Type", "Comment", "Added"),
-          ((r.fingerprint, r.key_type, r.comment or "", iso(r.created_at.replace(microsecond=0)))
+    table(("Fingerprint", "Type", "Added", "Comment"),
+          ((r.fingerprint, r.key_type, iso(r.created_at.replace(microsecond=0)), r.comment or "")
            for r in rows))
 
 
@@ -877,17 +877,18 @@ def _read_key_argument(key: str, served: bool) -> str:
 
 
 @command("keys:add")
-@click.argument("key", metavar="KEY|FILE")
+@click.argument("key", metavar="KEY|FILE", nargs=-1, required=True)
 @click.option("--account", metavar="EMAIL",
               help="Add it to another account (an admin of every team it is in).")
-def keys_add(key: str, account: str | None) -> None:
-    """Add an SSH public key: a .pub FILE, the KEY text in quotes, or '-' for standard input.
+def keys_add(key: tuple[str, ...], account: str | None) -> None:
+    """Add an SSH public key: a .pub FILE, the KEY text, or '-' for standard input.
 
     Whoever holds the private half then reaches 'teamaccess serve' as the account.
     """
     s = _state()
     actor = s.actor()
-    text = _read_key_argument(key, served=actor.key_fingerprint is not None)
+    # The key's words may come unquoted (ssh host keys:add ssh-ed25519 AAAA... me@laptop).
+    text = _read_key_argument(" ".join(key), served=actor.key_fingerprint is not None)
     change = ops.add_key(s.db(), actor, text, account)
     _progress(f"Adding key {change.fingerprint} to {shown(change.email)}")
 

@@ -30,6 +30,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from .base import TableView
+from .keys import add_key_for
 
 NO_MFA = "✗ no MFA"
 MFA_ON = "✓ MFA"
@@ -92,6 +93,8 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
+        Binding("K", "add_key", "Key", id="roster.key",
+                tooltip="Add an SSH key for the selected user"),
         Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
         Binding("enter", "open", "Access", id="roster.open",
@@ -175,6 +178,13 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
+        if action == "add_key":
+            # Offered to the team's admins (as members:add is); whether this admin may add a
+            # key for this user is the store's act-for rule, asked when the key is pressed.
+            if not self.allowed(TeamAction.MANAGE_MEMBERS):
+                return False
+            if self.selected() is None:
+                return None
         if action in ("toggle_mfa", "sort", "filter", "open") and self.refusal is not None:
             return False
         return True
@@ -299,6 +309,23 @@ class RosterView(TeamView):
                 ta.data_changed()
 
         ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
+
+
+    def action_add_key(self) -> None:
+        """Add an SSH key for the selected user, if the act-for rule lets you (else say why)."""
+        member = self.selected()
+        if member is None:
+            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            return
+        ta = self.ta
+
+        def decided(decision: Any) -> None:
+            if not decision.allowed:
+                ta.report(decision.reason, error=True)
+                return
+            add_key_for(ta, None if member.email == ta.actor.email else member.email)
+
+        ta.fetch_then(lambda: queries.key_rule(ta.db, ta.actor.email, member.email), decided)
 
 
 def _removed(removal: ops.Removal) -> str:
@@ -563,6 +590,17 @@ def _detail(row: queries.AuditRow) -> str:
     return " → ".join(part for part in (_facts(row.before), _facts(row.after)) if part)
 
 
+def _via(row: queries.AuditRow, short: bool = False) -> str:
+    """How the actor came: over SSH, the key's fingerprint and the client; else the OS login."""
+    if not row.actor_key:
+        return row.actor_login or ""
+    key, peer = row.actor_key, row.actor_peer
+    if short:  # enough to tell keys and hosts apart; the event's detail has them whole
+        key = "key " + key.removeprefix("SHA256:")[:8] + "…"
+        peer = peer.rsplit(":", 1)[0] if peer else peer
+    return f"{key} {peer}" if peer else key
+
+
 class AuditView(TeamView):
     """The team's audit log, newest first (admins only); enter shows one event in full."""
 
@@ -572,8 +610,8 @@ class AuditView(TeamView):
 
     noun = "events"
     WINDOW = 200
-    COLUMNS = (("at", "When (UTC)"), ("actor", "Actor"), ("action", "Action"), ("app", "App"),
-               ("target", "Target"), ("outcome", "Outcome"), ("detail", "Detail"))
+    COLUMNS = (("at", "When (UTC)"), ("actor", "Actor"), ("via", "Via"), ("action", "Action"),
+               ("app", "App"), ("target", "Target"), ("outcome", "Outcome"), ("detail", "Detail"))
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
@@ -585,11 +623,12 @@ class AuditView(TeamView):
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
             "✗ " + clean(item.outcome), style="bold red")
         return (Text(item.at.strftime("%Y-%m-%d %H:%M")), text(item.actor_email),
-                text(item.action), text(item.app or ""), text(item.target or ""), outcome,
+                text(_via(item, short=True)), text(item.action), text(item.app or ""), text(item.target or ""), outcome,
                 text(_detail(item)))
 
     def haystack(self, item: queries.AuditRow) -> str:
-        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
+        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, _via(item),
+                         item.action,
                          item.app or "", item.target or "", item.outcome, _detail(item))).lower()
 
     def status_extra(self, line: Text) -> None:
@@ -616,6 +655,8 @@ class AuditView(TeamView):
         fields = [
             ("when (UTC)", event.at.strftime("%Y-%m-%d %H:%M:%S")),
             ("actor", event.actor_email + (f" ({event.actor_login})" if event.actor_login else "")),
+            ("ssh key", event.actor_key or ""),
+            ("from", event.actor_peer or ""),
             ("action", event.action),
             ("outcome", event.outcome),
             ("team", event.team or ""),
