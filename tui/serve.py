@@ -622,16 +622,20 @@ class Server(asyncssh.SSHServer):
             return False
         return Session(self)
 
-    def connection_requested(self, *_args: Any) -> bool:
-        return False  # no port forwarding (ssh -L) ...
+    def connection_requested(self, *args: Any) -> bool:
+        return self._refuse("port forwarding (ssh -L/-W)", args)
 
-    def server_requested(self, *_args: Any) -> bool:
-        return False  # ... nor remote forwarding (ssh -R)
+    def server_requested(self, *args: Any) -> bool:
+        return self._refuse("remote forwarding (ssh -R)", args)
 
-    def unix_connection_requested(self, *_args: Any) -> bool:
-        return False
+    def unix_connection_requested(self, *args: Any) -> bool:
+        return self._refuse("socket forwarding", args)
 
-    def unix_server_requested(self, *_args: Any) -> bool:
+    def unix_server_requested(self, *args: Any) -> bool:
+        return self._refuse("remote socket forwarding", args)
+
+    def _refuse(self, what: str, args: tuple[Any, ...]) -> bool:
+        log.info("refused %s to %r from %s (%s)", what, args[:2], self.peer, self.email)
         return False
 
 
