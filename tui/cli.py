@@ -1410,6 +1410,51 @@ def demo_cmd() -> None:
     open_dashboard(db, actor, DEMO_TEAM)
 
 
+@command("serve")
+@click.option(
+    "--listen", metavar="HOST:PORT", default="127.0.0.1:2222", show_default=True,
+    help="Address to listen on (0.0.0.0:2222 for every interface; port 0 picks a free one).",
+)
+@click.option(
+    "--host-key", metavar="PATH",
+    help="The server's ed25519 host key, made on first start (default: ssh_host_ed25519_key "
+    "beside the database, or in your data directory for PostgreSQL).",
+)
+@click.option(
+    "--max-sessions", type=click.IntRange(min=1), default=32, show_default=True,
+    help="Most connections (and sessions) open at once.",
+)
+@click.option(
+    "--idle-timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=3600,
+    show_default=True, help="Close a session after this long without input (0: never).",
+)
+@click.option(
+    "--login-grace", metavar="SECONDS", type=click.FloatRange(min=0.1), default=20, hidden=True,
+    help="Drop a connection that hasn't authenticated after this long.",
+)
+def serve_cmd(
+    listen: str, host_key: str | None, max_sessions: int, idle_timeout: float, login_grace: float
+) -> None:
+    """Serve the dashboard and every command over SSH, to people known by their keys.
+
+    Run it as the service account that alone owns the database (it refuses a database or folder
+    others may write, and creates a new one 0600). 'ssh -p PORT HOST' opens the dashboard as the
+    account of your key; 'ssh -p PORT HOST COMMAND ARGS...' runs a command. Add a key with
+    '--as EMAIL keys:add FILE' on the server first.
+    """
+    from teamaccess.tui.serve import ServeOptions, run_server
+
+    s = _state()
+    if s.as_email is not None:
+        raise click.UsageError("serve acts as nobody: each session acts as the account of its key.")
+    run_server(
+        ServeOptions(
+            db_where=s.db_where, listen=listen, host_key=host_key, max_sessions=max_sessions,
+            idle_timeout=idle_timeout, login_grace=login_grace,
+        )
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``teamaccess`` console script."""
     cli.main(args=argv, prog_name=PROG)
