@@ -7,6 +7,13 @@ from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
 
 
+@pytest.fixture(autouse=True)
+def _private_data_folder(tmp_path_factory, monkeypatch):
+    """The user's data folder (where unexpected errors are logged) is a temporary one: a test
+    that provokes an error must not write into the real user's teamaccess.log."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture
 def db(tmp_path):
     """An empty database in a temporary file."""

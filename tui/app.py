@@ -35,6 +35,7 @@ from teamaccess.store.db import Database
 from teamaccess.store.errors import NotFound, StoreError
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import Relation
+from teamaccess.tui.errorlog import unexpected
 from teamaccess.tui.idle_gc import IdleCollector
 from teamaccess.tui.screens.access import AccessScreen
 from teamaccess.tui.screens.base import TableView
@@ -46,6 +47,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
@@ -250,8 +252,8 @@ class TeamAccessApp(App[None]):
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, False))
             teams, team, rel = [], self.team, None
-        except Exception as err:  # pragma: no cover - a broken database
-            self.post_message(self.Reported(f"Could not read: {clean(err)}", True, False))
+        except Exception as err:  # a broken database must not take the dashboard down
+            self.post_message(self.Reported(unexpected(err, "reading your teams"), True, False))
             teams, team, rel = [], self.team, None
         if not get_current_worker().is_cancelled:
             self.post_message(self.ContextLoaded(teams, team, rel))
@@ -284,7 +286,7 @@ class TeamAccessApp(App[None]):
     def _front_tab(self) -> str:
         try:
             return self.main.query_one("#tabs").active or "roster"  # type: ignore[attr-defined]
-        except Exception:
+        except NoMatches:  # the main screen isn't composed yet
             return "roster"
 
     @work(thread=True, exclusive=True, group="watch")
@@ -372,8 +374,8 @@ class TeamAccessApp(App[None]):
             result = op()
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, True))
-        except Exception as err:
-            self.post_message(self.Reported(f"Unexpected error: {clean(err)}", True, True))
+        except Exception as err:  # shown as one line, never a traceback on the dashboard
+            self.post_message(self.Reported(unexpected(err, "changing the data"), True, True))
         else:
             self.post_message(self.Reported(describe(result), False, True))
 
@@ -388,8 +390,8 @@ class TeamAccessApp(App[None]):
             result = read()
         except StoreError as err:
             self.call_from_thread(self._fetched, None, str(err))
-        except Exception as err:
-            self.call_from_thread(self._fetched, None, f"Unexpected error: {clean(err)}")
+        except Exception as err:  # shown as one line, never a traceback on the dashboard
+            self.call_from_thread(self._fetched, None, unexpected(err, "reading the data"))
         else:
             self.call_from_thread(self._fetched, partial(then, result), None)
 

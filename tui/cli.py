@@ -127,7 +127,10 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
                     names = [a.name for a in queries.apps(db, email)]
             finally:
                 db.close()
-        except Exception:  # noqa: BLE001 - a completion that can't look never breaks the shell
+        except Exception as err:  # noqa: BLE001 - a completion that can't look never breaks the shell
+            from teamaccess.tui.errorlog import log_quietly  # only on this rare path
+
+            log_quietly(err, f"completing a {kind} name")
             return []
         return [n for n in names if n.startswith(incomplete)]
 
@@ -338,7 +341,9 @@ class TeamAccessGroup(click.Group):
         except BrokenPipeError:
             code = 1  # the reader went away (| head): nothing useful left to say
         except Exception as err:  # noqa: BLE001 - the promise is one line, never a traceback
-            _error(f"unexpected {type(err).__name__}: {err} (please report this)")
+            from teamaccess.tui.errorlog import unexpected  # only on this rare path
+
+            _error(unexpected(err, f"running {' '.join(sys.argv[1:2]) or 'the command'}"))
             code = 1
         sys.exit(code)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from teamaccess.store.errors import StoreError
+from teamaccess.tui.errorlog import log_quietly, unexpected
 from teamaccess.tui.widgets.dialogs import field
 from teamaccess.tui.widgets.safe import clean, text
 from teamaccess.tui.widgets.table import LiveTable
@@ -169,7 +170,9 @@ class TableView(Vertical):
         if first:
             try:
                 page = self.fetch_first()
-            except Exception:  # the full read below says what is wrong
+            except Exception as err:  # noqa: BLE001 - the full read below says what is wrong
+                if not isinstance(err, StoreError):
+                    log_quietly(err, "reading the first rows")
                 page = None
             if page is not None and not worker.is_cancelled:
                 self.post_message(self.Loaded(page, None, generation, partial=True))
@@ -179,7 +182,7 @@ class TableView(Vertical):
         except StoreError as err:
             items, error = None, str(err)
         except Exception as err:  # a broken database must not take the screen down
-            items, error = None, f"Could not read: {clean(err)}"
+            items, error = None, unexpected(err, "reading the list")
         if worker.is_cancelled:
             return
         self.post_message(self.Loaded(items, error, generation))

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from teamaccess.store.errors import StoreError
+from teamaccess.tui.errorlog import unexpected
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -186,7 +187,7 @@ class FormDialog(ModalScreen[Any]):
         except StoreError as err:
             self.post_message(self.Finished(error=str(err)))
         except Exception as err:  # never a traceback in the face of the user
-            self.post_message(self.Finished(error=f"Unexpected error: {clean(err)}"))
+            self.post_message(self.Finished(error=unexpected(err, "doing what the form asked")))
         else:
             self.post_message(self.Finished(result=result))
 

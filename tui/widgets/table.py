@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
 
 Cell = Text | str
 Row = tuple[str, Sequence[Cell]]
@@ -41,7 +42,7 @@ class LiveTable(DataTable):
             return None
         try:
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is past the end while rows are being replaced
+        except CellDoesNotExist:  # the cursor is past the end while rows are being replaced
             return None
 
     def reset(self, columns: Sequence[tuple[str, Text]]) -> None:
