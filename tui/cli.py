@@ -25,7 +25,8 @@ from teamaccess.store.identity import resolve_actor
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation
 from teamaccess.store.portable import iso
-from teamaccess.tui.text import plain
+from teamaccess.store.words import COLLABORATOR
+from teamaccess.tui.text import money, plain
 
 PROG = "teamaccess"
 DEMO_TEAM = "acme-widgets"
@@ -164,7 +165,7 @@ def resolve_team(state: State, team: str | None) -> str:
     if env:
         return env
     rows = queries.teams(state.db(), state.actor().email)
-    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+    own = [r.name for r in rows if r.role != COLLABORATOR] or [r.name for r in rows]
     if len(own) == 1:
         return own[0]
     if not own:
@@ -253,11 +254,6 @@ def _rule_char() -> str:
 def perms_text(perms: Iterable[str]) -> str:
     """Permission names as Heroku prints them: sorted alphabetically, comma separated."""
     return ", ".join(sorted(perms))
-
-
-def money(cents: int) -> str:
-    """Cents as dollars, e.g. $1,250.00."""
-    return f"${cents / 100:,.2f}"
 
 
 def shown(value: object) -> str:
@@ -523,7 +519,7 @@ def access_cmd(app: str, as_json: bool) -> None:
     if as_json:
         print_json([access_json(view.app.name, r) for r in view.rows])
         return
-    owner_role = "owner" if view.app.team is None else "collaborator"
+    owner_role = "owner" if view.app.team is None else COLLABORATOR
     table(
         ("Email", "Role", "Permissions", "MFA"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from teamaccess.store import ops, queries
-from teamaccess.store.policy import PERMISSIONS
+from teamaccess.store.words import COLLABORATOR, PERMISSIONS
 from teamaccess.tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
 from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean, text
@@ -20,6 +20,8 @@ from textual.widgets import Static
 from .base import TableView
 from .header import HeaderBar
 
+_LEGEND = ", ".join(f"{p.letter} {p}" for p in PERMISSIONS)
+
 
 def perm_marks(perms: tuple[str, ...]) -> Text:
     """View, deploy, operate, manage as initials in fixed places, a dot where one is missing."""
@@ -28,7 +30,7 @@ def perm_marks(perms: tuple[str, ...]) -> Text:
         if i:
             out.append(" ")
         if name in perms:
-            out.append(name[0].upper(), style="bold green")
+            out.append(name.letter, style="bold green")
         else:
             out.append("·", style="dim")
     return out
@@ -38,7 +40,8 @@ class AccessView(TableView):
     """The rows of one app's access pane."""
 
     noun = "accounts"
-    COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", "V D O M"), ("why", "Why"))
+    COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", " ".join(p.letter for p in PERMISSIONS)),
+               ("why", "Why"))
 
     BINDINGS = [
         Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
@@ -77,19 +80,19 @@ class AccessView(TableView):
         return item.email
 
     def cells(self, item: queries.AccessRow) -> Sequence[Text]:
-        role = Text(item.role) if item.role else Text("collaborator", style="italic")
+        role = Text(item.role) if item.role else Text(COLLABORATOR, style="italic")
         why = "; ".join(clean(detail) for _source, _perms, detail in item.sources)
         return (text(item.email), role, perm_marks(item.permissions), Text(why))
 
     def haystack(self, item: queries.AccessRow) -> str:
         # Search text is never shown, so it needs no cleaning; the sources' short names (not
         # their long details) keep building it for 10,000 rows cheap.
-        return " ".join((item.email, item.role or "collaborator", *item.permissions,
+        return " ".join((item.email, item.role or COLLABORATOR, *item.permissions,
                          *(source for source, _p, _d in item.sources))).lower()
 
     def status_extra(self, line: Text) -> None:
         grants = sum(1 for r in self.items if r.grant is not None)
-        line.append(f" · {grants} explicit grants · V view, D deploy, O operate, M manage")
+        line.append(f" · {grants} explicit grants · {_LEGEND}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         decided = self._check_action(action)

@@ -16,6 +16,8 @@ from teamaccess.store.policy import (
     decide_app,
     decide_team,
 )
+from teamaccess.store.words import ROLES, SETTABLE_ROLES, Source
+from teamaccess.tui.text import money
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
@@ -50,11 +52,6 @@ def lock_badge(locked: bool) -> Text:
 def perms_text(perms: Sequence[str]) -> Text:
     """A set of permissions as words, or a dash for none."""
     return Text(" ".join(perms)) if perms else Text("none", style="dim")
-
-
-def money(cents: int) -> str:
-    """Cents as dollars."""
-    return f"${cents / 100:,.2f}"
 
 
 class TeamView(TableView):
@@ -141,7 +138,7 @@ class RosterView(TeamView):
         keys = {
             "email": lambda m: m.email,
             "name": lambda m: ((m.name or "").lower(), m.email),
-            "role": lambda m: (("admin", "member", "viewer").index(m.role), m.email),
+            "role": lambda m: (ROLES.index(m.role), m.email),
             "mfa": lambda m: (m.mfa, m.email),
             "since": lambda m: (m.since, m.email),
         }
@@ -240,7 +237,7 @@ class RosterView(TeamView):
 
         def change(values: dict[str, Any]) -> ops.MemberChange:
             role = values["role"]
-            if role == "viewer":  # members:set assigns admin or member only; add sets any role
+            if role not in SETTABLE_ROLES:  # members:set assigns admin or member; add sets any role
                 return ops.add_member(ta.db, ta.actor, team, member.email, role)
             return ops.set_role(ta.db, ta.actor, team, member.email, role)
 
@@ -263,7 +260,7 @@ class RosterView(TeamView):
             return [
                 row.name
                 for row, sources in queries.member_access(ta.db, ta.actor.email, team, member.email)
-                if any(source == "explicit grant" for source, _p, _d in sources)
+                if any(source == Source.GRANT for source, _p, _d in sources)
             ]
 
         def ask(kept: list[str]) -> None:
@@ -341,7 +338,7 @@ class AppsView(TeamView):
         grants: dict[str, tuple[frozenset[str], str]] = {}
         for row, sources in queries.member_access(ta.db, ta.actor.email, team, ta.actor.email):
             for source, perms, detail in sources:
-                if source == "explicit grant":
+                if source == Source.GRANT:
                     grants[row.name] = (frozenset(perms), detail)
         return rows, grants
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from teamaccess.store.errors import StoreError
+from teamaccess.store.words import OPTIONAL_PERMISSIONS, ROLES, Permission
 from teamaccess.tui.errorlog import unexpected
 from textual import on, work
 from textual.app import ComposeResult
@@ -229,7 +230,7 @@ class AddUserDialog(FormDialog):
     """Add a team user by email with a role (members:add)."""
 
     ok_label = "Add"
-    ROLES = ("admin", "member", "viewer")
+    ROLES = ROLES
 
     def __init__(self, team: str, action: Callable[[dict[str, Any]], Any]) -> None:
         self.title_text = f"Add a user to {team}"
@@ -255,7 +256,7 @@ class RoleDialog(FormDialog):
     """Change a team user's role."""
 
     ok_label = "Change"
-    ROLES = ("admin", "member", "viewer")
+    ROLES = ROLES
 
     def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any]) -> None:
         self.title_text = f"Change the role of {email}"
@@ -384,7 +385,7 @@ class TransferOutDialog(FormDialog):
         return None
 
 
-PERMISSION_CHOICES = ("deploy", "operate", "manage")
+PERMISSION_CHOICES = OPTIONAL_PERMISSIONS  # view is always held: shown ticked and fixed
 
 
 def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
@@ -395,7 +396,7 @@ def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
 
 
 def _checked(dialog: ModalScreen) -> list[str]:
-    return ["view"] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
+    return [Permission.VIEW] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
 
 
 class GrantDialog(FormDialog):
