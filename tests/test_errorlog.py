@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import stat
 
+from conftest import make, settle, sync
 from teamaccess.tui import errorlog
-from test_tui_flows import make, settle, sync
 
 
 def _raise_and_catch(message: str) -> BaseException:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from conftest import EVERY_PERMISSION, naive_permissions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from teamaccess.store.policy import (
@@ -23,51 +24,7 @@ from teamaccess.store.policy import (
     effective_permissions,
 )
 
-EVERY_PERMISSION = ["view", "deploy", "operate", "manage"]
-
 # -- the naive reading -----------------------------------------------------------------------
-
-
-def naive_permissions(
-    *,
-    team: str | None,
-    owner: str | None,
-    locked: bool,
-    locked_at: datetime | None,
-    email: str,
-    role: str | None,
-    member_since: datetime | None,
-    grant: list[str] | None,
-) -> dict[str, list[str]]:
-    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it."""
-    held: dict[str, list[str]] = {}
-
-    def give(source: str, perms: list[str]) -> None:
-        for p in perms:
-            held.setdefault(p, [])
-            if source not in held[p]:
-                held[p].append(source)
-
-    # "A personal app: its owner has all four; nobody else has anything."
-    if team is None:
-        if owner == email:
-            give("owner", EVERY_PERMISSION)
-        return held
-    # "admin role in the owning team: all four, on every app of the team, locked or not"
-    if role == "admin":
-        give("admin", EVERY_PERMISSION)
-    # "an explicit grant: the grant's set" ("Every grant holds view")
-    if grant is not None:
-        give("grant", ["view"] + [p for p in grant if p != "view"])
-    # "member/viewer role, app unlocked: view"
-    if (role == "member" or role == "viewer") and locked is False:
-        give("team view", ["view"])
-    # "member/viewer role, app locked, membership began before the lock was set: view"
-    if (role == "member" or role == "viewer") and locked is True:
-        if member_since is not None and locked_at is not None and member_since < locked_at:
-            give("kept at lock", ["view"])
-    # "anything else: nothing"
-    return held
 
 
 # The SPEC's team table, copied as text: admin, member, viewer, collaborator, outsider.

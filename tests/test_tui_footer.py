@@ -3,9 +3,9 @@ enabled or disabled it flips them in place, and then shows what a fresh build wo
 
 from __future__ import annotations
 
+from conftest import column, make, open_pane, press, settle, sync
 from teamaccess.store import ops
 from teamaccess.tui.widgets.footer import KeysFooter
-from test_tui_flows import column, make, open_pane, press, settle, sync
 from textual.widgets._footer import FooterKey
 
 
