@@ -41,6 +41,7 @@ from teamaccess.tui.screens.access import AccessScreen
 from teamaccess.tui.screens.base import TableView
 from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.main import TABS, MainScreen
+from teamaccess.tui.textual_private import compose_off_stack
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
 from textual import events, work
@@ -440,7 +441,7 @@ class TeamAccessApp(App[None]):
             self._access = AccessScreen()
             self.install_screen(self._access, "access")
             # Start it off the stack, so it is composed and styled before anyone opens it.
-            self._register(self, self._access)
+            compose_off_stack(self, self._access)
         return self._access
 
     def _prepare_access(self) -> None:

@@ -9,13 +9,12 @@ from rich.text import Text
 from teamaccess.store import ops, queries
 from teamaccess.store.words import COLLABORATOR, PERMISSIONS
 from teamaccess.tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
-from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean, text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from .base import TableView
 from .header import HeaderBar
@@ -210,7 +209,7 @@ class AccessScreen(Screen[None]):
         yield HeaderBar()
         yield Static("", id="summary")
         yield AccessView(self.app_name, id="access")
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     @property
     def view(self) -> AccessView:
@@ -260,18 +259,15 @@ class AccessScreen(Screen[None]):
             line.append("  no access", style="bold red")
         self.query_one("#summary", Static).update(line)
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Textual restyles a pushed screen from scratch. This one was styled when it was built
-        # and its classes have kept their styles current since; only a new theme (set while it
-        # was off the stack, where Textual does not restyle) needs it. That restyle was about a
-        # sixth of opening the pane.
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
+        # Textual restyles a pushed screen from scratch (in Screen's own handler, which runs
+        # after this one). This one was styled when it was built and its classes have kept
+        # their styles current since; only a new theme (set while it was off the stack, where
+        # Textual does not restyle) needs it. That restyle was about a sixth of opening the pane.
         if self._styled_for == self.app.theme:
             event.refresh_styles = False
-        super()._on_screen_resume(event)
         self._styled_for = self.app.theme
-
-    def on_screen_resume(self) -> None:
-        """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
         if self.view.partial:
             self.view.first_page_drawn()
 

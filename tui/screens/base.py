@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,16 @@ from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from teamaccess.tui.app import TeamAccessApp
+
+
+@functools.cache
+def _binding_actions(view_class: type) -> tuple[str, ...]:
+    """The actions of every binding a view class declares or inherits (public BINDINGS only)."""
+    return tuple(
+        binding.action
+        for cls in view_class.__mro__
+        for binding in Binding.make_bindings(cls.__dict__.get("BINDINGS", ()))
+    )
 
 
 class TableView(Vertical):
@@ -238,7 +249,7 @@ class TableView(Vertical):
 
     def refresh_keys(self) -> None:
         """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
-        actions = [b.action for group in self._bindings.key_to_bindings.values() for b in group]
+        actions = _binding_actions(type(self))
         signature = (self.ta.relation, tuple(self.check_action(a, ()) for a in actions))
         if signature != self._keys_signature:
             self._keys_signature = signature
