@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import (
@@ -31,22 +30,35 @@ from textual.widgets.option_list import Option
 from .safe import clean, text
 
 
-class Tick(Checkbox):
-    """A checkbox whose mark reads without colour (``x`` or blank), for NO_COLOR and 16 colours."""
+class _PlainMark:
+    """A toggle's mark as a character (on or off) rather than a colour, for NO_COLOR and 16
+    colours; mixed into Textual's Checkbox and RadioButton through their public hooks."""
 
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "x" if self.value else " "
-        return super()._button
+    MARKS: tuple[str, str] = ("x", " ")  # (on, off)
+    BUTTON_INNER: str
+    value: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._show_mark()  # a value given to the constructor doesn't call the watcher
+
+    def _show_mark(self) -> None:
+        on, off = self.MARKS
+        self.BUTTON_INNER = on if self.value else off
+
+    def watch_value(self) -> None:
+        self._show_mark()
+        super().watch_value()  # type: ignore[misc]
 
 
-class Choice(RadioButton):
+class Tick(_PlainMark, Checkbox):
+    """A checkbox whose mark reads without colour (``x`` or blank)."""
+
+
+class Choice(_PlainMark, RadioButton):
     """A radio button whose mark reads without colour (a dot or blank)."""
 
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "\u25cf" if self.value else " "
-        return super()._button
+    MARKS = ("\u25cf", " ")
 
 
 class TooSmall(Static):
