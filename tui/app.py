@@ -17,8 +17,7 @@ The access pane is one screen, kept for the whole session and refilled for each 
 it is built a moment after the first screen is up, so that opening it does not wait for Textual
 to compose and style a screen.
 
-Full garbage collections wait for a second without input (:mod:`tui.idle_gc`): with a large team
-loaded each one takes about 100 ms, which would otherwise land on a keystroke.
+Full garbage collections wait for a second without input (why: :mod:`teamaccess.tui.idle_gc`).
 """
 
 from __future__ import annotations
