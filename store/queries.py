@@ -487,7 +487,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 stmt = stmt.where(_visible_members(visible, a))
             if first is not None:
                 # By account id within the team's (team_id, account_id) index: filtering the
-                # emails alone let SQLite walk every membership of the team (28 ms at 100k).
+                # emails alone let SQLite walk every membership of the team (tests/bench/RESULTS.md).
                 stmt = stmt.where(Membership.account_id.in_(
                     select(Account.id).where(Account.email.in_(first))))
             members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
@@ -557,10 +557,10 @@ def _access_candidates(conn, a: App, team: Team | None, visible: UsersVisible,
             belongs.append(or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at))
         # EXISTS rather than a join: the database can then walk the accounts in email order
         # and stop after ``count`` members, where a join reads every membership of the team
-        # and sorts them (16 ms against 0.1 ms on a 100,000-user team in SQLite).
+        # and sorts them (timings in tests/bench/RESULTS.md).
         parts.append(select(Account.email.label("email")).where(exists().where(*belongs)))
     # Each part brings only its own first emails, so the union sorts and dedupes 2 * count rows
-    # rather than every user of the team (60 ms of the first page on a 100,000-user team).
+    # rather than every user of the team (timings in tests/bench/RESULTS.md).
     firsts = [select(p.order_by("email").limit(count).subquery().c.email) for p in parts]
     both = union(*firsts).subquery()
     return list(conn.execute(select(both.c.email).order_by(both.c.email).limit(count)).scalars())

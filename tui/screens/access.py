@@ -264,7 +264,7 @@ class AccessScreen(Screen[None]):
         # Textual restyles a pushed screen from scratch (in Screen's own handler, which runs
         # after this one). This one was styled when it was built and its classes have kept
         # their styles current since; only a new theme (set while it was off the stack, where
-        # Textual does not restyle) needs it. That restyle was about a sixth of opening the pane.
+        # Textual does not restyle) needs it (what it costs: tests/bench/RESULTS.md).
         if self._styled_for == self.app.theme:
             event.refresh_styles = False
         self._styled_for = self.app.theme
