@@ -406,7 +406,7 @@ def _set_membership(
             return MemberChange(t.name, who, new_role, None)
         ev.action = "team_membership.update"
         if m.role == new_role:
-            raise Refused(f"{who} is already {new_role} of {t.name}.")
+            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {t.name}.")
         _check_admins_remain(s, t, m.role, new_role, f"change the role of {who}")
         ev.before, ev.after = {"role": m.role}, {"role": new_role}
         previous, m.role = m.role, new_role

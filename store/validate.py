@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import Invalid
-from .words import PERMISSIONS, ROLES, Permission, Role
+from .words import PERMISSIONS, ROLES, Permission
 
 # Re-exported for the callers that take them from here (portable.py among them).
 from .words import SETTABLE_ROLES as SETTABLE_ROLES
@@ -69,7 +69,7 @@ def _name(value: str, what: str, shortest: int) -> str:
     return text
 
 
-def role(value: str, allowed: Iterable[str] = ROLES) -> Role:
+def role(value: str, allowed: Iterable[str] = ROLES) -> str:
     """Return a valid role name or raise Invalid listing the valid ones."""
     allowed = tuple(allowed)
     text = value.strip().lower() if isinstance(value, str) else ""
@@ -77,7 +77,7 @@ def role(value: str, allowed: Iterable[str] = ROLES) -> Role:
         raise Invalid(
             f"Invalid role {_shown(str(value))!r}: use one of {', '.join(allowed)}."
         )
-    return Role(text)
+    return next(name for name in allowed if name == text)  # a Role when ``allowed`` holds Roles
 
 
 def permissions(values: Iterable[str] | str | None) -> frozenset[Permission]:
