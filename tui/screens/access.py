@@ -313,7 +313,9 @@ class AccessScreen(Screen[None]):
                 out.append("  no access", style="bold red")
             return out
 
-        summary = self.query_one("#summary", Static)
+        summary = next(iter(self.query("#summary").results(Static)), None)
+        if summary is None:  # the screen is being taken down: a late load has nothing to show
+            return
         summary.update(fit([line(True, True), line(False, True), line(False, False)],
                            summary.size.width or self.size.width))
 
