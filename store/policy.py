@@ -262,13 +262,13 @@ LAST_ADMIN_RULE = "at-least-one-admin"
 
 
 def decide_admins_remain(
-    team: str, admins_before: int, admins_after: int, *, change: str,
+    team: str, admins_before: int | None, admins_after: int, *, change: str,
     instead: str = "add another admin first",
 ) -> Decision:
     """SPEC rule 1: every team keeps at least one admin.
 
-    ``admins_before`` and ``admins_after`` count the team's admins around the change; ``change``
-    words it for the refusal ("remove joe@acme.com"). The callers count inside the write
+    ``admins_before`` (None: not counted) and ``admins_after`` count the team's admins around the
+    change; ``change`` words it for the refusal ("remove joe@acme.com"). The callers count inside the write
     transaction that makes the change, so two admins demoting each other at once can't both pass.
     """
     if admins_after > 0:
@@ -452,7 +452,6 @@ def lost_by_role_change(team: str, before: Relation, after: Relation) -> tuple[T
 
 
 def decide_admins_left(team: str, admins_left: int) -> Decision:
-    """SPEC: a team always keeps at least one admin; may a change leave ``admins_left`` of them?"""
-    if admins_left >= 1:
-        return _allow("at-least-one-admin", f"{team} keeps {admins_left} admin(s)")
-    return _deny("at-least-one-admin", f"{team} would be left without an admin")
+    """SPEC rule 1 (:func:`decide_admins_remain`) for a change that knows only how many admins
+    it leaves, such as an import of many rows at once."""
+    return decide_admins_remain(team, None, admins_left, change=f"change the users of {team}")
