@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +27,7 @@ from sqlmodel import SQLModel
 
 from . import models
 from .errors import Busy, DatabaseProblem, StoreError
+from .watch import Watcher, install_notify
 
 T = TypeVar("T")
 
@@ -203,6 +204,9 @@ class Database:
         # Polling runs in a watcher thread; closing the connection under a running statement
         # crashes the sqlite3 module (a dashboard quitting mid-poll), so the two take turns.
         self._watch_lock = threading.Lock()
+        #: PostgreSQL: the audit trigger announcing changes is in place (store/watch.py).
+        self.notify_ready = False
+        self._listener = None  # the one LISTEN connection, made by the first watcher
         try:
             self._ensure_schema()
         except BaseException:
@@ -292,6 +296,8 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_xact_lock(7250173)"))
             tables = inspect(conn).get_table_names()
             if "meta" in tables:
+                if self.backend == "postgresql":
+                    self.notify_ready = install_notify(conn)  # databases made before it too
                 return conn.execute(
                     text("SELECT value FROM meta WHERE key = 'schema_version'")
                 ).first()
@@ -300,6 +306,8 @@ class Database:
             SQLModel.metadata.create_all(conn)
             for stmt in _SQLITE_TRIGGERS if self.backend == "sqlite" else _PG_TRIGGERS:
                 conn.exec_driver_sql(stmt)
+            if self.backend == "postgresql":
+                self.notify_ready = install_notify(conn)
             conn.execute(
                 text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
                 {"v": str(models.SCHEMA_VERSION)},
@@ -365,8 +373,20 @@ class Database:
 
     # -- watching ------------------------------------------------------------------------------
 
+    def watcher(self, teams: Iterable[str] | None = None, email: str | None = None, *,
+                interval: float = 0.5) -> Watcher:
+        """A :class:`~teamaccess.store.watch.Watcher` of changes to ``teams`` (None: all).
+
+        On PostgreSQL changes are announced (LISTEN/NOTIFY, no polling); on SQLite the change
+        token is polled every ``interval`` seconds. ``email`` is the acting account.
+        """
+        return Watcher(self, teams, email, interval=interval)
+
     def change_token(self) -> int:
-        """A number that changes whenever anyone commits a change; cheap enough to poll."""
+        """A number that changes whenever anyone commits a change; cheap enough to poll.
+
+        On PostgreSQL its cost grows with the audit log: watch with :meth:`watcher` instead.
+        """
         if self.path is not None:
             with self._watch_lock:
                 if self._watch is None:
@@ -441,6 +461,10 @@ class Database:
 
     def close(self) -> None:
         """Release every connection."""
+        if self._listener is not None:
+            if self._listener.pid == os.getpid():  # a forked child leaves its parent's alone
+                self._listener.stop()
+            self._listener = None
         with self._watch_lock:
             if self._watch is not None:
                 self._watch.close()

@@ -5,8 +5,9 @@ Entry point (used by the CLI)::
     TeamAccessApp(db, actor, team=None).run()
 
 Every read and write runs in a thread worker that posts a message back, so the screen never
-freezes; a watcher thread polls ``db.change_token()`` about twice a second and reloads what is
-on screen when anyone (another dashboard, the CLI) commits a change.
+freezes; a watcher thread waits on a store watcher (``db.watcher``: PostgreSQL announces changes,
+SQLite's constant-cost change token is polled about twice a second) and reloads what is on screen
+when anyone (another dashboard, the CLI) commits a change to the team shown.
 
 For benchmarks and tests, driven headless: ``app.roster_shown_at`` is the
 ``time.perf_counter()`` moment the roster first showed rows (``None`` until then), and the app
@@ -34,6 +35,7 @@ from teamaccess.store.db import Database
 from teamaccess.store.errors import NotFound, StoreError
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import Relation
+from teamaccess.store.watch import Watcher
 from teamaccess.tui.errorlog import unexpected
 from teamaccess.tui.idle_gc import IdleCollector
 from teamaccess.tui.screens.access import AccessScreen
@@ -186,6 +188,7 @@ class TeamAccessApp(App[None]):
         self._access_wanted = False
         self._preparing = False
         self._stop = threading.Event()
+        self.watcher: Watcher | None = None
         self.idle_gc = IdleCollector()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
         self.animation_level = "none"
@@ -197,6 +200,14 @@ class TeamAccessApp(App[None]):
     def on_mount(self) -> None:
         self.idle_gc.start()
         self.set_interval(0.5, self.idle_gc.tick, name="idle-gc")
+        if self.watch_db:
+            # Before the first load: a change committed after this moment is never missed.
+            try:
+                self.watcher = self.db.watcher(self._followed(), self.actor.email,
+                                               interval=self.poll_interval)
+            except Exception as err:  # a database we can read but not watch: say so, go on
+                self.report(f"Changes made elsewhere won't show until you reopen: {clean(err)}",
+                            error=True)
         self.push_screen(MainScreen())
         if self.team is None:
             self.load_context()
@@ -209,6 +220,8 @@ class TeamAccessApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        if self.watcher is not None:
+            self.watcher.close()
         self.idle_gc.stop()
 
     async def on_event(self, event: events.Event) -> None:
@@ -229,6 +242,10 @@ class TeamAccessApp(App[None]):
             if isinstance(screen, MainScreen):
                 return screen
         raise LookupError("the main screen is not mounted")
+
+    def _showing_main(self) -> bool:
+        """False while quitting, once the screens are gone but messages still arrive."""
+        return any(isinstance(screen, MainScreen) for screen in self.screen_stack)
 
     @property
     def settled(self) -> bool:
@@ -273,10 +290,14 @@ class TeamAccessApp(App[None]):
     def on_team_access_app_context_loaded(self, message: ContextLoaded) -> None:
         """Show who is acting where; offer only what their role allows."""
         self._context_pending = False
+        if not self._showing_main():
+            return  # quitting: a read that finished as the screens went away
         first = self.team is None and message.team is not None
         self.teams, self.relation = message.teams, message.relation
         if first:
             self.team = message.team
+            if self.watcher is not None:
+                self.watcher.follow(self._followed())
         for bar in self.query_all(HeaderBar):
             bar.redraw()
         if first or not any(v.loaded or v.pending for v in self.main.views()):
@@ -301,22 +322,20 @@ class TeamAccessApp(App[None]):
         except NoMatches:  # the main screen isn't composed yet
             return "roster"
 
+    def _followed(self) -> list[str] | None:
+        """The teams whose changes should reload this dashboard (None: any, until one is known)."""
+        return [self.team] if self.team is not None else None
+
     @work(thread=True, exclusive=True, group="watch")
     def _watch(self) -> None:
-        """Poll the database's change token; post DataChanged when it moves."""
-        try:
-            last = self.db.change_token()
-        except Exception:
-            last = None
-        while not self._stop.wait(self.poll_interval):
+        """Wait on the store's watcher; post DataChanged when a change concerns this team."""
+        watcher = self.watcher
+        if watcher is None:
+            return
+        while not self._stop.is_set():
             if get_current_worker().is_cancelled:
                 return
-            try:
-                token = self.db.change_token()
-            except Exception:  # a busy or vanished file: try again next time
-                continue
-            if token != last:
-                last = token
+            if watcher.wait(timeout=1.0) and not self._stop.is_set():
                 self.post_message(self.DataChanged())
 
     def on_team_access_app_data_changed(self, _message: DataChanged) -> None:
@@ -327,6 +346,8 @@ class TeamAccessApp(App[None]):
 
         ``focus``: the key of a row just added or changed here, for the cursor to land on.
         """
+        if not self._showing_main():
+            return  # quitting: a change announced as the screens went away
         self.load_context()
         main = self.main
         front = main.active_view
@@ -483,6 +504,8 @@ class TeamAccessApp(App[None]):
             if name and name != self.team:
                 self.team = name
                 self.relation = None
+                if self.watcher is not None:
+                    self.watcher.follow(self._followed())
                 while not isinstance(self.screen, MainScreen):
                     self.pop_screen()
                 for view in self.main.views():

@@ -5,6 +5,7 @@ Usage (from the repository root; ``python -m tests.bench`` is the same)::
     .venv/bin/python tests/bench/run.py [--sizes 1000,10000,100000] [--runs 5]
                                         [--workdir /tmp/teamaccess-bench] [--out FILE]
                                         [--only cli,tui,store,policy]
+    .venv/bin/python tests/bench/run.py --only watch [--watch-events 10000,1000000] ...
 
 A size N is a team of N users, N/5 apps and 5N grants (10,000 : 2,000 : 50,000), built with
 ``store.demo.generate`` into ``--workdir`` and reused by later runs (the file name carries a
@@ -21,7 +22,9 @@ also take turns across the sizes, so that a slow spell does not read as growth:
   running a bare Textual app;
 - the store's reads in this process, beside sqlite3 fetching the same rows with no library;
 - the policy: decisions per second, and effective permissions with provenance for every user
-  of one app, beside calling an empty function as often.
+  of one app, beside calling an empty function as often;
+- on demand only (``--only watch``, it needs PostgreSQL and minutes of idle windows): watching
+  for changes on PostgreSQL, LISTEN/NOTIFY beside the old polling (tests/bench/bench_watch.py).
 """
 
 from __future__ import annotations
@@ -649,12 +652,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--only", default="cli,tui,store,policy",
                         help="which groups to run: cli, tui, store, policy")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    watch = parser.add_argument_group("watch", "watching on PostgreSQL (--only watch)")
+    watch.add_argument("--watch-events", default="10000,1000000",
+                       help="audit log sizes, comma-separated (default: 10000,1000000)")
+    watch.add_argument("--watch-watchers", default="1,20",
+                       help="idle watcher counts, comma-separated (default: 1,20)")
+    watch.add_argument("--watch-seconds", type=float, default=10.0,
+                       help="seconds of each idle window (default: 10)")
+    watch.add_argument("--watch-commits", type=int, default=20,
+                       help="changes timed for each latency row (default: 20)")
+    watch.add_argument("--pg-url", help="a PostgreSQL database on this machine (default: "
+                       "TEAMACCESS_TEST_PG_URL, else a throwaway server)")
     args = parser.parse_args(args_in)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     groups = {g.strip() for g in args.only.split(",")}
-    unknown = groups - {"cli", "tui", "store", "policy"}
+    unknown = groups - {"cli", "tui", "store", "policy", "watch"}
     if unknown:
-        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: use cli, tui, store, policy")
+        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: "
+                     "use cli, tui, store, policy, watch")
+    if groups == {"watch"}:
+        sizes = []  # no SQLite team to build
 
     results: dict[int, list[Measure]] = {users: [] for users in sizes}
     built: dict[int, float | None] = {}
@@ -692,7 +709,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results[users].extend(fn(*fn_args))
                 print(f"[{short(users)}] {group} done in {time.perf_counter() - start:.1f} s",
                       file=sys.stderr, flush=True)
-    table = render(results, built, args.runs, args_in, load, ticks)
+    table = render(results, built, args.runs, args_in, load, ticks) if sizes else (
+        "Command: `" + " ".join([".venv/bin/python tests/bench/run.py", *args_in]) + "`\n\n"
+        f"Code: {_revision()}. Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{os.cpu_count()} cores; load average (1 min) {load[0]:.1f} at the start.\n")
+    if "watch" in groups:
+        if str(HERE) not in sys.path:
+            sys.path.insert(0, str(HERE))
+        import bench_watch
+
+        table += "\n" + bench_watch.run(
+            [int(n) for n in args.watch_events.split(",") if n.strip()],
+            [int(n) for n in args.watch_watchers.split(",") if n.strip()],
+            args.watch_seconds, args.watch_commits, args.pg_url,
+            log=lambda line: print(line, file=sys.stderr, flush=True))
     print(table)
     if args.out:
         args.out.write_text(table)
