@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from .words import PERMISSIONS, ROLES, Permission
 
 #: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; db.py upgrades 1.
 SCHEMA_VERSION = 2
@@ -64,7 +68,7 @@ class Membership(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("team_id", "account_id"),
-        CheckConstraint("role IN ('admin', 'member', 'viewer')", name="ck_membership_role"),
+        CheckConstraint(f"role IN ({', '.join(repr(r.value) for r in ROLES)})", name="ck_membership_role"),
         Index("ix_membership_account", "account_id"),
     )
 
@@ -118,26 +122,25 @@ class Grant(SQLModel, table=True):
     granted_by_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
 
+    # One boolean column per Permission, named by Permission.column; the methods below read
+    # and write them through that name, so nothing else spells the mapping out.
+
+    @classmethod
+    def holding(cls, perms: Iterable[str], **fields: Any) -> Grant:
+        """A new grant of ``perms`` (``view`` is always held) with the other ``fields``."""
+        grant = cls(**fields)
+        grant.set_permissions(frozenset(perms))
+        return grant
+
     @property
-    def permissions(self) -> frozenset[str]:
+    def permissions(self) -> frozenset[Permission]:
         """The grant's permissions as names."""
-        return frozenset(
-            name
-            for name, held in (
-                ("view", self.can_view),
-                ("deploy", self.can_deploy),
-                ("operate", self.can_operate),
-                ("manage", self.can_manage),
-            )
-            if held
-        )
+        return frozenset(p for p in PERMISSIONS if getattr(self, p.column))
 
     def set_permissions(self, perms: frozenset[str]) -> None:
-        """Replace the grant's set (``view`` is forced on by the caller's validation)."""
-        self.can_view = True
-        self.can_deploy = "deploy" in perms
-        self.can_operate = "operate" in perms
-        self.can_manage = "manage" in perms
+        """Replace the grant's set (``view`` is always held, whatever ``perms`` says)."""
+        for p in PERMISSIONS:
+            setattr(self, p.column, p is Permission.VIEW or p in perms)
 
 
 class Resource(SQLModel, table=True):

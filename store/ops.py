@@ -26,15 +26,19 @@ from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKe
 from .policy import (
     AppAction,
     AppFacts,
+    Decision,
     Relation,
     Standing,
     TeamAction,
+    decide_admins_remain,
     decide_app,
+    decide_grant_target,
     decide_team,
     is_stranger,
     relation,
 )
 from .queries import key_decision
+from .words import ALL, ROLES, SETTABLE_ROLES, Permission, Role
 
 T = TypeVar("T")
 
@@ -382,17 +386,25 @@ def _standing(s: Session, app: App, email: str, account: Account | None) -> Stan
     )
 
 
-def _check(decision) -> None:
+def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:
     if not decision.allowed:
-        raise Refused(decision.reason, rule=decision.rule)
+        raise refusal(decision.reason, rule=decision.rule)
 
 
 def _admins(s: Session, team_id: int) -> int:
     return s.scalar(
         select(func.count())
         .select_from(Membership)
-        .where(Membership.team_id == team_id, Membership.role == "admin")
+        .where(Membership.team_id == team_id, Membership.role == Role.ADMIN)
     ) or 0
+
+
+def _check_admins_remain(s: Session, t: Team, role: str, new_role: str | None, change: str) -> None:
+    """Refuse (SPEC rule 1) a change of one user's role to ``new_role`` (None: removal)."""
+    if role != Role.ADMIN or new_role == Role.ADMIN:
+        return  # the count of admins doesn't move: no need to read it
+    before = _admins(s, t.id)
+    _check(decide_admins_remain(t.name, before, before - 1, change=change), LastAdminRefused)
 
 
 def _require_team(s: Session, team: Team, actor: Actor, action: TeamAction, **kw) -> Account | None:
@@ -420,7 +432,7 @@ def create_team(db: Database, actor: Actor, name: str) -> str:
         team = Team(name=team_name)
         s.add(team)
         s.flush()
-        s.add(Membership(team_id=team.id, account_id=account.id, role="admin"))
+        s.add(Membership(team_id=team.id, account_id=account.id, role=Role.ADMIN))
         ev.team_id, ev.team_name = team.id, team.name
         ev.after = {"team": team.name, "admin": email}
         return team.name
@@ -452,12 +464,12 @@ def rename_team(db: Database, actor: Actor, team: str, new_name: str) -> str:
 
 def add_member(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
     """members:add: add a team user with a role, or set the role of an existing one."""
-    return _set_membership(db, actor, team, email, role, validate.ROLES, create=True)
+    return _set_membership(db, actor, team, email, role, ROLES, create=True)
 
 
 def set_role(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
     """members:set: change an existing team user's role to admin or member."""
-    return _set_membership(db, actor, team, email, role, validate.SETTABLE_ROLES, create=False)
+    return _set_membership(db, actor, team, email, role, SETTABLE_ROLES, create=False)
 
 
 def _set_membership(
@@ -496,13 +508,8 @@ def _set_membership(
             return MemberChange(t.name, who, new_role, None)
         ev.action = "team_membership.update"
         if m.role == new_role:
-            raise Refused(f"{who} is already {'an' if new_role == 'admin' else 'a'} {new_role} of {t.name}.")
-        if m.role == "admin" and _admins(s, t.id) <= 1:
-            raise LastAdminRefused(
-                f"Can't change the role of {who}: they are the only admin of {t.name}; "
-                "add another admin first.",
-                rule="at-least-one-admin",
-            )
+            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {t.name}.")
+        _check_admins_remain(s, t, m.role, new_role, f"change the role of {who}")
         ev.before, ev.after = {"role": m.role}, {"role": new_role}
         previous, m.role = m.role, new_role
         s.add(m)
@@ -525,11 +532,7 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
         m = _membership(s, t.id, account.id if account else None)
         if m is None:
             raise NotFound(f"{who} is not a user of {t.name}: run 'teamaccess members --team {t.name}'.")
-        if m.role == "admin" and _admins(s, t.id) <= 1:
-            raise LastAdminRefused(
-                f"Can't remove {who}: they are the only admin of {t.name}; add another admin first.",
-                rule="at-least-one-admin",
-            )
+        _check_admins_remain(s, t, m.role, None, f"remove {who}")
         kept = tuple(
             s.scalars(
                 select(App.name)
@@ -560,8 +563,7 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
             raise Refused(f"{a.name} is not an app of {t.name}: choose one of the team's apps.")
         account = _account(s, who)
         m = _membership(s, t.id, account.id if account else None)
-        if m is not None and m.role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {t.name}: there is nothing to grant.")
+        _check(decide_grant_target(t.name, who, m.role if m else None))
         if m is not None:
             raise Refused(
                 f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
@@ -572,8 +574,8 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
         me = _account(s, actor.email)
         s.add(Grant(app_id=a.id, account_id=account.id, origin="collaborator",
                     granted_by_id=me.id if me else None))
-        ev.after = {"permissions": ["view"]}
-        return GrantChange(a.name, who, ("view",))
+        ev.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(a.name, who, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, team=team, target=email, app=app)
 
@@ -606,15 +608,12 @@ def grant_access(
         ev.target = who
         perms = validate.permissions(permissions)
         account = _account(s, who)
-        target_role = _role_on(s, a, account)
-        if target_role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
+        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
         if _grant(s, a.id, account.id if account else None) is not None:
             raise Refused(f"{who} already has access to {a.name}: use access:update.")
         account = account or _ensure_account(s, who)
-        s.add(Grant(app_id=a.id, account_id=account.id, can_deploy="deploy" in perms,
-                    can_operate="operate" in perms, can_manage="manage" in perms,
-                    origin="granted", granted_by_id=me.id if me else None))
+        s.add(Grant.holding(perms, app_id=a.id, account_id=account.id, origin="granted",
+                            granted_by_id=me.id if me else None))
         ev.after = {"permissions": list(_perms(perms))}
         return GrantChange(a.name, who, _perms(perms))
 
@@ -640,8 +639,7 @@ def update_access(
         ev.target = who
         perms = validate.permissions(permissions)
         account = _account(s, who)
-        if _role_on(s, a, account) == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
+        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
         g = _grant(s, a.id, account.id if account else None)
         if g is None:
             raise NotFound(f"{who} has no grant on {a.name}: use access:add.")
@@ -685,8 +683,8 @@ def join_app(db: Database, actor: Actor, app: str) -> GrantChange:
         ev.target = actor.email
         me = _require_app(s, a, actor, AppAction.JOIN)
         s.add(Grant(app_id=a.id, account_id=me.id, origin="join", granted_by_id=me.id))
-        ev.after = {"permissions": ["view"]}
-        return GrantChange(a.name, actor.email, ("view",))
+        ev.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(a.name, actor.email, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, app=app, target=actor.email)
 
@@ -739,9 +737,9 @@ def create_app(
                 locked_at=now if locked else None, **owner_kw)
         s.add(a)
         s.flush()
-        if team is not None and _role_on(s, a, me) != "admin":
-            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
-                        can_manage=True, origin="creator", granted_by_id=me.id))
+        if team is not None and _role_on(s, a, me) != Role.ADMIN:
+            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="creator",
+                                granted_by_id=me.id))
         ev.app_name = a.name
         ev.after = {"team": team, "locked": locked}
         return _app_change(s, a)
@@ -824,8 +822,8 @@ def transfer_app(
         s.add(a)
         s.flush()
         if rel is not Relation.ADMIN:
-            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
-                        can_manage=True, origin="transfer", granted_by_id=me.id))
+            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="transfer",
+                                granted_by_id=me.id))
         ev.team_id, ev.team_name = target.id, target.name
         ev.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
         return _app_change(s, a, removed)

@@ -26,6 +26,7 @@ from .policy import (
     Relation,
     Standing,
     TeamAction,
+    UsersVisible,
     decide_act_for,
     decide_app,
     decide_team,
@@ -33,7 +34,9 @@ from .policy import (
     explain_missing,
     is_stranger,
     relation,
+    users_visible_to,
 )
+from .words import COLLABORATOR, ROLES, Permission, Role
 
 # -- rows ------------------------------------------------------------------------------------
 
@@ -58,8 +61,8 @@ class MemberRow:
     apps: tuple[str, ...] = ()  # a collaborator's apps in the team, by name (empty for team users)
 
 
-#: The roster's role for an account with a grant on a team app but no membership (SPEC "Words").
-COLLABORATOR = Relation.COLLABORATOR.value
+# COLLABORATOR (store/words.py), imported above, is the roster's role for an account with a
+# grant on a team app but no membership (SPEC "Words"); faces read it as queries.COLLABORATOR.
 
 
 @dataclass(frozen=True)
@@ -223,14 +226,15 @@ def _as_utc(value: object) -> datetime | None:
 
 
 #: A grant's permission columns, in PERMISSIONS order, for reads that skip the ORM objects.
-_GRANT_FLAGS = (Grant.can_view, Grant.can_deploy, Grant.can_operate, Grant.can_manage)
+_GRANT_FLAGS = tuple(getattr(Grant, p.column) for p in PERMISSIONS)
 
 _FLAG_SETS: dict[tuple[bool, bool, bool, bool], frozenset[str]] = {}
 
 
-def _grant_perms(view: bool, deploy: bool, operate: bool, manage: bool) -> frozenset[str]:
-    """The same set as ``Grant.permissions``, shared between rows (there are only 16)."""
-    flags = (bool(view), bool(deploy), bool(operate), bool(manage))
+def _grant_perms(*held: bool) -> frozenset[str]:
+    """The same set as ``Grant.permissions`` from the ``_GRANT_FLAGS`` columns' values, shared
+    between rows (there are only 16)."""
+    flags = tuple(bool(h) for h in held)
     found = _FLAG_SETS.get(flags)
     if found is None:
         found = _FLAG_SETS[flags] = frozenset(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
@@ -261,7 +265,7 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
             .where(Grant.account_id == me.id)
             .distinct()
         ):
-            rows.setdefault(name, "collaborator")
+            rows.setdefault(name, COLLABORATOR)
         return [TeamRow(n, rows[n]) for n in sorted(rows)]
 
 
@@ -376,7 +380,7 @@ def roster(
         return merged[:limit] if limit is not None else merged
 
 
-_TEAM_ROLES = ("admin", "member", "viewer")
+_TEAM_ROLES = ROLES
 
 
 def _collaborators(conn, t: Team, no_mfa_only: bool, like: str | None,
@@ -470,8 +474,8 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
             )
         }
         grants = {
-            app_id: (_grant_perms(v, d, o, m), origin)
-            for app_id, v, d, o, m, origin in conn.execute(
+            app_id: (_grant_perms(*flags), origin)
+            for app_id, *flags, origin in conn.execute(
                 select(Grant.app_id, *_GRANT_FLAGS, Grant.origin)
                 .where(Grant.account_id == me.id)
             )
@@ -548,13 +552,14 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if not d.allowed:
             raise Refused(d.reason, rule=d.rule)
         my_eff = effective_permissions(facts, mine)
+        visible = users_visible_to(mine.role)
         # Plain columns, not ORM objects: this pane lists every user of a 10,000-user team.
         conn = s.connection()
         # With a limit, only the first accounts (by email) that might be listed are read: a few
         # more than the limit, as some of them may end up with nothing.
         first: list[str] | None = None
         if limit is not None:
-            first = _access_candidates(conn, a, team, mine.role is None, limit * 2 + 8)
+            first = _access_candidates(conn, a, team, visible, limit * 2 + 8)
         grants_stmt = (
             select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
             .join(Account, Account.id == Grant.account_id)
@@ -563,8 +568,8 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
         grants: dict[str, tuple[frozenset[str], str, bool]] = {
-            email: (_grant_perms(v, d, o, m), origin, mfa)
-            for email, mfa, v, d, o, m, origin in conn.execute(grants_stmt).all()
+            email: (_grant_perms(*flags), origin, mfa)
+            for email, mfa, *flags, origin in conn.execute(grants_stmt).all()
         }
         # email -> (role, raw start of the membership, mfa, began before the lock)
         members: dict[str, tuple[str, object, bool, bool]] = {}
@@ -585,23 +590,16 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
             if a.locked:
                 # Only admins and those who joined before the lock get anything from the team.
                 stmt = stmt.where(
-                    or_(Membership.role == "admin", Membership.created_at < a.locked_at,
+                    or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at,
                         Membership.account_id.in_(
                             select(Grant.account_id).where(Grant.app_id == a.id)
                         ))
                 )
-            if mine.role is None:
-                # SPEC rule 4: a collaborator never sees the team's users. Like Heroku's
-                # `access`, they see the app's admins and the holders of grants on it.
-                stmt = stmt.where(
-                    or_(Membership.role == "admin",
-                        Membership.account_id.in_(
-                            select(Grant.account_id).where(Grant.app_id == a.id)
-                        ))
-                )
+            if not visible.everyone:
+                stmt = stmt.where(_visible_members(visible, a))
             if first is not None:
                 # By account id within the team's (team_id, account_id) index: filtering the
-                # emails alone let SQLite walk every membership of the team (28 ms at 100k).
+                # emails alone let SQLite walk every membership of the team (tests/bench/RESULTS.md).
                 stmt = stmt.where(Membership.account_id.in_(
                     select(Account.id).where(Account.email.in_(first))))
             members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
@@ -649,7 +647,15 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                           a.id, a.created_at)
 
 
-def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
+def _visible_members(visible: UsersVisible, a: App):  # type: ignore[no-untyped-def]
+    """SQL for ``visible.shows(role, holds_grant)`` on a Membership row of ``a``'s team."""
+    either = [Membership.role.in_(sorted(visible.roles))]
+    if visible.grant_holders:
+        either.append(Membership.account_id.in_(select(Grant.account_id).where(Grant.app_id == a.id)))
+    return or_(*either)
+
+
+def _access_candidates(conn, a: App, team: Team | None, visible: UsersVisible,
                        count: int) -> list[str]:
     """The first ``count`` emails, sorted, of a superset of the accounts :func:`app_access`
     lists: grant holders, and on a team app the team users who may get something from it."""
@@ -657,16 +663,17 @@ def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
              .join(Grant, Grant.account_id == Account.id).where(Grant.app_id == a.id)]
     if team is not None:
         belongs = [Membership.account_id == Account.id, Membership.team_id == team.id]
-        if collaborator:
-            belongs.append(Membership.role == "admin")
+        if not visible.everyone:
+            # A superset is enough here: grant holders come from the first part already.
+            belongs.append(Membership.role.in_(sorted(visible.roles)))
         elif a.locked:
-            belongs.append(or_(Membership.role == "admin", Membership.created_at < a.locked_at))
+            belongs.append(or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at))
         # EXISTS rather than a join: the database can then walk the accounts in email order
         # and stop after ``count`` members, where a join reads every membership of the team
-        # and sorts them (16 ms against 0.1 ms on a 100,000-user team in SQLite).
+        # and sorts them (timings in tests/bench/RESULTS.md).
         parts.append(select(Account.email.label("email")).where(exists().where(*belongs)))
     # Each part brings only its own first emails, so the union sorts and dedupes 2 * count rows
-    # rather than every user of the team (60 ms of the first page on a 100,000-user team).
+    # rather than every user of the team (timings in tests/bench/RESULTS.md).
     firsts = [select(p.order_by("email").limit(count).subquery().c.email) for p in parts]
     both = union(*firsts).subquery()
     return list(conn.execute(select(both.c.email).order_by(both.c.email).limit(count)).scalars())
@@ -701,8 +708,8 @@ def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
             d = decide_app(AppAction.VIEW, facts, mine)
             if not d.allowed:
                 raise Refused(d.reason, rule=d.rule)
-            if facts.team is not None and mine.role is None and not (
-                standing.role == "admin" or standing.grant is not None
+            if facts.team is not None and not users_visible_to(mine.role).shows(
+                standing.role, standing.grant is not None
             ):
                 # SPEC rule 4: a collaborator never sees the team's users (as in app_access).
                 raise Refused(
@@ -757,7 +764,7 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
                 g = mg.get(a.id)
                 mine = Standing(actor, _m.role if _m else None, _m.created_at if _m else None,
                                 g.permissions if g else None)
-                if "view" not in effective_permissions(facts, mine).permissions:
+                if Permission.VIEW not in effective_permissions(facts, mine).permissions:
                     continue
             g = tg.get(a.id)
             eff = effective_permissions(facts, Standing(

@@ -11,6 +11,7 @@ from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
 from teamaccess.tui import cli as cli_module
+from teamaccess.tui import errorlog
 from teamaccess.tui.cli import cli
 
 ADA = ops.Actor("ada@acme.com", "ada")
@@ -541,8 +542,12 @@ def test_unexpected_errors_are_one_line(sdb, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(queries, "teams", boom)
+    log = errorlog.log_path()
     assert failed(run(sdb, "teams")) == \
-        "Error: unexpected RuntimeError: disk on fire (please report this)"
+        f"Error: unexpected RuntimeError: disk on fire (please report this; details in {log})"
+    # ...and the traceback is in the log the line names, for whoever reads the report.
+    written = log.read_text()
+    assert "Traceback" in written and "RuntimeError: disk on fire" in written and "in boom" in written
 
 
 def test_user_data_is_printed_without_control_sequences(sdb):

@@ -26,7 +26,8 @@ from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
 from teamaccess.store.portable import iso
-from teamaccess.tui.text import plain
+from teamaccess.store.words import COLLABORATOR
+from teamaccess.tui.text import money, plain
 
 PROG = "teamaccess"
 TEAM_OWNER_DOMAIN = "herokumanager.com"  # a team app's owner is TEAM@herokumanager.com, as Heroku says
@@ -148,7 +149,10 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
                     names = [a.name for a in queries.apps(db, email)]
             finally:
                 db.close()
-        except Exception:  # noqa: BLE001 - a completion that can't look never breaks the shell
+        except Exception as err:  # noqa: BLE001 - a completion that can't look never breaks the shell
+            from teamaccess.tui.errorlog import log_quietly  # only on this rare path
+
+            log_quietly(err, f"completing a {kind} name")
             return []
         return [n for n in names if n.startswith(incomplete)]
 
@@ -183,7 +187,7 @@ def resolve_team(state: State, team: str | None) -> str:
     if env:
         return env
     rows = queries.teams(state.db(), state.actor().email)
-    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+    own = [r.name for r in rows if r.role != COLLABORATOR] or [r.name for r in rows]
     if len(own) == 1:
         return own[0]
     if not own:
@@ -301,11 +305,6 @@ def perms_text(perms: Iterable[str], sep: str = ", ") -> str:
     return sep.join(sorted(perms))
 
 
-def money(cents: int) -> str:
-    """Cents as dollars, e.g. $1,250.00."""
-    return f"${cents / 100:,.2f}"
-
-
 def shown(value: object) -> str:
     """User data (a name, an email) made safe to put inside a one-line message."""
     return plain(value, one_line=True)
@@ -391,7 +390,9 @@ class TeamAccessGroup(click.Group):
         except BrokenPipeError:
             code = 1  # the reader went away (| head): nothing useful left to say
         except Exception as err:  # noqa: BLE001 - the promise is one line, never a traceback
-            _error(f"unexpected {type(err).__name__}: {err} (please report this)")
+            from teamaccess.tui.errorlog import unexpected  # only on this rare path
+
+            _error(unexpected(err, f"running {' '.join(sys.argv[1:2]) or 'the command'}"))
             code = 1
         sys.exit(code)
 
@@ -650,7 +651,7 @@ def access_cmd(app: str, as_json: bool) -> None:
         granted = queries.grant_times(s.db(), s.actor().email, app)
         print_json([access_json(view, r, granted) for r in view.rows])
         return
-    owner_role = "owner" if view.app.team is None else "collaborator"
+    owner_role = "owner" if view.app.team is None else COLLABORATOR
     table(
         ("Email", "Role", "Permissions", "MFA"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),

@@ -11,12 +11,11 @@ from typing import Any
 from rich.text import Text
 from teamaccess.store import ops, queries
 from teamaccess.tui.widgets.dialogs import FormDialog, TooSmall, field
-from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean, text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from .base import TableView
 from .header import HeaderBar
@@ -137,7 +136,7 @@ class KeysScreen(Screen[None]):
         yield HeaderBar()
         yield Static(Text(" Your SSH keys", style="bold"), id="summary")
         yield KeysView(id="keys")
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     @property
     def view(self) -> KeysView:

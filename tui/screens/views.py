@@ -20,6 +20,8 @@ from teamaccess.store.policy import (
     decide_team,
     lost_by_role_change,
 )
+from teamaccess.store.words import ROLES, SETTABLE_ROLES, Source
+from teamaccess.tui.text import money
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
@@ -38,7 +40,7 @@ from .base import TableView, cut
 from .keys import add_key_for
 
 #: The roster's roles in the order the role sort shows them (collaborators last).
-ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
+ROLE_ORDER = (*ROLES, queries.COLLABORATOR)
 
 NO_MFA = "✗ no MFA"
 MFA_ON = "✓ MFA"
@@ -60,11 +62,6 @@ def lock_badge(locked: bool) -> Text:
 def perms_text(perms: Sequence[str]) -> Text:
     """A set of permissions as words, or a dash for none."""
     return Text(" ".join(perms)) if perms else Text("none", style="dim")
-
-
-def money(cents: int) -> str:
-    """Cents as dollars."""
-    return f"${cents / 100:,.2f}"
 
 
 class TeamView(TableView):
@@ -352,7 +349,7 @@ class RosterView(TeamView):
         ta, team = self.ta, self.ta.require_team()
 
         def change_to(role: str) -> ops.MemberChange:
-            if role == "viewer":  # members:set assigns admin or member only; add sets any role
+            if role not in SETTABLE_ROLES:  # members:set assigns admin or member; add sets any role
                 return ops.add_member(ta.db, ta.actor, team, member.email, role)
             return ops.set_role(ta.db, ta.actor, team, member.email, role)
 
@@ -393,7 +390,7 @@ class RosterView(TeamView):
             return [
                 row.name
                 for row, sources in queries.member_access(ta.db, ta.actor.email, team, member.email)
-                if any(source == "explicit grant" for source, _p, _d in sources)
+                if any(source == Source.GRANT for source, _p, _d in sources)
             ]
 
         def ask(kept: list[str]) -> None:
@@ -494,7 +491,7 @@ class AppsView(TeamView):
         grants: dict[str, tuple[frozenset[str], str]] = {}
         for row, sources in queries.member_access(ta.db, ta.actor.email, team, ta.actor.email):
             for source, perms, detail in sources:
-                if source == "explicit grant":
+                if source == Source.GRANT:
                     grants[row.name] = (frozenset(perms), detail)
         return rows, grants
 
