@@ -155,6 +155,23 @@ def _is_retryable(err: BaseException) -> bool:
     return code in ("40001", "40P01")
 
 
+def _upgrade(conn, version: int) -> None:
+    """Bring a database of an older schema ``version`` up to SCHEMA_VERSION.
+
+    Runs inside the caller's transaction (DDL is transactional on SQLite and PostgreSQL), so an
+    upgrade that fails half way leaves the file as it was; the PostgreSQL advisory lock or
+    SQLite's write lock keeps a second first-open from upgrading twice.
+    """
+    if version < 2:  # SSH keys, and who acted over SSH in the audit log
+        conn.exec_driver_sql("ALTER TABLE audit_event ADD COLUMN actor_key VARCHAR(64)")
+        conn.exec_driver_sql("ALTER TABLE audit_event ADD COLUMN actor_peer VARCHAR(64)")
+        models.SshKey.__table__.create(conn)
+    conn.execute(
+        text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
+        {"v": str(models.SCHEMA_VERSION)},
+    )
+
+
 class Database:
     """One database: its engine, its transactions and a cheap way to notice others' changes."""
 
@@ -265,6 +282,12 @@ class Database:
                 f"understands ({models.SCHEMA_VERSION}): upgrade teamaccess, or use another "
                 "database with --db."
             )
+        if self.read_only and 1 <= version < models.SCHEMA_VERSION:
+            raise DatabaseProblem(
+                f"{self._where} has schema version {version} and is read-only for you: its owner "
+                "must open it once with this teamaccess to upgrade it (to "
+                f"{models.SCHEMA_VERSION}), or use an older teamaccess."
+            )
         if version < 1:
             raise DatabaseProblem(
                 f"{self._where} is not a teamaccess database: "
@@ -298,9 +321,13 @@ class Database:
             if "meta" in tables:
                 if self.backend == "postgresql":
                     self.notify_ready = install_notify(conn)  # databases made before it too
-                return conn.execute(
+                row = conn.execute(
                     text("SELECT value FROM meta WHERE key = 'schema_version'")
                 ).first()
+                if row is not None and 1 <= int(row[0]) < models.SCHEMA_VERSION:
+                    _upgrade(conn, int(row[0]))
+                    return (str(models.SCHEMA_VERSION),)
+                return row
             if tables:  # someone else's database: never write into it
                 return None
             SQLModel.metadata.create_all(conn)

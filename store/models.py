@@ -1,13 +1,18 @@
-"""SQLModel tables: accounts, teams, memberships, apps, grants, resources and the audit log."""
+"""SQLModel tables: accounts, their SSH keys, teams, memberships, apps, grants, resources and the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+from .words import PERMISSIONS, ROLES, Permission
+
+#: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; db.py upgrades 1.
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -33,6 +38,23 @@ class Account(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class SshKey(SQLModel, table=True):
+    """An SSH public key; whoever holds its private half acts as ``account_id`` over SSH."""
+
+    __tablename__ = "ssh_key"
+    __table_args__ = (Index("ix_ssh_key_account", "account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    #: "SHA256:" + unpadded base64 of sha256(key blob), as ``ssh-keygen -lf`` prints it
+    fingerprint: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    key_type: str = Field(max_length=64)  # e.g. ssh-ed25519
+    public_key: str = Field(sa_column=Column(Text, nullable=False))  # "TYPE BASE64"
+    comment: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=254)  # the email of whoever added it
+
+
 class Team(SQLModel, table=True):
     """An Enterprise Team, known by a unique name."""
 
@@ -46,7 +68,7 @@ class Membership(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("team_id", "account_id"),
-        CheckConstraint("role IN ('admin', 'member', 'viewer')", name="ck_membership_role"),
+        CheckConstraint(f"role IN ({', '.join(repr(r.value) for r in ROLES)})", name="ck_membership_role"),
         Index("ix_membership_account", "account_id"),
     )
 
@@ -100,26 +122,25 @@ class Grant(SQLModel, table=True):
     granted_by_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
 
+    # One boolean column per Permission, named by Permission.column; the methods below read
+    # and write them through that name, so nothing else spells the mapping out.
+
+    @classmethod
+    def holding(cls, perms: Iterable[str], **fields: Any) -> Grant:
+        """A new grant of ``perms`` (``view`` is always held) with the other ``fields``."""
+        grant = cls(**fields)
+        grant.set_permissions(frozenset(perms))
+        return grant
+
     @property
-    def permissions(self) -> frozenset[str]:
+    def permissions(self) -> frozenset[Permission]:
         """The grant's permissions as names."""
-        return frozenset(
-            name
-            for name, held in (
-                ("view", self.can_view),
-                ("deploy", self.can_deploy),
-                ("operate", self.can_operate),
-                ("manage", self.can_manage),
-            )
-            if held
-        )
+        return frozenset(p for p in PERMISSIONS if getattr(self, p.column))
 
     def set_permissions(self, perms: frozenset[str]) -> None:
-        """Replace the grant's set (``view`` is forced on by the caller's validation)."""
-        self.can_view = True
-        self.can_deploy = "deploy" in perms
-        self.can_operate = "operate" in perms
-        self.can_manage = "manage" in perms
+        """Replace the grant's set (``view`` is always held, whatever ``perms`` says)."""
+        for p in PERMISSIONS:
+            setattr(self, p.column, p is Permission.VIEW or p in perms)
 
 
 class Resource(SQLModel, table=True):
@@ -149,6 +170,9 @@ class AuditEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     actor_email: str = Field(max_length=254)
     actor_login: str | None = Field(default=None, max_length=64)
+    #: a served (SSH) session's key fingerprint and peer address, where a local run has a login
+    actor_key: str | None = Field(default=None, max_length=64)
+    actor_peer: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=40)
     team_id: int | None = Field(default=None)  # no FK: the log outlives what it names
     team_name: str | None = Field(default=None, max_length=300)

@@ -19,21 +19,26 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from . import validate
+from . import sshkeys, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team, utcnow
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team, utcnow
 from .policy import (
     AppAction,
     AppFacts,
+    Decision,
     Relation,
     Standing,
     TeamAction,
+    decide_admins_remain,
     decide_app,
+    decide_grant_target,
     decide_team,
     is_stranger,
     relation,
 )
+from .queries import key_decision
+from .words import ALL, ROLES, SETTABLE_ROLES, Permission, Role
 
 T = TypeVar("T")
 
@@ -42,10 +47,16 @@ _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to thi
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: their account's email and the OS login they are working under."""
+    """Who is acting: their account's email and the OS login they are working under.
+
+    Over SSH (``teamaccess serve``) the login is the server's own, so the session's key
+    fingerprint and the client's address (``host:port``) say who acted instead.
+    """
 
     email: str
     login: str | None = None
+    key_fingerprint: str | None = None
+    peer: str | None = None
 
     def __post_init__(self) -> None:
         # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
@@ -141,7 +152,8 @@ class Changes:
         # What every event shares is cut once; tens of thousands of events repeat a few
         # dozen distinct names and before/after values, so those are cut and dumped once each.
         self.base = {"at": utcnow(), "actor_email": _cut(actor.email, 254) or "",
-                     "actor_login": _cut(actor.login, 64)}
+                     "actor_login": _cut(actor.login, 64),
+                     "actor_key": _cut(actor.key_fingerprint, 64), "actor_peer": _cut(actor.peer, 64)}
         self.rows: list[dict[str, Any]] = []
         self._cuts: dict[str | None, str | None] = {None: None}
         self._dumps: dict[str, str | None] = {}
@@ -254,6 +266,8 @@ def _run(
             AuditEvent(
                 actor_email=_cut(actor.email, 254) or "",
                 actor_login=_cut(actor.login, 64),
+                actor_key=_cut(actor.key_fingerprint, 64),
+                actor_peer=_cut(actor.peer, 64),
                 action=ev.action,
                 team_id=ev.team_id,
                 team_name=_cut(ev.team_name),
@@ -372,17 +386,25 @@ def _standing(s: Session, app: App, email: str, account: Account | None) -> Stan
     )
 
 
-def _check(decision) -> None:
+def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:
     if not decision.allowed:
-        raise Refused(decision.reason, rule=decision.rule)
+        raise refusal(decision.reason, rule=decision.rule)
 
 
 def _admins(s: Session, team_id: int) -> int:
     return s.scalar(
         select(func.count())
         .select_from(Membership)
-        .where(Membership.team_id == team_id, Membership.role == "admin")
+        .where(Membership.team_id == team_id, Membership.role == Role.ADMIN)
     ) or 0
+
+
+def _check_admins_remain(s: Session, t: Team, role: str, new_role: str | None, change: str) -> None:
+    """Refuse (SPEC rule 1) a change of one user's role to ``new_role`` (None: removal)."""
+    if role != Role.ADMIN or new_role == Role.ADMIN:
+        return  # the count of admins doesn't move: no need to read it
+    before = _admins(s, t.id)
+    _check(decide_admins_remain(t.name, before, before - 1, change=change), LastAdminRefused)
 
 
 def _require_team(s: Session, team: Team, actor: Actor, action: TeamAction, **kw) -> Account | None:
@@ -410,7 +432,7 @@ def create_team(db: Database, actor: Actor, name: str) -> str:
         team = Team(name=team_name)
         s.add(team)
         s.flush()
-        s.add(Membership(team_id=team.id, account_id=account.id, role="admin"))
+        s.add(Membership(team_id=team.id, account_id=account.id, role=Role.ADMIN))
         ev.team_id, ev.team_name = team.id, team.name
         ev.after = {"team": team.name, "admin": email}
         return team.name
@@ -442,12 +464,12 @@ def rename_team(db: Database, actor: Actor, team: str, new_name: str) -> str:
 
 def add_member(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
     """members:add: add a team user with a role, or set the role of an existing one."""
-    return _set_membership(db, actor, team, email, role, validate.ROLES, create=True)
+    return _set_membership(db, actor, team, email, role, ROLES, create=True)
 
 
 def set_role(db: Database, actor: Actor, team: str, email: str, role: str) -> MemberChange:
     """members:set: change an existing team user's role to admin or member."""
-    return _set_membership(db, actor, team, email, role, validate.SETTABLE_ROLES, create=False)
+    return _set_membership(db, actor, team, email, role, SETTABLE_ROLES, create=False)
 
 
 def _set_membership(
@@ -486,13 +508,8 @@ def _set_membership(
             return MemberChange(t.name, who, new_role, None)
         ev.action = "team_membership.update"
         if m.role == new_role:
-            raise Refused(f"{who} is already {'an' if new_role == 'admin' else 'a'} {new_role} of {t.name}.")
-        if m.role == "admin" and _admins(s, t.id) <= 1:
-            raise LastAdminRefused(
-                f"Can't change the role of {who}: they are the only admin of {t.name}; "
-                "add another admin first.",
-                rule="at-least-one-admin",
-            )
+            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {t.name}.")
+        _check_admins_remain(s, t, m.role, new_role, f"change the role of {who}")
         ev.before, ev.after = {"role": m.role}, {"role": new_role}
         previous, m.role = m.role, new_role
         s.add(m)
@@ -515,11 +532,7 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
         m = _membership(s, t.id, account.id if account else None)
         if m is None:
             raise NotFound(f"{who} is not a user of {t.name}: run 'teamaccess members --team {t.name}'.")
-        if m.role == "admin" and _admins(s, t.id) <= 1:
-            raise LastAdminRefused(
-                f"Can't remove {who}: they are the only admin of {t.name}; add another admin first.",
-                rule="at-least-one-admin",
-            )
+        _check_admins_remain(s, t, m.role, None, f"remove {who}")
         kept = tuple(
             s.scalars(
                 select(App.name)
@@ -550,8 +563,7 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
             raise Refused(f"{a.name} is not an app of {t.name}: choose one of the team's apps.")
         account = _account(s, who)
         m = _membership(s, t.id, account.id if account else None)
-        if m is not None and m.role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {t.name}: there is nothing to grant.")
+        _check(decide_grant_target(t.name, who, m.role if m else None))
         if m is not None:
             raise Refused(
                 f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
@@ -562,8 +574,8 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
         me = _account(s, actor.email)
         s.add(Grant(app_id=a.id, account_id=account.id, origin="collaborator",
                     granted_by_id=me.id if me else None))
-        ev.after = {"permissions": ["view"]}
-        return GrantChange(a.name, who, ("view",))
+        ev.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(a.name, who, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, team=team, target=email, app=app)
 
@@ -596,15 +608,12 @@ def grant_access(
         ev.target = who
         perms = validate.permissions(permissions)
         account = _account(s, who)
-        target_role = _role_on(s, a, account)
-        if target_role == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
+        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
         if _grant(s, a.id, account.id if account else None) is not None:
             raise Refused(f"{who} already has access to {a.name}: use access:update.")
         account = account or _ensure_account(s, who)
-        s.add(Grant(app_id=a.id, account_id=account.id, can_deploy="deploy" in perms,
-                    can_operate="operate" in perms, can_manage="manage" in perms,
-                    origin="granted", granted_by_id=me.id if me else None))
+        s.add(Grant.holding(perms, app_id=a.id, account_id=account.id, origin="granted",
+                            granted_by_id=me.id if me else None))
         ev.after = {"permissions": list(_perms(perms))}
         return GrantChange(a.name, who, _perms(perms))
 
@@ -630,8 +639,7 @@ def update_access(
         ev.target = who
         perms = validate.permissions(permissions)
         account = _account(s, who)
-        if _role_on(s, a, account) == "admin":
-            raise Refused(f"{who} already has every permission as a team admin of {ev.team_name}: there is nothing to grant.")
+        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
         g = _grant(s, a.id, account.id if account else None)
         if g is None:
             raise NotFound(f"{who} has no grant on {a.name}: use access:add.")
@@ -675,8 +683,8 @@ def join_app(db: Database, actor: Actor, app: str) -> GrantChange:
         ev.target = actor.email
         me = _require_app(s, a, actor, AppAction.JOIN)
         s.add(Grant(app_id=a.id, account_id=me.id, origin="join", granted_by_id=me.id))
-        ev.after = {"permissions": ["view"]}
-        return GrantChange(a.name, actor.email, ("view",))
+        ev.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(a.name, actor.email, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, app=app, target=actor.email)
 
@@ -729,9 +737,9 @@ def create_app(
                 locked_at=now if locked else None, **owner_kw)
         s.add(a)
         s.flush()
-        if team is not None and _role_on(s, a, me) != "admin":
-            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
-                        can_manage=True, origin="creator", granted_by_id=me.id))
+        if team is not None and _role_on(s, a, me) != Role.ADMIN:
+            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="creator",
+                                granted_by_id=me.id))
         ev.app_name = a.name
         ev.after = {"team": team, "locked": locked}
         return _app_change(s, a)
@@ -814,8 +822,8 @@ def transfer_app(
         s.add(a)
         s.flush()
         if rel is not Relation.ADMIN:
-            s.add(Grant(app_id=a.id, account_id=me.id, can_deploy=True, can_operate=True,
-                        can_manage=True, origin="transfer", granted_by_id=me.id))
+            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="transfer",
+                                granted_by_id=me.id))
         ev.team_id, ev.team_name = target.id, target.name
         ev.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
         return _app_change(s, a, removed)
@@ -950,3 +958,82 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
         return who
 
     return _run(db, actor, "account.update", body, target=email)
+
+
+# -- SSH keys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """The outcome of keys:add / keys:remove."""
+
+    email: str  # the account the key belongs (belonged) to
+    fingerprint: str
+    key_type: str
+    comment: str | None
+
+
+def _act_for(s: Session, actor: Actor, account: Account, doing: str):
+    """May the actor manage ``account``'s keys? (their own: always; see queries.key_decision)."""
+    return key_decision(s, actor.email, account.email, doing)
+
+
+def add_key(db: Database, actor: Actor, key_text: str, account: str | None = None) -> KeyChange:
+    """keys:add: register an SSH public key for the actor's account (or, by the bind rule,
+    for ``account``). A key belongs to one account only."""
+
+    def body(s: Session, ev: _Event) -> KeyChange:
+        me_email = validate.email(actor.email)
+        who = validate.email(account) if account is not None else me_email
+        ev.target = who
+        parsed = sshkeys.parse_public_key(key_text)
+        target = _account(s, who)
+        if target is None:
+            if who == me_email:
+                raise NotFound(f"No account {who}: ask a team admin to add you to a team first.")
+            raise NotFound(f"No account {who}: add them to a team first with members:add.")
+        _check(_act_for(s, actor, target, "add a key to"))
+        ev.after = {"ssh_key": parsed.fingerprint}
+        taken = s.scalars(select(SshKey).where(SshKey.fingerprint == parsed.fingerprint)).first()
+        if taken is not None:
+            holder = s.get(Account, taken.account_id)
+            if holder is not None and holder.id == target.id:
+                raise Refused(f"Key {parsed.fingerprint} is already on {who}: nothing to add.")
+            if holder is not None and (
+                _act_for(s, actor, holder, "see the keys of").allowed
+            ):
+                raise Refused(
+                    f"Key {parsed.fingerprint} already belongs to {holder.email}: a key belongs "
+                    "to one account; remove it there first or use another key."
+                )
+            raise Refused(
+                f"Key {parsed.fingerprint} already belongs to another account: a key belongs "
+                "to one account; use another key."
+            )
+        s.add(SshKey(account_id=target.id, fingerprint=parsed.fingerprint,
+                     key_type=parsed.key_type, public_key=parsed.public_key,
+                     comment=parsed.comment, created_by=me_email))
+        return KeyChange(who, parsed.fingerprint, parsed.key_type, parsed.comment)
+
+    return _run(db, actor, "account.update", body, target=account or actor.email)
+
+
+def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
+    """keys:remove: drop a key; your own always, another account's by the bind rule."""
+
+    def body(s: Session, ev: _Event) -> KeyChange:
+        fp = sshkeys.normalize_fingerprint(fingerprint)
+        key = s.scalars(select(SshKey).where(SshKey.fingerprint == fp)).first()
+        holder = s.get(Account, key.account_id) if key is not None else None
+        if key is None or holder is None or (
+            not _act_for(s, actor, holder, "remove a key of").allowed
+        ):
+            # Whose a key is stays private to whoever may manage it: a stranger learns nothing.
+            raise NotFound(f"No key {fp} among the keys you manage: run 'teamaccess keys' to list yours.")
+        ev.target = holder.email
+        ev.before = {"ssh_key": fp}
+        change = KeyChange(holder.email, fp, key.key_type, key.comment)
+        s.delete(key)
+        return change
+
+    return _run(db, actor, "account.update", body, target=None)

@@ -11,18 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-PERMISSIONS: tuple[str, ...] = ("view", "deploy", "operate", "manage")
-ALL = frozenset(PERMISSIONS)
-
-
-class Source(StrEnum):
-    """Where a permission on an app comes from."""
-
-    ADMIN_ROLE = "admin role"
-    GRANT = "explicit grant"
-    TEAM_VIEW = "team view"  # member/viewer on an unlocked app
-    TEAM_VIEW_KEPT = "team view kept at lock"  # member/viewer who joined before the lock
-    OWNER = "personal owner"
+# The words are defined in .words; they are imported here too, so callers may take them
+# from the policy with the decisions.
+from .words import ALL, PERMISSIONS, Permission, Role, Source  # noqa: F401
 
 
 class Relation(StrEnum):
@@ -131,6 +122,9 @@ class Effective:
         return tuple(p for p in self.sources if permission in p.permissions)
 
 
+_VIEW_ONLY: frozenset[Permission] = frozenset({Permission.VIEW})
+
+
 def relation(role: str | None, has_grant_in_team: bool) -> Relation:
     """The actor's column in the team table: their role, else collaborator, else outsider."""
     if role is not None:
@@ -145,7 +139,7 @@ def effective_permissions(app: AppFacts, who: Standing) -> Effective:
         if app.owner is not None and app.owner == who.email:
             sources.append(Provenance(Source.OWNER, ALL, f"owns the personal app {app.name}"))
         return _union(sources)
-    if who.role == "admin":
+    if who.role == Role.ADMIN:
         sources.append(Provenance(Source.ADMIN_ROLE, ALL, f"admin of {app.team}"))
     if who.grant:
         origin = who.grant_origin or "granted"
@@ -154,11 +148,11 @@ def effective_permissions(app: AppFacts, who: Standing) -> Effective:
             "transfer": "explicit grant (transferred the app in)",
             "join": "explicit grant (joined the app)",
         }.get(origin, "explicit grant")
-        sources.append(Provenance(Source.GRANT, frozenset(who.grant) | {"view"}, detail))
-    if who.role in ("member", "viewer"):
+        sources.append(Provenance(Source.GRANT, frozenset(who.grant) | {Permission.VIEW}, detail))
+    if who.role in (Role.MEMBER, Role.VIEWER):
         if not app.locked:
             sources.append(
-                Provenance(Source.TEAM_VIEW, frozenset({"view"}), f"{who.role} of {app.team}, app unlocked")
+                Provenance(Source.TEAM_VIEW, _VIEW_ONLY, f"{who.role} of {app.team}, app unlocked")
             )
         elif (
             who.member_since is not None
@@ -168,7 +162,7 @@ def effective_permissions(app: AppFacts, who: Standing) -> Effective:
             sources.append(
                 Provenance(
                     Source.TEAM_VIEW_KEPT,
-                    frozenset({"view"}),
+                    _VIEW_ONLY,
                     f"{who.role} of {app.team} since before the lock",
                 )
             )
@@ -262,6 +256,69 @@ def decide_team(
     return _allow(f"team:{action.name.lower()}", f"{rel.value} of {team}")
 
 
+# -- rules on teams' users and grants -------------------------------------------------------
+
+LAST_ADMIN_RULE = "at-least-one-admin"
+
+
+def decide_admins_remain(
+    team: str, admins_before: int | None, admins_after: int, *, change: str,
+    instead: str = "add another admin first",
+) -> Decision:
+    """SPEC rule 1: every team keeps at least one admin.
+
+    ``admins_before`` (None: not counted) and ``admins_after`` count the team's admins around the
+    change; ``change`` words it for the refusal ("remove joe@acme.com"). The callers count inside the write
+    transaction that makes the change, so two admins demoting each other at once can't both pass.
+    """
+    if admins_after > 0:
+        return _allow(LAST_ADMIN_RULE, f"{team} keeps {admins_after} admin(s)")
+    if admins_before == 1:
+        return _deny(LAST_ADMIN_RULE, f"Can't {change}: they are the only admin of {team}; {instead}.")
+    return _deny(LAST_ADMIN_RULE, f"Can't {change}: that would leave {team} without an admin; {instead}.")
+
+
+def decide_grant_target(team: str | None, email: str, role: str | None) -> Decision:
+    """SPEC rule 5: granting to a team admin (access:add, access:update, join, add a
+    collaborator) is refused as redundant: the admin role already gives every permission."""
+    if team is not None and role == Role.ADMIN:
+        return _deny(
+            "grant:redundant_for_admin",
+            f"{email} already has every permission as a team admin of {team}: "
+            "there is nothing to grant.",
+        )
+    return _allow("grant:target", f"{email} is not an admin of {team}" if team else "personal app")
+
+
+@dataclass(frozen=True)
+class UsersVisible:
+    """Which of a team's users an actor may see on an app's access pane (SPEC rule 4).
+
+    ``everyone``: all of them. Otherwise only those whose role is in ``roles`` or who hold a grant on
+    the app (``grant_holders``). The reads turn this into SQL, and ask :meth:`shows` one account at
+    a time, so both follow the one decision in :func:`users_visible_to`.
+    """
+
+    everyone: bool
+    roles: frozenset[Role] = frozenset()
+    grant_holders: bool = True
+
+    def shows(self, role: str | None, holds_grant: bool) -> bool:
+        """Whether an account with ``role`` (None: no role) and perhaps a grant is shown."""
+        return self.everyone or role in self.roles or (self.grant_holders and holds_grant)
+
+
+def users_visible_to(actor_role: str | None) -> UsersVisible:
+    """SPEC rule 4: a collaborator (no role in the app's team) never sees the team's users.
+
+    Like Heroku's ``access``, they still see who can act on the app: its team's admins and the
+    holders of grants on it. Team users (any role) see everyone with access.
+    """
+    if actor_role is not None:
+        return UsersVisible(everyone=True)
+    return UsersVisible(everyone=False, roles=frozenset({Role.ADMIN}), grant_holders=True)
+
+
 # -- app-level -------------------------------------------------------------------------------
 
 
@@ -269,15 +326,15 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
     """May ``who`` do ``action`` on ``app``? Includes the state rules (lock twice, join twice)."""
     eff = effective_permissions(app, who)
     personal = app.team is None
-    is_admin = not personal and who.role == "admin"
-    has_manage = "manage" in eff.permissions
+    is_admin = not personal and who.role == Role.ADMIN
+    has_manage = Permission.MANAGE in eff.permissions
     manage_reason = (
         f"admin of {app.team}" if is_admin else "has manage on " + app.name
     )
 
     if action is AppAction.VIEW:
-        if "view" in eff.permissions:
-            return _allow("app:view", *(p.detail for p in eff.why("view")))
+        if Permission.VIEW in eff.permissions:
+            return _allow("app:view", *(p.detail for p in eff.why(Permission.VIEW)))
         return _deny("app:view", f"You have no access to {app.name}: {explain_missing(app, who, 'view')}")
 
     if action in (AppAction.LOCK, AppAction.UNLOCK):
@@ -313,12 +370,10 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
     if action is AppAction.JOIN:
         if personal:
             return _deny("app:join:personal", f"{app.name} is a personal app: it can't be joined")
-        if who.role == "admin":
-            return _deny(
-                "app:join:redundant",
-                f"{who.email} already has every permission as a team admin",
-            )
-        if who.role not in ("member", "viewer"):
+        redundant = decide_grant_target(app.team, who.email, who.role)
+        if not redundant:
+            return _deny("app:join:redundant", *redundant.reasons)
+        if who.role not in (Role.MEMBER, Role.VIEWER):
             return _deny(
                 "app:join:not_member",
                 f"{who.email} can't join {app.name}: only users of {app.team} may join its apps; "
@@ -378,14 +433,13 @@ def decide_member_change(
             "them as a user, or change their grants in each app's access pane",
         )
     if new_role == target_role:
-        article = "an" if target_role == "admin" else "a"
+        article = "an" if target_role == Role.ADMIN else "a"
         return _deny("team:manage_members:same_role", f"{target} is already {article} {target_role} of {team}")
-    if target_role == "admin" and admins <= 1:
-        what = "remove them" if new_role is None else "change their role"
-        return _deny(
-            "at-least-one-admin",
-            f"{target} is the only admin of {team}: add another admin before you {what}",
-        )
+    if target_role == Role.ADMIN and new_role != Role.ADMIN:
+        change = f"remove {target}" if new_role is None else f"change the role of {target}"
+        remain = decide_admins_remain(team, admins, admins - 1, change=change)
+        if not remain:
+            return remain
     return _allow("team:manage_members", f"admin of {team}")
 
 
@@ -394,11 +448,52 @@ def lost_by_role_change(team: str, before: Relation, after: Relation) -> tuple[T
     return tuple(a for a in TeamAction if decide_team(a, team, before) and not decide_team(a, team, after))
 
 
+# -- acting for another account (SSH keys) ---------------------------------------------------
+
+
+def decide_act_for(
+    actor: str,
+    target: str,
+    *,
+    administers: frozenset[str],
+    target_teams: frozenset[str],
+    target_personal_apps: tuple[str, ...] = (),
+    doing: str = "add a key to",
+) -> Decision:
+    """May ``actor`` give someone a way to act as ``target`` (add or remove ``target``'s key)?
+
+    The ``accounts:bind`` rule: whoever holds the key acts as ``target`` everywhere, so only an
+    admin of every team ``target`` is in (as a user or a collaborator) may, and only if
+    ``target`` owns no personal apps. ``target`` must be in at least one of those teams: an
+    account in no team would carry the key into whatever team adds it later. Anyone may manage
+    their own keys.
+    """
+    if actor == target:
+        return _allow("account:act_for:self", "your own account")
+    if not administers:
+        return _deny(
+            "account:act_for:admin_only",
+            f"Only a team admin may {doing} another account: ask an admin of {target}'s team",
+        )
+    if not target_teams:
+        return _deny(
+            "account:act_for:no_team",
+            f"Can't {doing} {target}: they are in none of your teams; add them to a team first",
+        )
+    beyond = sorted(target_teams - administers)
+    beyond += [f"personal app {name}" for name in target_personal_apps]
+    if beyond:
+        more = " and more" if len(beyond) > 3 else ""
+        return _deny(
+            "account:act_for:beyond_my_teams",
+            f"Can't {doing} {target}: that would also act in {', '.join(beyond[:3])}{more}, "
+            "which you don't administer; ask an admin there",
+        )
+    return _allow("account:act_for", f"admin of every team of {target}")
 # -- team state ------------------------------------------------------------------------------
 
 
 def decide_admins_left(team: str, admins_left: int) -> Decision:
-    """SPEC: a team always keeps at least one admin; may a change leave ``admins_left`` of them?"""
-    if admins_left >= 1:
-        return _allow("at-least-one-admin", f"{team} keeps {admins_left} admin(s)")
-    return _deny("at-least-one-admin", f"{team} would be left without an admin")
+    """SPEC rule 1 (:func:`decide_admins_remain`) for a change that knows only how many admins
+    it leaves, such as an import of many rows at once."""
+    return decide_admins_remain(team, None, admins_left, change=f"change the users of {team}")

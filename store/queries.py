@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from . import validate
 from .db import Database
 from .errors import NotFound, Refused
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
+from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team
 from .policy import (
     PERMISSIONS,
     AppAction,
@@ -26,13 +26,17 @@ from .policy import (
     Relation,
     Standing,
     TeamAction,
+    UsersVisible,
+    decide_act_for,
     decide_app,
     decide_team,
     effective_permissions,
     explain_missing,
     is_stranger,
     relation,
+    users_visible_to,
 )
+from .words import COLLABORATOR, ROLES, Permission, Role
 
 # -- rows ------------------------------------------------------------------------------------
 
@@ -57,8 +61,8 @@ class MemberRow:
     apps: tuple[str, ...] = ()  # a collaborator's apps in the team, by name (empty for team users)
 
 
-#: The roster's role for an account with a grant on a team app but no membership (SPEC "Words").
-COLLABORATOR = Relation.COLLABORATOR.value
+# COLLABORATOR (store/words.py), imported above, is the roster's role for an account with a
+# grant on a team app but no membership (SPEC "Words"); faces read it as queries.COLLABORATOR.
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,22 @@ class AuditRow:
     after: dict | None
     outcome: str
     reason: str | None
+    actor_key: str | None = None  # a served session's key fingerprint
+    actor_peer: str | None = None  # and the client's address
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One SSH public key of an account."""
+
+    id: int
+    email: str
+    fingerprint: str
+    key_type: str
+    public_key: str
+    comment: str | None
+    created_at: datetime
+    created_by: str
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -206,14 +226,15 @@ def _as_utc(value: object) -> datetime | None:
 
 
 #: A grant's permission columns, in PERMISSIONS order, for reads that skip the ORM objects.
-_GRANT_FLAGS = (Grant.can_view, Grant.can_deploy, Grant.can_operate, Grant.can_manage)
+_GRANT_FLAGS = tuple(getattr(Grant, p.column) for p in PERMISSIONS)
 
 _FLAG_SETS: dict[tuple[bool, bool, bool, bool], frozenset[str]] = {}
 
 
-def _grant_perms(view: bool, deploy: bool, operate: bool, manage: bool) -> frozenset[str]:
-    """The same set as ``Grant.permissions``, shared between rows (there are only 16)."""
-    flags = (bool(view), bool(deploy), bool(operate), bool(manage))
+def _grant_perms(*held: bool) -> frozenset[str]:
+    """The same set as ``Grant.permissions`` from the ``_GRANT_FLAGS`` columns' values, shared
+    between rows (there are only 16)."""
+    flags = tuple(bool(h) for h in held)
     found = _FLAG_SETS.get(flags)
     if found is None:
         found = _FLAG_SETS[flags] = frozenset(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
@@ -244,7 +265,7 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
             .where(Grant.account_id == me.id)
             .distinct()
         ):
-            rows.setdefault(name, "collaborator")
+            rows.setdefault(name, COLLABORATOR)
         return [TeamRow(n, rows[n]) for n in sorted(rows)]
 
 
@@ -359,7 +380,7 @@ def roster(
         return merged[:limit] if limit is not None else merged
 
 
-_TEAM_ROLES = ("admin", "member", "viewer")
+_TEAM_ROLES = ROLES
 
 
 def _collaborators(conn, t: Team, no_mfa_only: bool, like: str | None,
@@ -453,8 +474,8 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
             )
         }
         grants = {
-            app_id: (_grant_perms(v, d, o, m), origin)
-            for app_id, v, d, o, m, origin in conn.execute(
+            app_id: (_grant_perms(*flags), origin)
+            for app_id, *flags, origin in conn.execute(
                 select(Grant.app_id, *_GRANT_FLAGS, Grant.origin)
                 .where(Grant.account_id == me.id)
             )
@@ -531,13 +552,14 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if not d.allowed:
             raise Refused(d.reason, rule=d.rule)
         my_eff = effective_permissions(facts, mine)
+        visible = users_visible_to(mine.role)
         # Plain columns, not ORM objects: this pane lists every user of a 10,000-user team.
         conn = s.connection()
         # With a limit, only the first accounts (by email) that might be listed are read: a few
         # more than the limit, as some of them may end up with nothing.
         first: list[str] | None = None
         if limit is not None:
-            first = _access_candidates(conn, a, team, mine.role is None, limit * 2 + 8)
+            first = _access_candidates(conn, a, team, visible, limit * 2 + 8)
         grants_stmt = (
             select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
             .join(Account, Account.id == Grant.account_id)
@@ -546,8 +568,8 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
         grants: dict[str, tuple[frozenset[str], str, bool]] = {
-            email: (_grant_perms(v, d, o, m), origin, mfa)
-            for email, mfa, v, d, o, m, origin in conn.execute(grants_stmt).all()
+            email: (_grant_perms(*flags), origin, mfa)
+            for email, mfa, *flags, origin in conn.execute(grants_stmt).all()
         }
         # email -> (role, raw start of the membership, mfa, began before the lock)
         members: dict[str, tuple[str, object, bool, bool]] = {}
@@ -568,23 +590,16 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
             if a.locked:
                 # Only admins and those who joined before the lock get anything from the team.
                 stmt = stmt.where(
-                    or_(Membership.role == "admin", Membership.created_at < a.locked_at,
+                    or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at,
                         Membership.account_id.in_(
                             select(Grant.account_id).where(Grant.app_id == a.id)
                         ))
                 )
-            if mine.role is None:
-                # SPEC rule 4: a collaborator never sees the team's users. Like Heroku's
-                # `access`, they see the app's admins and the holders of grants on it.
-                stmt = stmt.where(
-                    or_(Membership.role == "admin",
-                        Membership.account_id.in_(
-                            select(Grant.account_id).where(Grant.app_id == a.id)
-                        ))
-                )
+            if not visible.everyone:
+                stmt = stmt.where(_visible_members(visible, a))
             if first is not None:
                 # By account id within the team's (team_id, account_id) index: filtering the
-                # emails alone let SQLite walk every membership of the team (28 ms at 100k).
+                # emails alone let SQLite walk every membership of the team (tests/bench/RESULTS.md).
                 stmt = stmt.where(Membership.account_id.in_(
                     select(Account.id).where(Account.email.in_(first))))
             members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
@@ -632,7 +647,15 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                           a.id, a.created_at)
 
 
-def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
+def _visible_members(visible: UsersVisible, a: App):  # type: ignore[no-untyped-def]
+    """SQL for ``visible.shows(role, holds_grant)`` on a Membership row of ``a``'s team."""
+    either = [Membership.role.in_(sorted(visible.roles))]
+    if visible.grant_holders:
+        either.append(Membership.account_id.in_(select(Grant.account_id).where(Grant.app_id == a.id)))
+    return or_(*either)
+
+
+def _access_candidates(conn, a: App, team: Team | None, visible: UsersVisible,
                        count: int) -> list[str]:
     """The first ``count`` emails, sorted, of a superset of the accounts :func:`app_access`
     lists: grant holders, and on a team app the team users who may get something from it."""
@@ -640,16 +663,17 @@ def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
              .join(Grant, Grant.account_id == Account.id).where(Grant.app_id == a.id)]
     if team is not None:
         belongs = [Membership.account_id == Account.id, Membership.team_id == team.id]
-        if collaborator:
-            belongs.append(Membership.role == "admin")
+        if not visible.everyone:
+            # A superset is enough here: grant holders come from the first part already.
+            belongs.append(Membership.role.in_(sorted(visible.roles)))
         elif a.locked:
-            belongs.append(or_(Membership.role == "admin", Membership.created_at < a.locked_at))
+            belongs.append(or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at))
         # EXISTS rather than a join: the database can then walk the accounts in email order
         # and stop after ``count`` members, where a join reads every membership of the team
-        # and sorts them (16 ms against 0.1 ms on a 100,000-user team in SQLite).
+        # and sorts them (timings in tests/bench/RESULTS.md).
         parts.append(select(Account.email.label("email")).where(exists().where(*belongs)))
     # Each part brings only its own first emails, so the union sorts and dedupes 2 * count rows
-    # rather than every user of the team (60 ms of the first page on a 100,000-user team).
+    # rather than every user of the team (timings in tests/bench/RESULTS.md).
     firsts = [select(p.order_by("email").limit(count).subquery().c.email) for p in parts]
     both = union(*firsts).subquery()
     return list(conn.execute(select(both.c.email).order_by(both.c.email).limit(count)).scalars())
@@ -684,8 +708,8 @@ def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
             d = decide_app(AppAction.VIEW, facts, mine)
             if not d.allowed:
                 raise Refused(d.reason, rule=d.rule)
-            if facts.team is not None and mine.role is None and not (
-                standing.role == "admin" or standing.grant is not None
+            if facts.team is not None and not users_visible_to(mine.role).shows(
+                standing.role, standing.grant is not None
             ):
                 # SPEC rule 4: a collaborator never sees the team's users (as in app_access).
                 raise Refused(
@@ -740,7 +764,7 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
                 g = mg.get(a.id)
                 mine = Standing(actor, _m.role if _m else None, _m.created_at if _m else None,
                                 g.permissions if g else None)
-                if "view" not in effective_permissions(facts, mine).permissions:
+                if Permission.VIEW not in effective_permissions(facts, mine).permissions:
                     continue
             g = tg.get(a.id)
             eff = effective_permissions(facts, Standing(
@@ -824,7 +848,8 @@ def audit(
         return [
             AuditRow(e.id, e.at, e.actor_email, e.actor_login, e.action, e.team_name, e.app_name,
                      e.target_email, json.loads(e.before) if e.before else None,
-                     json.loads(e.after) if e.after else None, e.outcome, e.reason)
+                     json.loads(e.after) if e.after else None, e.outcome, e.reason,
+                     e.actor_key, e.actor_peer)
             for e in s.scalars(stmt)
         ]
 
@@ -833,3 +858,85 @@ def audit_count(db: Database) -> int:
     """How many audit events there are in all (for tests and the stress check)."""
     with db.read() as s:
         return s.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+# -- SSH keys --------------------------------------------------------------------------------
+
+
+def act_for_facts(s: Session, me: Account | None, account: Account) -> dict[str, object]:
+    """What decide_act_for needs: the teams ``me`` administers, ``account``'s teams and apps."""
+    administers: set[str] = set()
+    if me is not None:
+        administers = set(s.scalars(
+            select(Team.name).join(Membership, Membership.team_id == Team.id)
+            .where(Membership.account_id == me.id, Membership.role == "admin")))
+    teams = set(s.scalars(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .where(Membership.account_id == account.id)))
+    teams |= set(s.scalars(
+        select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
+        .where(Grant.account_id == account.id)))
+    personal = tuple(s.scalars(
+        select(App.name).where(App.owner_account_id == account.id).order_by(App.name)))
+    return {"administers": frozenset(administers), "target_teams": frozenset(teams),
+            "target_personal_apps": personal}
+
+
+def account_for_key(db: Database, fingerprint: str) -> str | None:
+    """The email of the account an SSH key (by its ``SHA256:`` fingerprint) belongs to, if any.
+
+    One query on the fingerprint's unique index: the SSH server asks this at every login.
+    """
+    with db.read() as s:
+        return s.scalar(
+            select(Account.email)
+            .join(SshKey, SshKey.account_id == Account.id)
+            .where(SshKey.fingerprint == fingerprint)
+        )
+
+
+def key_rule(db: Database, actor: str, account: str):
+    """The policy's Decision: may ``actor`` add, list or remove ``account``'s SSH keys?
+
+    For the dashboard to refuse "add a key" with the reason before any form opens; the store
+    decides again when the key is added.
+    """
+    me_email, who = validate.email(actor), validate.email(account)
+    with db.read() as s:
+        return key_decision(s, me_email, who, "add a key to")
+
+
+def key_decision(s: Session, actor: str, account: str, doing: str):
+    """The one place the keys rule is asked (ops and these reads): may ``actor`` manage the
+    SSH keys of ``account``? The rule itself is :func:`policy.decide_act_for`."""
+    target = _me(s, account)
+    if account == actor or target is None:
+        # Someone unknown: refused like an account in none of your teams (which it is).
+        return decide_act_for(actor, account, doing=doing, administers=frozenset({"-"}),
+                              target_teams=frozenset())
+    return decide_act_for(actor, account, doing=doing, **act_for_facts(s, _me(s, actor), target))
+
+
+def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
+    """The SSH keys of the actor, or of ``account`` for whoever may manage its keys.
+
+    Listing another account's keys follows the rule for adding them (``decide_act_for``).
+    """
+    me_email = validate.email(actor)
+    who = validate.email(account) if account is not None else me_email
+    with db.read() as s:
+        if who != me_email:
+            decision = key_decision(s, me_email, who, "list the keys of")
+            if not decision.allowed:
+                raise Refused(decision.reason, rule=decision.rule)
+        target = _me(s, who)
+        if target is None:
+            return []
+        rows = s.execute(
+            select(SshKey).where(SshKey.account_id == target.id).order_by(SshKey.created_at, SshKey.id)
+        ).scalars()
+        return [
+            KeyRow(k.id, who, k.fingerprint, k.key_type, k.public_key, k.comment,
+                   _as_utc(k.created_at) or k.created_at, k.created_by)
+            for k in rows
+        ]

@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable
 
 from .errors import Invalid
+from .words import PERMISSIONS, ROLES, Permission
 
-ROLES = ("admin", "member", "viewer")
-SETTABLE_ROLES = ("admin", "member")  # members:set, as the seed documents
-PERMISSIONS = ("view", "deploy", "operate", "manage")
+# Re-exported for the callers that take them from here (portable.py among them).
+from .words import SETTABLE_ROLES as SETTABLE_ROLES
+from .words import sort_permissions as sort_permissions
 
 _LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+\Z")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\Z")
@@ -76,16 +77,16 @@ def role(value: str, allowed: Iterable[str] = ROLES) -> str:
         raise Invalid(
             f"Invalid role {_shown(str(value))!r}: use one of {', '.join(allowed)}."
         )
-    return text
+    return next(name for name in allowed if name == text)  # a Role when ``allowed`` holds Roles
 
 
-def permissions(values: Iterable[str] | str | None) -> frozenset[str]:
+def permissions(values: Iterable[str] | str | None) -> frozenset[Permission]:
     """Parse permission names (a list or a comma-separated string); ``view`` is always added."""
     if values is None:
         values = ()
     if isinstance(values, str):
         values = [v for v in values.split(",")]
-    result = {"view"}
+    result = {Permission.VIEW}
     for raw in values:
         if not isinstance(raw, str):
             raise Invalid("Invalid permission: expected a name like deploy.")
@@ -96,7 +97,7 @@ def permissions(values: Iterable[str] | str | None) -> frozenset[str]:
             raise Invalid(
                 f"Invalid permission {_shown(raw)!r}: use any of {', '.join(PERMISSIONS)}."
             )
-        result.add(name)
+        result.add(Permission(name))
     return frozenset(result)
 
 
@@ -109,8 +110,3 @@ def login(value: str) -> str:
         )
     return text
 
-
-def sort_permissions(perms: Iterable[str]) -> list[str]:
-    """Permissions in the canonical order view, deploy, operate, manage."""
-    have = set(perms)
-    return [p for p in PERMISSIONS if p in have]

@@ -1,10 +1,34 @@
-"""Shared fixtures: a fresh SQLite database file per test, with or without the demo team."""
+"""Shared fixtures and helpers: fresh databases (SQLite files, PostgreSQL schemas), the dashboard
+driven by Pilot, the store's invariants, and the naive reading of effective permissions.
+
+Test modules import the helpers with ``from conftest import ...``: one definition each, rather
+than test modules importing from one another.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import pytest
+from sqlalchemy import select
+from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
-from teamaccess.store.demo import build_demo
+from teamaccess.store.demo import DEMO_TEAM, build_demo, generate
+from teamaccess.store.errors import Refused
+from teamaccess.store.models import Account, App, Grant, Membership, Team
+
+if TYPE_CHECKING:  # the dashboard is imported only by the tests that drive it
+    from teamaccess.tui.app import TeamAccessApp
+
+
+@pytest.fixture(autouse=True)
+def _private_data_folder(tmp_path_factory, monkeypatch):
+    """The user's data folder (where unexpected errors are logged) is a temporary one: a test
+    that provokes an error must not write into the real user's teamaccess.log."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 @pytest.fixture
@@ -82,3 +106,193 @@ def any_demo_db(any_db):
     """The demo team acme-widgets, on each backend in turn."""
     build_demo(any_db)
     return any_db
+
+
+# -- the dashboard, driven like a person (Textual's Pilot) -----------------------------------
+
+
+def sync(test):
+    """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+def make(db: Database, email: str = "ada@acme.com", team: str | None = DEMO_TEAM, **kw) -> TeamAccessApp:
+    """The dashboard as ``email`` on ``team``, with a fixed theme and no watching unless asked."""
+    from teamaccess.tui.app import TeamAccessApp
+
+    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), team, theme="textual-dark",
+                         watch=kw.pop("watch", False), **kw)
+
+
+async def settle(pilot, app: TeamAccessApp) -> None:
+    """Wait until no load or write is in flight and the screen has caught up."""
+    for _ in range(400):
+        await pilot.pause(0.01)
+        if app.settled:
+            await pilot.pause()
+            if app.settled:
+                return
+    raise AssertionError("the dashboard never settled")
+
+
+async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(pilot, app)
+
+
+def rows(app: TeamAccessApp) -> list[list[str]]:
+    """The visible table of the front list, as plain text."""
+    from teamaccess.tui.screens.access import AccessScreen
+
+    screen = app.screen
+    if isinstance(screen, AccessScreen):
+        view = screen.view
+    else:
+        view = app.main.active_view
+    table = view.table
+    return [[c.plain if hasattr(c, "plain") else str(c) for c in table.get_row(r.key)]
+            for r in table.ordered_rows]
+
+
+def column(app: TeamAccessApp, index: int = 0) -> list[str]:
+    return [r[index] for r in rows(app)]
+
+
+def status(app: TeamAccessApp) -> str:
+    from teamaccess.tui.screens.access import AccessScreen
+
+    view = app.screen.view if isinstance(app.screen, AccessScreen) else app.main.active_view
+    return str(view.query_one(".status").render())
+
+
+async def open_apps(pilot, app: TeamAccessApp, select: str | None = None) -> None:
+    await press(pilot, app, "2")
+    if select is not None:
+        app.main.active_view.table.move_cursor(row=column(app).index(select))
+        await settle(pilot, app)
+
+
+async def open_pane(pilot, app: TeamAccessApp, name: str) -> None:
+    from teamaccess.tui.screens.access import AccessScreen
+
+    await open_apps(pilot, app, name)
+    await press(pilot, app, "enter")
+    assert isinstance(app.screen, AccessScreen) and app.screen.app_name == name
+
+
+# -- the store's state and invariants -------------------------------------------------------
+
+
+def _state(db: Database) -> dict:
+    """Everything an operation can change, without timestamps."""
+    with db.read() as s:
+        emails = {a.id: a.email for a in s.scalars(select(Account))}
+        teams = {t.id: t.name for t in s.scalars(select(Team))}
+        apps = {a.id: a.name for a in s.scalars(select(App))}
+        return {
+            "accounts": sorted((a.email, a.mfa_enabled) for a in s.scalars(select(Account))),
+            "members": sorted((teams[m.team_id], emails[m.account_id], m.role)
+                              for m in s.scalars(select(Membership))),
+            "apps": sorted((a.name, teams.get(a.team_id), emails.get(a.owner_account_id), a.locked)
+                           for a in s.scalars(select(App))),
+            "grants": sorted((apps[g.app_id], emails[g.account_id], tuple(sorted(g.permissions)), g.origin)
+                             for g in s.scalars(select(Grant))),
+        }
+
+
+def _check_invariants(db: Database) -> None:
+    with db.read() as s:
+        for team in s.scalars(select(Team)):
+            admins = s.scalars(
+                select(Membership).where(Membership.team_id == team.id, Membership.role == "admin")
+            ).all()
+            assert admins, f"team {team.name} has no admin"
+        for g in s.scalars(select(Grant)):
+            assert g.can_view, "a grant without view"
+        for a in s.scalars(select(App)):
+            assert (a.team_id is None) != (a.owner_account_id is None), a.name
+            assert not a.locked or a.team_id is not None, a.name
+            assert a.locked == (a.locked_at is not None), a.name
+
+
+# -- a generated team with every kind of standing ------------------------------------------
+
+
+@pytest.fixture
+def mixed_db(db):
+    """A generated team plus late joiners, admin and collaborator grants, locks after joins."""
+    generate(db, team="mixco", users=40, apps=10, grants=120, seed=3)
+    admin = ops.Actor("user000000@mixco.example.com")
+    # Joined now, long after the generator's lock time: locked apps give them nothing.
+    for i, role in enumerate(("member", "viewer", "admin", "member")):
+        ops.add_member(db, admin, "mixco", f"late{i}@mixco.example.com", role)
+    ops.grant_access(db, admin, "mixco-app-00000", "late0@mixco.example.com", ["deploy"])
+    ops.grant_access(db, admin, "mixco-app-00000", "outside@elsewhere.io", ["operate"])
+    ops.grant_access(db, admin, "mixco-app-00003", "outside@elsewhere.io", None)
+    # An early and a late member with the same grant on a locked app: same role, same grant,
+    # only the start of the membership tells them apart (one keeps team view, one does not).
+    early = "user000005@mixco.example.com"
+    if queries.relation_to(db, early, "mixco").value != "member":
+        ops.set_role(db, admin, "mixco", early, "member")
+    ops.revoke_access(db, admin, "mixco-app-00000", "late0@mixco.example.com")
+    for who in (early, "late0@mixco.example.com", "late3@mixco.example.com"):
+        try:
+            ops.grant_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
+        except Refused:  # the generator gave them a grant already
+            ops.update_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
+    ops.lock_app(db, admin, "mixco-app-00003")  # locked after every join, even the late ones
+    ops.create_app(db, admin, "solo-app")  # a personal app
+    return db
+
+
+# -- the naive reading of SPEC "Effective permissions" (see test_policy_naive.py) -----------
+
+
+EVERY_PERMISSION = ["view", "deploy", "operate", "manage"]
+
+
+def naive_permissions(
+    *,
+    team: str | None,
+    owner: str | None,
+    locked: bool,
+    locked_at: datetime | None,
+    email: str,
+    role: str | None,
+    member_since: datetime | None,
+    grant: list[str] | None,
+) -> dict[str, list[str]]:
+    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it."""
+    held: dict[str, list[str]] = {}
+
+    def give(source: str, perms: list[str]) -> None:
+        for p in perms:
+            held.setdefault(p, [])
+            if source not in held[p]:
+                held[p].append(source)
+
+    # "A personal app: its owner has all four; nobody else has anything."
+    if team is None:
+        if owner == email:
+            give("owner", EVERY_PERMISSION)
+        return held
+    # "admin role in the owning team: all four, on every app of the team, locked or not"
+    if role == "admin":
+        give("admin", EVERY_PERMISSION)
+    # "an explicit grant: the grant's set" ("Every grant holds view")
+    if grant is not None:
+        give("grant", ["view"] + [p for p in grant if p != "view"])
+    # "member/viewer role, app unlocked: view"
+    if (role == "member" or role == "viewer") and locked is False:
+        give("team view", ["view"])
+    # "member/viewer role, app locked, membership began before the lock was set: view"
+    if (role == "member" or role == "viewer") and locked is True:
+        if member_since is not None and locked_at is not None and member_since < locked_at:
+            give("kept at lock", ["view"])
+    # "anything else: nothing"
+    return held

@@ -65,7 +65,7 @@ def test_the_whole_benchmark_runs_and_writes_its_table(tmp_path):
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
         [sys.executable, "-m", "tests.bench", "--sizes", str(USERS), "--runs", "1",
-         "--workdir", str(tmp_path / "work"), "--out", str(out)],
+         "--workdir", str(tmp_path / "work"), "--out", str(out), "--ssh-sessions", "1,2"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -80,7 +80,11 @@ def test_the_whole_benchmark_runs_and_writes_its_table(tmp_path):
                    "dashboard: open the access pane (every user can view)",
                    "dashboard: peak memory (RSS), big team loaded",
                    "store: access pane rows with provenance",
-                   "policy: decide_app decisions per second"):
+                   "policy: decide_app decisions per second",
+                   "ssh: start to the roster's first rows",
+                   "ssh: one filter keystroke to its redraw",
+                   "ssh: server memory (PSS), 2 sessions",
+                   "ssh: memory per extra session"):
         assert wanted in labels, (wanted, labels)
     for line in rows:
         cells = line.split(" | ")

@@ -11,6 +11,7 @@ from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
 from teamaccess.tui import cli as cli_module
+from teamaccess.tui import errorlog
 from teamaccess.tui.cli import cli
 
 ADA = ops.Actor("ada@acme.com", "ada")
@@ -406,7 +407,7 @@ def test_accounts_bind_then_act_without_as(sdb, monkeypatch):
 
 def test_audit_table_and_json(sdb):
     lines = ok(run(sdb, "audit", "--team", "acme", "-n", "3")).splitlines()
-    assert lines[0].split()[:3] == ["When", "Actor", "Action"]
+    assert lines[0].split()[:4] == ["When", "Actor", "Via", "Action"]
     assert len(lines) == 5
     data = json.loads(ok(run(sdb, "audit", "--team", "acme", "--json")))
     assert data[0]["action"] == "collaborator.create"
@@ -541,8 +542,12 @@ def test_unexpected_errors_are_one_line(sdb, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(queries, "teams", boom)
+    log = errorlog.log_path()
     assert failed(run(sdb, "teams")) == \
-        "Error: unexpected RuntimeError: disk on fire (please report this)"
+        f"Error: unexpected RuntimeError: disk on fire (please report this; details in {log})"
+    # ...and the traceback is in the log the line names, for whoever reads the report.
+    written = log.read_text()
+    assert "Traceback" in written and "RuntimeError: disk on fire" in written and "in boom" in written
 
 
 def test_user_data_is_printed_without_control_sequences(sdb):

@@ -13,12 +13,13 @@ import threading
 from collections import Counter
 
 import pytest
+from conftest import _check_invariants, _state
 from sqlalchemy import select
 from teamaccess.store import ops
 from teamaccess.store.db import UNSAFE_WRITES_ENV, Database
 from teamaccess.store.demo import DEMO_TEAM, build_demo
 from teamaccess.store.errors import Busy, DatabaseProblem, StoreError
-from teamaccess.store.models import Account, App, AuditEvent, Grant, Membership, Team
+from teamaccess.store.models import Account, AuditEvent, Membership, Team
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -223,38 +224,6 @@ def _stress_worker(url, seed, count, ready, results):
            for actor, login, op_seed in _plan(seed, count)]
     db.close()
     results.put(out)
-
-
-def _state(db: Database) -> dict:
-    """Everything an operation can change, without timestamps."""
-    with db.read() as s:
-        emails = {a.id: a.email for a in s.scalars(select(Account))}
-        teams = {t.id: t.name for t in s.scalars(select(Team))}
-        apps = {a.id: a.name for a in s.scalars(select(App))}
-        return {
-            "accounts": sorted((a.email, a.mfa_enabled) for a in s.scalars(select(Account))),
-            "members": sorted((teams[m.team_id], emails[m.account_id], m.role)
-                              for m in s.scalars(select(Membership))),
-            "apps": sorted((a.name, teams.get(a.team_id), emails.get(a.owner_account_id), a.locked)
-                           for a in s.scalars(select(App))),
-            "grants": sorted((apps[g.app_id], emails[g.account_id], tuple(sorted(g.permissions)), g.origin)
-                             for g in s.scalars(select(Grant))),
-        }
-
-
-def _check_invariants(db: Database) -> None:
-    with db.read() as s:
-        for team in s.scalars(select(Team)):
-            admins = s.scalars(
-                select(Membership).where(Membership.team_id == team.id, Membership.role == "admin")
-            ).all()
-            assert admins, f"team {team.name} has no admin"
-        for g in s.scalars(select(Grant)):
-            assert g.can_view, "a grant without view"
-        for a in s.scalars(select(App)):
-            assert (a.team_id is None) != (a.owner_account_id is None), a.name
-            assert not a.locked or a.team_id is not None, a.name
-            assert a.locked == (a.locked_at is not None), a.name
 
 
 @pytest.mark.slow

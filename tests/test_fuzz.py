@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 
 import pytest
+from conftest import _check_invariants, _state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -20,7 +21,6 @@ from teamaccess.store.db import Database
 from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM
 from teamaccess.store.errors import MAX_MESSAGE, Invalid, StoreError
 from teamaccess.store.models import Account, App, AuditEvent, Team
-from test_concurrency import _check_invariants, _state
 
 ADA = ops.Actor(DEMO_ADMIN, "ada")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import gc
 
 import pytest
+from conftest import make, settle, sync
 from teamaccess.tui import idle_gc
 from teamaccess.tui.idle_gc import IdleCollector
-from test_tui_flows import make, settle, sync
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from conftest import EVERY_PERMISSION, naive_permissions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from teamaccess.store.policy import (
@@ -18,56 +19,15 @@ from teamaccess.store.policy import (
     Source,
     Standing,
     TeamAction,
+    decide_admins_remain,
     decide_app,
+    decide_grant_target,
     decide_team,
     effective_permissions,
+    users_visible_to,
 )
 
-EVERY_PERMISSION = ["view", "deploy", "operate", "manage"]
-
 # -- the naive reading -----------------------------------------------------------------------
-
-
-def naive_permissions(
-    *,
-    team: str | None,
-    owner: str | None,
-    locked: bool,
-    locked_at: datetime | None,
-    email: str,
-    role: str | None,
-    member_since: datetime | None,
-    grant: list[str] | None,
-) -> dict[str, list[str]]:
-    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it."""
-    held: dict[str, list[str]] = {}
-
-    def give(source: str, perms: list[str]) -> None:
-        for p in perms:
-            held.setdefault(p, [])
-            if source not in held[p]:
-                held[p].append(source)
-
-    # "A personal app: its owner has all four; nobody else has anything."
-    if team is None:
-        if owner == email:
-            give("owner", EVERY_PERMISSION)
-        return held
-    # "admin role in the owning team: all four, on every app of the team, locked or not"
-    if role == "admin":
-        give("admin", EVERY_PERMISSION)
-    # "an explicit grant: the grant's set" ("Every grant holds view")
-    if grant is not None:
-        give("grant", ["view"] + [p for p in grant if p != "view"])
-    # "member/viewer role, app unlocked: view"
-    if (role == "member" or role == "viewer") and locked is False:
-        give("team view", ["view"])
-    # "member/viewer role, app locked, membership began before the lock was set: view"
-    if (role == "member" or role == "viewer") and locked is True:
-        if member_since is not None and locked_at is not None and member_since < locked_at:
-            give("kept at lock", ["view"])
-    # "anything else: nothing"
-    return held
 
 
 # The SPEC's team table, copied as text: admin, member, viewer, collaborator, outsider.
@@ -229,3 +189,45 @@ def test_every_team_decision_agrees_with_the_naive_reading(action, rel, owns_app
 
 def test_the_naive_team_table_names_every_action():
     assert set(NAIVE_TEAM_TABLE) == {a.name for a in TeamAction}
+
+
+# -- the rules on team users and grants (SPEC "Rules that always hold" 1, 4, 5) ---------------
+
+
+def naive_admins_remain(admins_after: int) -> bool:
+    """Rule 1: "Every team has at least one admin."""
+    return admins_after >= 1
+
+
+def naive_grant_target_ok(team: str | None, role: str | None) -> bool:
+    """Rule 5: "Granting to a team admin ... is refused as redundant"."""
+    return not (team is not None and role == "admin")
+
+
+def naive_sees(actor_role: str | None, user_role: str | None, holds_grant: bool) -> bool:
+    """Rule 4: "A collaborator never sees ... the team's users"; like Heroku's `access`, the
+    app's admins and grant holders are still listed to them. Team users see everyone."""
+    if actor_role in ("admin", "member", "viewer"):
+        return True
+    return user_role == "admin" or holds_grant
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 5), st.integers(0, 5))
+def test_the_last_admin_rule_agrees_with_the_naive_reading(before, after):
+    d = decide_admins_remain("acme", before, after, change="remove joe@acme.com")
+    assert d.allowed is naive_admins_remain(after)
+    assert d.reasons and all(r.strip() for r in d.reasons)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([None, "acme"]), roles)
+def test_the_grant_target_rule_agrees_with_the_naive_reading(team, role):
+    assert decide_grant_target(team, "joe@acme.com", role).allowed is naive_grant_target_ok(team, role)
+
+
+@settings(max_examples=200, deadline=None)
+@given(roles, roles, st.booleans())
+def test_collaborator_visibility_agrees_with_the_naive_reading(actor_role, user_role, holds_grant):
+    assert users_visible_to(actor_role).shows(user_role, holds_grant) is naive_sees(
+        actor_role, user_role, holds_grant)

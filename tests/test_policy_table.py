@@ -17,10 +17,13 @@ from teamaccess.store.policy import (
     Source,
     Standing,
     TeamAction,
+    decide_admins_remain,
     decide_app,
+    decide_grant_target,
     decide_team,
     effective_permissions,
     explain_missing,
+    users_visible_to,
 )
 
 TEAM = "acme-widgets"
@@ -451,3 +454,81 @@ MISSING_ROWS = [
 def test_explain_missing_names_the_rule(app, who, permission, because):
     assert permission not in effective_permissions(app, who).permissions
     assert because in explain_missing(app, who, permission)
+
+
+# -- SPEC "Rules that always hold" 1, 4 and 5: the rules on team users and grants ------------
+
+# Rule 1: (admins before, admins after, allowed). Every change that would leave no admin is
+# refused, however it came about (a demotion, a removal, an import's rows).
+ADMINS_REMAIN_ROWS = [
+    pytest.param(1, 0, False, id="the only admin demoted or removed: refused"),
+    pytest.param(2, 1, True, id="one of two admins demoted or removed: allowed"),
+    pytest.param(3, 2, True, id="one of three admins leaves: allowed"),
+    pytest.param(2, 0, False, id="an import that drops both admins: refused"),
+    pytest.param(1, 1, True, id="a change that keeps the one admin: allowed"),
+    pytest.param(0, 1, True, id="a team gaining its first admin: allowed"),
+]
+
+
+@pytest.mark.parametrize(("before", "after", "allowed"), ADMINS_REMAIN_ROWS)
+def test_every_team_keeps_an_admin(before, after, allowed):
+    d = decide_admins_remain(TEAM, before, after, change="remove joe@acme.com")
+    assert d.allowed is allowed
+    assert d.rule == "at-least-one-admin"
+    if not allowed:
+        assert d.reason.startswith("Can't remove joe@acme.com: ")
+        assert TEAM in d.reason and "add another admin first" in d.reason
+        if before == 1:
+            assert "only admin" in d.reason
+
+
+# Rule 5: granting to a team admin is redundant; to anyone else it is up to the other rules.
+GRANT_TARGET_ROWS = [
+    pytest.param(TEAM, "admin", False, id="a team admin: refused, nothing to grant"),
+    pytest.param(TEAM, "member", True, id="a member: allowed"),
+    pytest.param(TEAM, "viewer", True, id="a viewer: allowed"),
+    pytest.param(TEAM, None, True, id="no role (collaborator or newcomer): allowed"),
+    pytest.param(None, None, True, id="on a personal app nobody is a team admin: allowed"),
+]
+
+
+@pytest.mark.parametrize(("team", "role", "allowed"), GRANT_TARGET_ROWS)
+def test_nothing_to_grant_an_admin(team, role, allowed):
+    d = decide_grant_target(team, "joe@acme.com", role)
+    assert d.allowed is allowed
+    if not allowed:
+        assert d.reason == (f"joe@acme.com already has every permission as a team admin of {TEAM}: "
+                            "there is nothing to grant.")
+
+
+def test_join_by_admin_and_grant_to_admin_give_the_same_reason():
+    admin = _standing("admin", "U", None)
+    join = decide_app(AppAction.JOIN, _facts("U"), admin)
+    assert join.reason == decide_grant_target(TEAM, admin.email, "admin").reason
+
+
+# Rule 4: which of a team's users an actor sees on an app's access pane (and may ask about).
+# Columns: the user's role admin | member | viewer | none, without then with a grant on the app.
+VISIBLE_TABLE = {
+    # actor's role: "admin member viewer none" without a grant / with a grant
+    "admin": ("yes yes yes yes", "yes yes yes yes"),
+    "member": ("yes yes yes yes", "yes yes yes yes"),
+    "viewer": ("yes yes yes yes", "yes yes yes yes"),
+    None: ("yes no no no", "yes yes yes yes"),  # a collaborator: admins and grant holders only
+}
+
+
+def _visible_cells():
+    for actor_role, (without, with_grant) in VISIBLE_TABLE.items():
+        for holds_grant, row in ((False, without), (True, with_grant)):
+            for user_role, cell in zip(("admin", "member", "viewer", None), row.split(), strict=True):
+                yield pytest.param(
+                    actor_role, user_role, holds_grant, cell == "yes",
+                    id=f"{actor_role or 'collaborator'} {'sees' if cell == 'yes' else 'never sees'} "
+                       f"{user_role or 'a no-role account'}{' holding a grant' if holds_grant else ''}",
+                )
+
+
+@pytest.mark.parametrize(("actor_role", "user_role", "holds_grant", "shown"), list(_visible_cells()))
+def test_what_a_collaborator_may_see(actor_role, user_role, holds_grant, shown):
+    assert users_visible_to(actor_role).shows(user_role, holds_grant) is shown

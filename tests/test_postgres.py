@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 
 import pytest
+from conftest import _check_invariants, _state
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from teamaccess.store import ops, portable, queries
@@ -25,7 +26,6 @@ from teamaccess.store.errors import (
     Refused,
     StoreError,
 )
-from test_concurrency import _check_invariants, _state
 
 ADA = ops.Actor(DEMO_ADMIN, "ada")
 JOE = ops.Actor("joe@acme.com", "joe")

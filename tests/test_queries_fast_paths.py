@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from teamaccess.store import ops, queries
-from teamaccess.store.demo import DEMO_USERS, build_demo, generate
-from teamaccess.store.errors import Refused
+from teamaccess.store import queries
+from teamaccess.store.demo import DEMO_USERS, build_demo
 from teamaccess.store.models import Account, App, Grant, Membership, Team
 from teamaccess.store.policy import AppFacts, Standing, effective_permissions
 
@@ -74,33 +73,6 @@ def reference_apps(db, actor: str, team: str) -> list[tuple]:
 
 def _access_tuples(view) -> list[tuple]:
     return [(r.email, r.role, r.mfa, r.permissions, r.sources, r.grant) for r in view.rows]
-
-
-@pytest.fixture
-def mixed_db(db):
-    """A generated team plus late joiners, admin and collaborator grants, locks after joins."""
-    generate(db, team="mixco", users=40, apps=10, grants=120, seed=3)
-    admin = ops.Actor("user000000@mixco.example.com")
-    # Joined now, long after the generator's lock time: locked apps give them nothing.
-    for i, role in enumerate(("member", "viewer", "admin", "member")):
-        ops.add_member(db, admin, "mixco", f"late{i}@mixco.example.com", role)
-    ops.grant_access(db, admin, "mixco-app-00000", "late0@mixco.example.com", ["deploy"])
-    ops.grant_access(db, admin, "mixco-app-00000", "outside@elsewhere.io", ["operate"])
-    ops.grant_access(db, admin, "mixco-app-00003", "outside@elsewhere.io", None)
-    # An early and a late member with the same grant on a locked app: same role, same grant,
-    # only the start of the membership tells them apart (one keeps team view, one does not).
-    early = "user000005@mixco.example.com"
-    if queries.relation_to(db, early, "mixco").value != "member":
-        ops.set_role(db, admin, "mixco", early, "member")
-    ops.revoke_access(db, admin, "mixco-app-00000", "late0@mixco.example.com")
-    for who in (early, "late0@mixco.example.com", "late3@mixco.example.com"):
-        try:
-            ops.grant_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
-        except Refused:  # the generator gave them a grant already
-            ops.update_access(db, admin, "mixco-app-00000", who, ["deploy", "operate"])
-    ops.lock_app(db, admin, "mixco-app-00003")  # locked after every join, even the late ones
-    ops.create_app(db, admin, "solo-app")  # a personal app
-    return db
 
 
 def test_app_access_matches_the_reference_on_every_demo_app(demo_db):

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from teamaccess.store import ops, queries
 from teamaccess.store.errors import StoreError
 from teamaccess.store.models import App
-from test_queries_fast_paths import mixed_db  # noqa: F401  (a fixture, used by name)
 
 LIMITS = (1, 2, 5, 60)
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from conftest import EVERY_PERMISSION, naive_permissions
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -24,7 +25,6 @@ from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.errors import NotFound, StoreError
 from teamaccess.store.models import Account, App, AuditEvent, Grant, Membership, Team
-from test_policy_naive import EVERY_PERMISSION, naive_permissions
 
 EMAILS = ["ada@acme.com", "joe@acme.com", "tim@acme.com", "sam@freelance.dev", "eve@evil.example"]
 ACTORS = [ops.Actor(e, e.split("@")[0]) for e in EMAILS]

@@ -3,10 +3,8 @@ shows the store's reason when refused, and backs out on escape without a change.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-
 import pytest
+from conftest import column, make, open_apps, open_pane, press, rows, settle, status, sync
 from sqlalchemy import select, text
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
@@ -30,17 +28,6 @@ from teamaccess.tui.widgets.dialogs import (
 )
 from textual.widgets import Checkbox, Input, Select
 
-
-def sync(test):
-    """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
 TEAM = "acme-widgets"
 ADA = ops.Actor("ada@acme.com", "ada")
 SIZE = (100, 30)
@@ -52,48 +39,6 @@ def demo(tmp_path):
     build_demo(database)
     yield database
     database.close()
-
-
-def make(db: Database, email: str = "ada@acme.com", team: str | None = TEAM, **kw) -> TeamAccessApp:
-    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), team, theme="textual-dark",
-                         watch=kw.pop("watch", False), **kw)
-
-
-async def settle(pilot, app: TeamAccessApp) -> None:
-    """Wait until no load or write is in flight and the screen has caught up."""
-    for _ in range(400):
-        await pilot.pause(0.01)
-        if app.settled:
-            await pilot.pause()
-            if app.settled:
-                return
-    raise AssertionError("the dashboard never settled")
-
-
-async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
-    await pilot.press(*keys)
-    await settle(pilot, app)
-
-
-def rows(app: TeamAccessApp) -> list[list[str]]:
-    """The visible table of the front list, as plain text."""
-    screen = app.screen
-    if isinstance(screen, AccessScreen):
-        view = screen.view
-    else:
-        view = app.main.active_view
-    table = view.table
-    return [[c.plain if hasattr(c, "plain") else str(c) for c in table.get_row(r.key)]
-            for r in table.ordered_rows]
-
-
-def column(app: TeamAccessApp, index: int = 0) -> list[str]:
-    return [r[index] for r in rows(app)]
-
-
-def status(app: TeamAccessApp) -> str:
-    view = app.screen.view if isinstance(app.screen, AccessScreen) else app.main.active_view
-    return str(view.query_one(".status").render())
 
 
 def roster_roles(db: Database) -> dict[str, str]:
@@ -278,13 +223,6 @@ async def test_add_collaborator(demo):
 # -- apps ------------------------------------------------------------------------------------
 
 
-async def open_apps(pilot, app: TeamAccessApp, select: str | None = None) -> None:
-    await press(pilot, app, "2")
-    if select is not None:
-        app.main.active_view.table.move_cursor(row=column(app).index(select))
-        await settle(pilot, app)
-
-
 def app_row(db: Database, name: str, who: str = "ada@acme.com") -> queries.AppRow | None:
     return next((a for a in queries.apps(db, who, TEAM) if a.name == name), None)
 
@@ -415,12 +353,6 @@ async def test_destroy_asks_first(demo):
 
 
 # -- access pane -----------------------------------------------------------------------------
-
-
-async def open_pane(pilot, app: TeamAccessApp, name: str) -> None:
-    await open_apps(pilot, app, name)
-    await press(pilot, app, "enter")
-    assert isinstance(app.screen, AccessScreen) and app.screen.app_name == name
 
 
 @sync
@@ -686,8 +618,8 @@ async def test_markup_and_escapes_in_user_data_are_shown_literally(demo):
         await press(pilot, app, "3")
         first = rows(app)[0]
         assert first[2] == "[link=x]evil@acme.com[/link]"
-        assert first[4] == "[reverse]app"
-        assert first[6] == "no ␛]0;pwned␇ [b]way[/b]"
+        assert first[5] == "[reverse]app"  # after the Via column
+        assert first[7] == "no ␛]0;pwned␇ [b]way[/b]"
         audit_svg = app.export_screenshot()
         assert "evil@acme.com[/link]" in audit_svg and "\x1b" not in audit_svg
 
@@ -701,7 +633,7 @@ async def test_audit_newest_first_filter_and_details(demo):
         whens = column(app, 1)
         assert whens == sorted(whens, reverse=True) and len(whens) == 7
         await press(pilot, app, "slash", *"denied", "enter")
-        assert column(app, 5) == ["mallory@example.com"]
+        assert column(app, 6) == ["mallory@example.com"]  # Target, after the Via column
         await press(pilot, app, "enter")
         assert isinstance(app.screen, HelpScreen)
         assert "to add, change or remove team users" in " ".join(str(  # wrapped, indented

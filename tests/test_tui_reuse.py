@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
+from conftest import column, make, open_pane, press, settle, status, sync
 from teamaccess.store import queries
 from teamaccess.tui.screens.access import AccessScreen
-from test_tui_flows import column, make, open_pane, press, settle, status, sync
 
 
 def pane_emails(db, who: str, app_name: str) -> set[str]:

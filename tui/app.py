@@ -18,8 +18,7 @@ The access pane is one screen, kept for the whole session and refilled for each 
 it is built a moment after the first screen is up, so that opening it does not wait for Textual
 to compose and style a screen.
 
-Full garbage collections wait for a second without input (:mod:`tui.idle_gc`): with a large team
-loaded each one takes about 100 ms, which would otherwise land on a keystroke.
+Full garbage collections wait for a second without input (why: :mod:`teamaccess.tui.idle_gc`).
 """
 
 from __future__ import annotations
@@ -37,13 +36,15 @@ from teamaccess.store.errors import NotFound, StoreError
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import Relation
 from teamaccess.store.watch import Watcher
+from teamaccess.tui.errorlog import unexpected
 from teamaccess.tui.idle_gc import IdleCollector
 from teamaccess.tui.screens.access import AccessScreen
 from teamaccess.tui.screens.base import TableView
 from teamaccess.tui.screens.header import HeaderBar
+from teamaccess.tui.screens.keys import KeysScreen
 from teamaccess.tui.screens.main import TABS, MainScreen
+from teamaccess.tui.textual_private import compose_off_stack
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
-from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean
 from teamaccess.tui.widgets.words import about_you, in_dashboard_words
 from textual import events, work
@@ -53,7 +54,7 @@ from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 T = TypeVar("T")
@@ -116,7 +117,7 @@ class KeysPalette(CommandPalette):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     async def action_run_chosen(self) -> None:
         """Enter runs the command under the cursor (the palette's own input does it too)."""
@@ -155,6 +156,8 @@ class TeamAccessApp(App[None]):
                 tooltip="Go to Billing"),
         Binding("t", "switch_team", "Team", id="app.team", show=False,
                 tooltip="Switch to another team"),
+        Binding("ctrl+k", "keys", "Keys", id="app.keys", show=False,
+                tooltip="Your SSH keys (for teamaccess serve)"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="The keys you can use here"),
     ]
@@ -428,8 +431,8 @@ class TeamAccessApp(App[None]):
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, False))
             teams, team, rel = [], self.team, None
-        except Exception as err:  # pragma: no cover - a broken database
-            self.post_message(self.Reported(f"Could not read: {clean(err)}", True, False))
+        except Exception as err:  # a broken database must not take the dashboard down
+            self.post_message(self.Reported(unexpected(err, "reading your teams"), True, False))
             teams, team, rel = [], self.team, None
         if not get_current_worker().is_cancelled:
             self.post_message(self.ContextLoaded(teams, team, rel))
@@ -466,7 +469,7 @@ class TeamAccessApp(App[None]):
     def _front_tab(self) -> str:
         try:
             return self.main.query_one("#tabs").active or "roster"  # type: ignore[attr-defined]
-        except Exception:
+        except NoMatches:  # the main screen isn't composed yet
             return "roster"
 
     def _followed(self) -> list[str] | None:
@@ -507,7 +510,7 @@ class TeamAccessApp(App[None]):
             else:
                 view.stale = True
         for screen in self.screen_stack:
-            if isinstance(screen, AccessScreen):
+            if isinstance(screen, AccessScreen | KeysScreen):
                 screen.view.reload()
 
     def roster_loaded(self) -> None:
@@ -565,8 +568,8 @@ class TeamAccessApp(App[None]):
             result = op()
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, True))
-        except Exception as err:
-            self.post_message(self.Reported(f"Unexpected error: {clean(err)}", True, True))
+        except Exception as err:  # shown as one line, never a traceback on the dashboard
+            self.post_message(self.Reported(unexpected(err, "changing the data"), True, True))
         else:
             self.post_message(self.Reported(describe(result), False, True))
 
@@ -581,8 +584,8 @@ class TeamAccessApp(App[None]):
             result = read()
         except StoreError as err:
             self.call_from_thread(self._fetched, None, str(err))
-        except Exception as err:
-            self.call_from_thread(self._fetched, None, f"Unexpected error: {clean(err)}")
+        except Exception as err:  # shown as one line, never a traceback on the dashboard
+            self.call_from_thread(self._fetched, None, unexpected(err, "reading the data"))
         else:
             self.call_from_thread(self._fetched, partial(then, result), None)
 
@@ -631,7 +634,7 @@ class TeamAccessApp(App[None]):
             self._access = AccessScreen()
             self.install_screen(self._access, "access")
             # Start it off the stack, so it is composed and styled before anyone opens it.
-            self._register(self, self._access)
+            compose_off_stack(self, self._access)
         return self._access
 
     def _prepare_access(self) -> None:
@@ -653,6 +656,11 @@ class TeamAccessApp(App[None]):
         """The command palette, with its own keys in its footer."""
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(KeysPalette(id="--command-palette"))
+
+    def action_keys(self) -> None:
+        """Show your own SSH keys (from any screen: it opens on top)."""
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen())
 
     def action_switch_team(self) -> None:
         """Choose another of your teams."""

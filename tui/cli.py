@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from teamaccess.store import ops, portable, queries
+from teamaccess.store import ops, portable, queries, sshkeys
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import resolve_actor
@@ -26,7 +26,8 @@ from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
 from teamaccess.store.portable import iso
-from teamaccess.tui.text import plain
+from teamaccess.store.words import COLLABORATOR
+from teamaccess.tui.text import money, plain
 
 PROG = "teamaccess"
 TEAM_OWNER_DOMAIN = "herokumanager.com"  # a team app's owner is TEAM@herokumanager.com, as Heroku says
@@ -148,7 +149,10 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
                     names = [a.name for a in queries.apps(db, email)]
             finally:
                 db.close()
-        except Exception:  # noqa: BLE001 - a completion that can't look never breaks the shell
+        except Exception as err:  # noqa: BLE001 - a completion that can't look never breaks the shell
+            from teamaccess.tui.errorlog import log_quietly  # only on this rare path
+
+            log_quietly(err, f"completing a {kind} name")
             return []
         return [n for n in names if n.startswith(incomplete)]
 
@@ -183,7 +187,7 @@ def resolve_team(state: State, team: str | None) -> str:
     if env:
         return env
     rows = queries.teams(state.db(), state.actor().email)
-    own = [r.name for r in rows if r.role != "collaborator"] or [r.name for r in rows]
+    own = [r.name for r in rows if r.role != COLLABORATOR] or [r.name for r in rows]
     if len(own) == 1:
         return own[0]
     if not own:
@@ -301,11 +305,6 @@ def perms_text(perms: Iterable[str], sep: str = ", ") -> str:
     return sep.join(sorted(perms))
 
 
-def money(cents: int) -> str:
-    """Cents as dollars, e.g. $1,250.00."""
-    return f"${cents / 100:,.2f}"
-
-
 def shown(value: object) -> str:
     """User data (a name, an email) made safe to put inside a one-line message."""
     return plain(value, one_line=True)
@@ -391,7 +390,9 @@ class TeamAccessGroup(click.Group):
         except BrokenPipeError:
             code = 1  # the reader went away (| head): nothing useful left to say
         except Exception as err:  # noqa: BLE001 - the promise is one line, never a traceback
-            _error(f"unexpected {type(err).__name__}: {err} (please report this)")
+            from teamaccess.tui.errorlog import unexpected  # only on this rare path
+
+            _error(unexpected(err, f"running {' '.join(sys.argv[1:2]) or 'the command'}"))
             code = 1
         sys.exit(code)
 
@@ -650,7 +651,7 @@ def access_cmd(app: str, as_json: bool) -> None:
         granted = queries.grant_times(s.db(), s.actor().email, app)
         print_json([access_json(view, r, granted) for r in view.rows])
         return
-    owner_role = "owner" if view.app.team is None else "collaborator"
+    owner_role = "owner" if view.app.team is None else COLLABORATOR
     table(
         ("Email", "Role", "Permissions", "MFA"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),
@@ -1109,6 +1110,91 @@ def accounts_bind(login: str, email: str) -> None:
     done(f"Binding login {shown(login.strip())} to {shown(who)}")
 
 
+# -- SSH keys (for teamaccess serve) -----------------------------------------------------------
+
+
+def _key_json(row: queries.KeyRow) -> dict[str, Any]:
+    """A key with the Platform API's key field names (plus its type and who added it)."""
+    public_key = row.public_key + (f" {row.comment}" if row.comment else "")
+    return {"id": row_id("key", row.id, row.created_at), "email": row.email, "fingerprint": row.fingerprint,
+            "key_type": row.key_type, "public_key": public_key, "comment": row.comment,
+            "created_at": iso(row.created_at), "updated_at": iso(row.created_at),
+            "created_by": row.created_by}
+
+
+@command("keys")
+@click.option("--account", metavar="EMAIL",
+              help="Another account's keys (an admin of every team it is in).")
+@json_option
+def keys_cmd(account: str | None, as_json: bool) -> None:
+    """Your SSH public keys (the keys 'teamaccess serve' lets in as you)."""
+    s = _state()
+    rows = queries.keys(s.db(), s.actor().email, account)
+    if as_json:
+        print_json([_key_json(r) for r in rows])
+        return
+    owner = account.strip().lower() if account else s.actor().email
+    if not rows:
+        say(f"{'You have' if account is None else shown(owner) + ' has'} no SSH keys.")
+        return
+    say(f"=== {shown(owner)} keys")
+    table(("Fingerprint", "Type", "Added", "Comment"),
+          ((r.fingerprint, r.key_type, iso(r.created_at.replace(microsecond=0)), r.comment or "")
+           for r in rows))
+
+
+def _read_key_argument(key: str, served: bool) -> str:
+    """The key text that KEY|FILE|- stands for."""
+    if key == "-":
+        return sys.stdin.read(sshkeys.MAX_TEXT + 1)
+    looks_like_key = any(ch.isspace() for ch in key.strip()) or key.startswith(sshkeys.KEY_TYPES)
+    if looks_like_key or served:
+        # Over SSH a path would name the server's files, never the client's: only the key text
+        # itself (or '-') is taken, so no server file is ever read for a client.
+        return key
+    path = Path(key).expanduser()
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.read(sshkeys.MAX_TEXT + 1)
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"No file {shown(key)}: give a public key file (e.g. ~/.ssh/id_ed25519.pub), "
+            "the key itself in quotes, or '-' to read it from standard input."
+        ) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(
+            f"{shown(key)} is not a public key file (not text): give the .pub file."
+        ) from None
+    except OSError as err:
+        raise click.ClickException(f"Can't read {shown(key)}: {err.strerror or err}.") from None
+
+
+@command("keys:add")
+@click.argument("key", metavar="KEY|FILE", nargs=-1, required=True)
+@click.option("--account", metavar="EMAIL",
+              help="Add it to another account (an admin of every team it is in).")
+def keys_add(key: tuple[str, ...], account: str | None) -> None:
+    """Add an SSH public key: a .pub FILE, the KEY text, or '-' for standard input.
+
+    Whoever holds the private half then reaches 'teamaccess serve' as the account.
+    """
+    s = _state()
+    actor = s.actor()
+    # The key's words may come unquoted (ssh host keys:add ssh-ed25519 AAAA... me@laptop).
+    text = _read_key_argument(" ".join(key), served=actor.key_fingerprint is not None)
+    change = ops.add_key(s.db(), actor, text, account)
+    progress(f"Adding key {change.fingerprint} to {shown(change.email)}")
+
+
+@command("keys:remove")
+@click.argument("fingerprint", metavar="FINGERPRINT")
+def keys_remove(fingerprint: str) -> None:
+    """Remove an SSH key, by its fingerprint as 'teamaccess keys' lists it."""
+    s = _state()
+    change = ops.remove_key(s.db(), s.actor(), fingerprint)
+    progress(f"Removing key {change.fingerprint} from {shown(change.email)}")
+
+
 # -- team views ------------------------------------------------------------------------------
 
 
@@ -1121,6 +1207,13 @@ def _audit_detail(row: queries.AuditRow) -> str:
     if row.after is not None:
         parts.append(json.dumps(row.after, sort_keys=True, ensure_ascii=True))
     return " -> ".join(parts)
+
+
+def _audit_via(row: queries.AuditRow) -> str:
+    """How the actor came: an SSH key and the client's address when served, else the OS login."""
+    if row.actor_key:
+        return f"{row.actor_key} from {row.actor_peer}" if row.actor_peer else row.actor_key
+    return row.actor_login or ""
 
 
 @command("audit")
@@ -1136,7 +1229,8 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([
             {"id": r.id, "created_at": iso(r.at), "action": r.action,
-             "actor": {"email": r.actor_email, "login": r.actor_login},
+             "actor": {"email": r.actor_email, "login": r.actor_login,
+                       "key_fingerprint": r.actor_key, "peer": r.actor_peer},
              "team": {"name": r.team} if r.team else None,
              "app": {"name": r.app} if r.app else None,
              "target": {"email": r.target} if r.target else None,
@@ -1148,8 +1242,8 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
         say(f"No audit events for {shown(name)}.")
         return
     table(
-        ("When", "Actor", "Action", "App", "Target", "Outcome", "Detail"),
-        ((iso(r.at.replace(microsecond=0)), r.actor_email, r.action, r.app or "",
+        ("When", "Actor", "Via", "Action", "App", "Target", "Outcome", "Detail"),
+        ((iso(r.at.replace(microsecond=0)), r.actor_email, _audit_via(r), r.action, r.app or "",
           r.target or "", r.outcome, _audit_detail(r)) for r in rows),
     )
 
@@ -1315,6 +1409,51 @@ def demo_cmd() -> None:
     build_demo(db)
     actor = resolve_actor(db, s.as_email or DEMO_ADMIN)
     open_dashboard(db, actor, DEMO_TEAM)
+
+
+@command("serve")
+@click.option(
+    "--listen", metavar="HOST:PORT", default="127.0.0.1:2222", show_default=True,
+    help="Address to listen on (0.0.0.0:2222 for every interface; port 0 picks a free one).",
+)
+@click.option(
+    "--host-key", metavar="PATH",
+    help="The server's ed25519 host key, made on first start (default: ssh_host_ed25519_key "
+    "beside the database, or in your data directory for PostgreSQL).",
+)
+@click.option(
+    "--max-sessions", type=click.IntRange(min=1), default=32, show_default=True,
+    help="Most connections (and sessions) open at once.",
+)
+@click.option(
+    "--idle-timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=3600,
+    show_default=True, help="Close a session after this long without input (0: never).",
+)
+@click.option(
+    "--login-grace", metavar="SECONDS", type=click.FloatRange(min=0.1), default=20, hidden=True,
+    help="Drop a connection that hasn't authenticated after this long.",
+)
+def serve_cmd(
+    listen: str, host_key: str | None, max_sessions: int, idle_timeout: float, login_grace: float
+) -> None:
+    """Serve the dashboard and every command over SSH, to people known by their keys.
+
+    Run it as the service account that alone owns the database (it refuses a database or folder
+    others may write, and creates a new one 0600). 'ssh -p PORT HOST' opens the dashboard as the
+    account of your key; 'ssh -p PORT HOST COMMAND ARGS...' runs a command. Add a key with
+    '--as EMAIL keys:add FILE' on the server first.
+    """
+    from teamaccess.tui.serve import ServeOptions, run_server
+
+    s = _state()
+    if s.as_email is not None:
+        raise click.UsageError("serve acts as nobody: each session acts as the account of its key.")
+    run_server(
+        ServeOptions(
+            db_where=s.db_where, listen=listen, host_key=host_key, max_sessions=max_sessions,
+            idle_timeout=idle_timeout, login_grace=login_grace,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

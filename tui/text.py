@@ -17,6 +17,11 @@ _BREAKS = re.compile(r"[\t\n]")
 REPLACEMENT = "?"
 
 
+def money(cents: int) -> str:
+    """Cents as dollars, e.g. $1,250.00 (both faces show prices this way)."""
+    return f"${cents / 100:,.2f}"
+
+
 def plain(value: object, *, one_line: bool = False) -> str:
     """``value`` as text with every control or reordering character replaced by ``?``.
 

@@ -4,7 +4,7 @@ Usage (from the repository root; ``python -m tests.bench`` is the same)::
 
     .venv/bin/python tests/bench/run.py [--sizes 1000,10000,100000] [--runs 5]
                                         [--workdir /tmp/teamaccess-bench] [--out FILE]
-                                        [--only cli,tui,store,policy]
+                                        [--only cli,tui,store,policy,ssh]
     .venv/bin/python tests/bench/run.py --only watch [--watch-events 10000,1000000] ...
 
 A size N is a team of N users, N/5 apps and 5N grants (10,000 : 2,000 : 50,000), built with
@@ -53,6 +53,8 @@ TEAM = "bigco"
 ADMIN = f"user000000@{TEAM}.example.com"
 #: An unlocked app: every user of the team can view it, so its access pane lists them all.
 OPEN_APP = f"{TEAM}-app-00001"
+#: The roster's first row, sorted by email: what "first rows" waits for on an SSH client.
+FIRST_EMAIL = f"user000000@{TEAM}.example.com"
 #: What a CLI command has to import whatever it does: the floor the targets are judged on.
 FLOOR_IMPORTS = "import store.db, store.queries, store.ops, store.identity, click, sqlalchemy.dialects.sqlite"
 #: The same imports the way the console script does them (no garbage collection while
@@ -300,6 +302,42 @@ class TuiRuns:
                     med(bare, "peak_rss_mb"), "a bare Textual app", "< 200 MB", ok=rss < 200,
                     samples=[r["peak_rss_mb"] for r in full]),
         ]
+
+
+class SshRows:
+    """`teamaccess serve` over the real ssh client on one team (tests/bench/ssh_bench.py)."""
+
+    def __init__(self, db: Path, workdir: Path, sessions: Sequence[int]) -> None:
+        sys.path.insert(0, str(HERE))
+        from ssh_bench import SshRuns
+
+        self.runs = SshRuns(db, workdir, ADMIN, FIRST_EMAIL, sessions)
+
+    def round(self) -> None:
+        self.runs.round()
+
+    def measures(self) -> list[Measure]:
+        runs = self.runs
+        try:
+            runs.measure_memory()
+        finally:
+            runs.stop()
+        first, echo = median(runs.first), median(runs.echo)
+        counts = sorted(runs.memory)
+        per_session = (runs.memory[counts[-1]] - runs.memory[counts[0]]) / (counts[-1] - counts[0])
+        rows = [
+            Measure("ssh.first_rows", "ssh: start to the roster's first rows", "s", first,
+                    median(runs.floor), "`ssh HOST --version` (handshake + a forked session)",
+                    "< 0.8 s", ok=first < 0.8, interactive=True, flat=True, samples=runs.first),
+            Measure("ssh.echo", "ssh: one filter keystroke to its redraw", "ms", echo,
+                    target="< 50 ms", ok=echo < 50, interactive=True, samples=runs.echo),
+        ]
+        for count in counts:
+            rows.append(Measure(f"ssh.memory_{count}", f"ssh: server memory (PSS), {count} "
+                                f"session{'s' if count > 1 else ''}", "MB", runs.memory[count]))
+        rows.append(Measure("ssh.memory_per_session", "ssh: memory per extra session", "MB",
+                            per_session))
+        return rows
 
 
 def probe(cmd: Sequence[str], env: dict[str, str]) -> dict:
@@ -649,9 +687,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/teamaccess-bench"),
                         help="where the generated databases are cached")
-    parser.add_argument("--only", default="cli,tui,store,policy",
-                        help="which groups to run: cli, tui, store, policy")
+    parser.add_argument("--only", default="cli,tui,store,policy,ssh",
+                        help="which groups to run: cli, tui, store, policy, ssh, watch "
+                        "(watch needs PostgreSQL and is left out of the default)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--ssh-sessions", default="1,10,20",
+                        help="dashboards open at once for the SSH memory rows (default: 1,10,20)")
     watch = parser.add_argument_group("watch", "watching on PostgreSQL (--only watch)")
     watch.add_argument("--watch-events", default="10000,1000000",
                        help="audit log sizes, comma-separated (default: 10000,1000000)")
@@ -665,11 +706,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                        "TEAMACCESS_TEST_PG_URL, else a throwaway server)")
     args = parser.parse_args(args_in)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    ssh_sessions = sorted({int(n) for n in args.ssh_sessions.split(",") if n.strip()})
+    if len(ssh_sessions) < 2 or ssh_sessions[0] < 1:
+        parser.error("--ssh-sessions needs two or more counts of at least 1, e.g. 1,10,20")
     groups = {g.strip() for g in args.only.split(",")}
-    unknown = groups - {"cli", "tui", "store", "policy", "watch"}
+    unknown = groups - {"cli", "tui", "store", "policy", "ssh", "watch"}
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: "
-                     "use cli, tui, store, policy, watch")
+                     "use cli, tui, store, policy, ssh, watch")
     if groups == {"watch"}:
         sizes = []  # no SQLite team to build
 
@@ -687,7 +731,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # a slow spell on this shared machine then slows every size alike instead of one, which
     # would read as growth (or its absence) in the last column.
     for group, make in (("cli", lambda n: CliRuns(paths[n], args.workdir, n)),
-                        ("tui", lambda n: TuiRuns(paths[n], args.workdir))):
+                        ("tui", lambda n: TuiRuns(paths[n], args.workdir)),
+                        ("ssh", lambda n: SshRows(paths[n], args.workdir, ssh_sessions))):
         if group not in groups:
             continue
         start = time.perf_counter()

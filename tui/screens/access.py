@@ -7,18 +7,19 @@ from typing import Any
 
 from rich.text import Text
 from teamaccess.store import ops, queries
-from teamaccess.store.policy import PERMISSIONS
+from teamaccess.store.words import COLLABORATOR, PERMISSIONS
 from teamaccess.tui.widgets.dialogs import GrantDialog, HelpScreen, PermissionsDialog, TooSmall
-from teamaccess.tui.widgets.footer import KeysFooter
 from teamaccess.tui.widgets.safe import clean
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from .base import TableView, cut
 from .header import HeaderBar, fit
+
+_LEGEND = ", ".join(f"{p.letter} {p}" for p in PERMISSIONS)
 
 
 def perm_marks(perms: tuple[str, ...]) -> Text:
@@ -28,7 +29,7 @@ def perm_marks(perms: tuple[str, ...]) -> Text:
         if i:
             out.append(" ")
         if name in perms:
-            out.append(name[0].upper(), style="bold green")
+            out.append(name.letter, style="bold green")
         else:
             out.append("·", style="dim")
     return out
@@ -38,7 +39,8 @@ class AccessView(TableView):
     """The rows of one app's access pane."""
 
     noun = "accounts"
-    COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", "V D O M"), ("why", "Why"))
+    COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", " ".join(p.letter for p in PERMISSIONS)),
+               ("why", "Why"))
 
     BINDINGS = [
         Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
@@ -79,7 +81,7 @@ class AccessView(TableView):
         return item.email
 
     def cells(self, item: queries.AccessRow) -> Sequence[Text]:
-        role = Text(item.role) if item.role else Text("collaborator", style="italic")
+        role = Text(item.role) if item.role else Text(COLLABORATOR, style="italic")
         why = "; ".join(detail for _source, _perms, detail in item.sources)
         # Cut with an ellipsis to what is left of the width, never mid-word at the edge;
         # enter shows the row in full.
@@ -89,13 +91,12 @@ class AccessView(TableView):
     def haystack(self, item: queries.AccessRow) -> str:
         # Search text is never shown, so it needs no cleaning; the sources' short names (not
         # their long details) keep building it for 10,000 rows cheap.
-        return " ".join((item.email, item.role or "collaborator", *item.permissions,
+        return " ".join((item.email, item.role or COLLABORATOR, *item.permissions,
                          *(source for source, _p, _d in item.sources))).lower()
 
     def status_extra(self, line: Text) -> None:
         grants = sum(1 for r in self.items if r.grant is not None)
-        line.append(f" · {grants} explicit grant{'' if grants == 1 else 's'}"
-                    " · V view, D deploy, O operate, M manage")
+        line.append(f" · {grants} explicit grant{'' if grants == 1 else 's'} · {_LEGEND}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         decided = self._check_action(action)
@@ -253,7 +254,7 @@ class AccessScreen(Screen[None]):
         yield HeaderBar()
         yield Static("", id="summary")
         yield AccessView(self.app_name, id="access")
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     @property
     def view(self) -> AccessView:
@@ -312,7 +313,9 @@ class AccessScreen(Screen[None]):
                 out.append("  no access", style="bold red")
             return out
 
-        summary = self.query_one("#summary", Static)
+        summary = next(iter(self.query("#summary").results(Static)), None)
+        if summary is None:  # the screen is being taken down: a late load has nothing to show
+            return
         summary.update(fit([line(True, True), line(False, True), line(False, False)],
                            summary.size.width or self.size.width))
 
@@ -321,18 +324,15 @@ class AccessScreen(Screen[None]):
         if view is not None or refusal is not None:
             self.show_summary(view, refusal)
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Textual restyles a pushed screen from scratch. This one was styled when it was built
-        # and its classes have kept their styles current since; only a new theme (set while it
-        # was off the stack, where Textual does not restyle) needs it. That restyle was about a
-        # sixth of opening the pane.
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
+        # Textual restyles a pushed screen from scratch (in Screen's own handler, which runs
+        # after this one). This one was styled when it was built and its classes have kept
+        # their styles current since; only a new theme (set while it was off the stack, where
+        # Textual does not restyle) needs it (what it costs: tests/bench/RESULTS.md).
         if self._styled_for == self.app.theme:
             event.refresh_styles = False
-        super()._on_screen_resume(event)
         self._styled_for = self.app.theme
-
-    def on_screen_resume(self) -> None:
-        """Shown (perhaps after being filled off screen): the rest of a first page may follow."""
         if self.view.partial:
             self.view.first_page_drawn()
 

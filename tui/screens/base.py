@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.cells import cell_len
 from rich.text import Text
 from teamaccess.store.errors import StoreError
+from teamaccess.tui.errorlog import log_quietly, unexpected
 from teamaccess.tui.widgets.dialogs import field
 from teamaccess.tui.widgets.safe import clean, text
 from teamaccess.tui.widgets.table import LiveTable
@@ -22,6 +24,16 @@ from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from teamaccess.tui.app import TeamAccessApp
+
+
+@functools.cache
+def _binding_actions(view_class: type) -> tuple[str, ...]:
+    """The actions of every binding a view class declares or inherits (public BINDINGS only)."""
+    return tuple(
+        binding.action
+        for cls in view_class.__mro__
+        for binding in Binding.make_bindings(cls.__dict__.get("BINDINGS", ()))
+    )
 
 
 def cut(value: object, width: int) -> Text:
@@ -190,7 +202,9 @@ class TableView(Vertical):
         if first:
             try:
                 page = self.fetch_first()
-            except Exception:  # the full read below says what is wrong
+            except Exception as err:  # noqa: BLE001 - the full read below says what is wrong
+                if not isinstance(err, StoreError):
+                    log_quietly(err, "reading the first rows")
                 page = None
             if page is not None and not worker.is_cancelled:
                 self.post_message(self.Loaded(page, None, generation, partial=True))
@@ -200,7 +214,7 @@ class TableView(Vertical):
         except StoreError as err:
             items, error = None, str(err)
         except Exception as err:  # a broken database must not take the screen down
-            items, error = None, f"Could not read: {clean(err)}"
+            items, error = None, unexpected(err, "reading the list")
         if worker.is_cancelled:
             return
         self.post_message(self.Loaded(items, error, generation))
@@ -278,7 +292,7 @@ class TableView(Vertical):
 
     def refresh_keys(self) -> None:
         """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
-        actions = [b.action for group in self._bindings.key_to_bindings.values() for b in group]
+        actions = _binding_actions(type(self))
         signature = (self.ta.relation, tuple(self.check_action(a, ()) for a in actions))
         if signature != self._keys_signature:
             self._keys_signature = signature

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from teamaccess.tui.widgets.dialogs import TooSmall
-from teamaccess.tui.widgets.footer import KeysFooter
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from .base import TableView
 from .header import HeaderBar
@@ -46,7 +45,7 @@ class MainScreen(Screen[None]):
                 with TabPane(title, id=tab_id):
                     if tab_id == "roster":
                         yield self._views[tab_id]
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self.app.team is not None:  # type: ignore[attr-defined]

@@ -45,6 +45,26 @@ def steady(app: Any) -> None:
         box.cursor_blink = False
 
 
+#: Public keys for the Keys scenes (public halves only; nobody holds the private ones).
+ADA_KEYS = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMYTchqdUXPIEUNDwh3IaNZK+5DRh0Nzg7iWqJTSCEt1 ada@workstation",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzD2pIYsghQz2dv0YKXibBtcgBc/xiyGFRddvlmO3BN ada@laptop",
+)
+JOE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDfEtRlI060Kz5Bfa2OEsencyMhh6kxT8J9PPklyW4bm joe@laptop"
+
+
+def ada_has_keys(app: Any) -> None:
+    """A step that gives the actor ada two SSH keys, dated on the demo's clock (stable pictures)."""
+    from sqlalchemy import update
+    from teamaccess.store import ops
+    from teamaccess.store.demo import _T0
+    from teamaccess.store.models import SshKey
+
+    for key in ADA_KEYS:
+        ops.add_key(app.db, app.actor, key)
+    app.db.write(lambda s: s.execute(update(SshKey).values(created_at=_T0)))
+
+
 @dataclass(frozen=True)
 class Scene:
     """One screen or dialog, reached from launch by some steps, as one actor."""
@@ -102,6 +122,10 @@ SCENES: tuple[Scene, ...] = (
     Scene("help", steps=("question_mark",)),
     Scene("palette", steps=("ctrl+p", steady)),
     Scene("team_switcher", steps=("t",)),
+    Scene("keys", steps=(ada_has_keys, "ctrl+k")),
+    Scene("keys_add", steps=("ctrl+k", "a", fill("#key", JOE_KEY.replace("joe@", "ada@")), steady)),
+    Scene("keys_remove_confirm", steps=(ada_has_keys, "ctrl+k", "d")),
+    Scene("roster_add_key", steps=(select("joe@acme.com"), "K", fill("#key", JOE_KEY), steady)),
     Scene("too_small", sizes=((60, 20),)),
 )
 

@@ -20,6 +20,8 @@ from teamaccess.store.policy import (
     decide_team,
     lost_by_role_change,
 )
+from teamaccess.store.words import ROLES, SETTABLE_ROLES, Source
+from teamaccess.tui.text import money
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
@@ -35,9 +37,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from .base import TableView, cut
+from .keys import add_key_for
 
 #: The roster's roles in the order the role sort shows them (collaborators last).
-ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
+ROLE_ORDER = (*ROLES, queries.COLLABORATOR)
 
 NO_MFA = "✗ no MFA"
 MFA_ON = "✓ MFA"
@@ -63,11 +66,6 @@ def lock_badge(locked: bool) -> Text:
 def perms_text(perms: Sequence[str]) -> Text:
     """A set of permissions as words, or a dash for none."""
     return Text(" ".join(perms)) if perms else Text("none", style="dim")
-
-
-def money(cents: int) -> str:
-    """Cents as dollars."""
-    return f"${cents / 100:,.2f}"
 
 
 class TeamView(TableView):
@@ -107,6 +105,9 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
+        # Off the footer (it is full at 80 columns); in help, the palette and the README.
+        Binding("K", "add_key", "Key", id="roster.key", show=False,
+                tooltip="Add an SSH key for the selected user"),
         Binding("m", "toggle_mfa", "No-MFA:off", id="roster.mfa",
                 tooltip="Show only users without MFA (or everyone again)"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
@@ -202,6 +203,13 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
+        if action == "add_key":
+            # Offered to the team's admins (as members:add is); whether this admin may add a
+            # key for this user is the store's act-for rule, asked when the key is pressed.
+            if not self.allowed(TeamAction.MANAGE_MEMBERS):
+                return False
+            if self.selected() is None:
+                return None
         if action in ("toggle_mfa", "sort", "reverse", "filter", "open") and self.refusal is not None:
             return False
         return True
@@ -352,7 +360,7 @@ class RosterView(TeamView):
         ta, team = self.ta, self.ta.require_team()
 
         def change_to(role: str) -> ops.MemberChange:
-            if role == "viewer":  # members:set assigns admin or member only; add sets any role
+            if role not in SETTABLE_ROLES:  # members:set assigns admin or member; add sets any role
                 return ops.add_member(ta.db, ta.actor, team, member.email, role)
             return ops.set_role(ta.db, ta.actor, team, member.email, role)
 
@@ -393,7 +401,7 @@ class RosterView(TeamView):
             return [
                 row.name
                 for row, sources in queries.member_access(ta.db, ta.actor.email, team, member.email)
-                if any(source == "explicit grant" for source, _p, _d in sources)
+                if any(source == Source.GRANT for source, _p, _d in sources)
             ]
 
         def ask(kept: list[str]) -> None:
@@ -437,6 +445,23 @@ class RosterView(TeamView):
         ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
 
 
+    def action_add_key(self) -> None:
+        """Add an SSH key for the selected user, if the act-for rule lets you (else say why)."""
+        member = self.selected()
+        if member is None:
+            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            return
+        ta = self.ta
+
+        def decided(decision: Any) -> None:
+            if not decision.allowed:
+                ta.report(decision.reason, error=True)
+                return
+            add_key_for(ta, None if member.email == ta.actor.email else member.email)
+
+        ta.fetch_then(lambda: queries.key_rule(ta.db, ta.actor.email, member.email), decided)
+
+
 def _removed(removal: ops.Removal) -> str:
     line = f"Removed {removal.email} from {removal.team}."
     if removal.kept_grants:
@@ -477,7 +502,7 @@ class AppsView(TeamView):
         grants: dict[str, tuple[frozenset[str], str]] = {}
         for row, sources in queries.member_access(ta.db, ta.actor.email, team, ta.actor.email):
             for source, perms, detail in sources:
-                if source == "explicit grant":
+                if source == Source.GRANT:
                     grants[row.name] = (frozenset(perms), detail)
         return rows, grants
 
@@ -747,6 +772,17 @@ def _detail(row: queries.AuditRow) -> str:
     return " → ".join(part for part in (_facts(row.before), _facts(row.after)) if part)
 
 
+def _via(row: queries.AuditRow, short: bool = False) -> str:
+    """How the actor came: over SSH, the key's fingerprint and the client; else the OS login."""
+    if not row.actor_key:
+        return row.actor_login or ""
+    key, peer = row.actor_key, row.actor_peer
+    if short:  # enough to tell keys and hosts apart; the event's detail has them whole
+        key = "key " + key.removeprefix("SHA256:")[:8] + "…"
+        peer = peer.rsplit(":", 1)[0] if peer else peer
+    return f"{key} {peer}" if peer else key
+
+
 class AuditView(TeamView):
     """The team's audit log, newest first (admins only); enter shows one event in full."""
 
@@ -757,10 +793,10 @@ class AuditView(TeamView):
     noun = "events"
     WINDOW = 200
     # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
-    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"),
+    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"), ("via", "Via"),
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
-    SQUEEZE = {"detail": (48, 8), "target": (28, 8), "actor": (28, 8), "app": (24, 6),
-               "action": (32, 10)}
+    SQUEEZE = {"detail": (48, 6), "target": (28, 6), "actor": (28, 6), "via": (28, 4),
+               "app": (24, 4), "action": (32, 6)}
     SQUEEZE_LAST = ("actor", "target")
 
     def fetch(self) -> Any:
@@ -773,16 +809,18 @@ class AuditView(TeamView):
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
             "✗ " + clean(item.outcome), style="bold reverse red")
         return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")),
-                cut(item.actor_email, self.room("actor")), cut(item.action, self.room("action")),
+                cut(item.actor_email, self.room("actor")),
+                cut(_via(item, short=True), self.room("via")), cut(item.action, self.room("action")),
                 cut(item.app or "", self.room("app")), cut(item.target or "", self.room("target")),
                 cut(_detail(item), self.room("detail")))
 
     def squeeze_text(self, item: queries.AuditRow) -> dict[str, str]:
-        return {"actor": item.actor_email, "app": item.app or "", "target": item.target or "",
-                "detail": _detail(item), "action": item.action}
+        return {"actor": item.actor_email, "via": _via(item, short=True), "app": item.app or "",
+                "target": item.target or "", "detail": _detail(item), "action": item.action}
 
     def haystack(self, item: queries.AuditRow) -> str:
-        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,
+        return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, _via(item),
+                         item.action,
                          item.app or "", item.target or "", item.outcome, _detail(item))).lower()
 
     def status_extra(self, line: Text) -> None:
@@ -809,6 +847,8 @@ class AuditView(TeamView):
         fields = [
             ("when (UTC)", event.at.strftime("%Y-%m-%d %H:%M:%S")),
             ("actor", event.actor_email + (f" ({event.actor_login})" if event.actor_login else "")),
+            ("ssh key", event.actor_key or ""),
+            ("from", event.actor_peer or ""),
             ("action", event.action),
             ("outcome", event.outcome),
             ("team", event.team or ""),

@@ -8,16 +8,18 @@ from typing import Any
 
 from rich.text import Text
 from teamaccess.store.errors import StoreError
+from teamaccess.store.words import OPTIONAL_PERMISSIONS, ROLES, Permission
+from teamaccess.tui.errorlog import unexpected
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     Checkbox,
+    Footer,
     Input,
     OptionList,
     RadioButton,
@@ -27,27 +29,39 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from .footer import KeysFooter
 from .safe import clean, text
 from .words import in_dashboard_words
 
 
-class Tick(Checkbox):
-    """A checkbox whose mark reads without colour (``x`` or blank), for NO_COLOR and 16 colours."""
+class _PlainMark:
+    """A toggle's mark as a character (on or off) rather than a colour, for NO_COLOR and 16
+    colours; mixed into Textual's Checkbox and RadioButton through their public hooks."""
 
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "x" if self.value else " "
-        return super()._button
+    MARKS: tuple[str, str] = ("x", " ")  # (on, off)
+    BUTTON_INNER: str
+    value: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._show_mark()  # a value given to the constructor doesn't call the watcher
+
+    def _show_mark(self) -> None:
+        on, off = self.MARKS
+        self.BUTTON_INNER = on if self.value else off
+
+    def watch_value(self) -> None:
+        self._show_mark()
+        super().watch_value()  # type: ignore[misc]
 
 
-class Choice(RadioButton):
+class Tick(_PlainMark, Checkbox):
+    """A checkbox whose mark reads without colour (``x`` or blank)."""
+
+
+class Choice(_PlainMark, RadioButton):
     """A radio button whose mark reads without colour (a dot or blank)."""
 
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "\u25cf" if self.value else " "
-        return super()._button
+    MARKS = ("\u25cf", " ")
 
 
 class TooSmall(Static):
@@ -92,7 +106,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes", compact=True)
                 yield Button(Text("No (n)"), id="no", compact=True)
-        yield KeysFooter(compact=True)  # this dialog's keys, not the screen's underneath
+        yield Footer(compact=True)  # this dialog's keys, not the screen's underneath
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # enter on a fresh dialog must not destroy
@@ -156,7 +170,7 @@ class FormDialog(ModalScreen[Any]):
                 yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok",
                              compact=True)
                 yield Button(Text("Cancel (esc)"), id="cancel", compact=True)
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     def fields(self) -> Iterable[Any]:
         """The form's widgets."""
@@ -201,7 +215,7 @@ class FormDialog(ModalScreen[Any]):
         except StoreError as err:
             self.post_message(self.Finished(error=str(err)))
         except Exception as err:  # never a traceback in the face of the user
-            self.post_message(self.Finished(error=f"Unexpected error: {clean(err)}"))
+            self.post_message(self.Finished(error=unexpected(err, "doing what the form asked")))
         else:
             self.post_message(self.Finished(result=result))
 
@@ -243,7 +257,7 @@ class AddUserDialog(FormDialog):
     """Add a team user by email with a role (members:add)."""
 
     ok_label = "Add"
-    ROLES = ("admin", "member", "viewer")
+    ROLES = ROLES
 
     def __init__(self, team: str, action: Callable[[dict[str, Any]], Any]) -> None:
         self.title_text = f"Add a user to {team}"
@@ -269,7 +283,7 @@ class RoleDialog(FormDialog):
     """Change a team user's role."""
 
     ok_label = "Change"
-    ROLES = ("admin", "member", "viewer")
+    ROLES = ROLES
 
     def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any] | None,
                  *, check: Callable[[dict[str, Any]], str | None] | None = None,
@@ -432,7 +446,7 @@ class DestroyDialog(FormDialog):
         return None
 
 
-PERMISSION_CHOICES = ("deploy", "operate", "manage")
+PERMISSION_CHOICES = OPTIONAL_PERMISSIONS  # view is always held: shown ticked and fixed
 
 
 def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
@@ -443,7 +457,7 @@ def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
 
 
 def _checked(dialog: ModalScreen) -> list[str]:
-    return ["view"] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
+    return [Permission.VIEW] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
 
 
 class GrantDialog(FormDialog):
@@ -521,7 +535,7 @@ class TeamSwitcher(ModalScreen[str | None]):
                     label.append("  (current)", style="dim")
                 options.append(Option(label, id=name))
             yield OptionList(*options, id="teams")
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         teams = self.query_one("#teams", OptionList)
@@ -590,7 +604,7 @@ class HelpScreen(ModalScreen[None]):
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):
                 yield Static(body)
-        yield KeysFooter(compact=True)
+        yield Footer(compact=True)
 
     def action_close(self) -> None:
         """Back to where you were."""

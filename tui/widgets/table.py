@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from teamaccess.tui.textual_private import WidthTrackingDataTable, set_row_order
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
 
 Cell = Text | str
 Row = tuple[str, Sequence[Cell]]
@@ -21,7 +22,7 @@ def _signature(cell: Cell) -> object:
     return cell
 
 
-class LiveTable(DataTable):
+class LiveTable(WidthTrackingDataTable):
     """A row-cursor table fed whole lists of ``(key, cells)`` and updating only what changed."""
 
     BINDINGS = [
@@ -58,7 +59,7 @@ class LiveTable(DataTable):
             return None
         try:
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is past the end while rows are being replaced
+        except CellDoesNotExist:  # the cursor is past the end while rows are being replaced
             return None
 
     def reset(self, columns: Sequence[tuple[str, Text]]) -> None:
@@ -105,9 +106,9 @@ class LiveTable(DataTable):
                 self._shown[key] = sig
             # Compared every time, not only when rows came or went: a new sort order moves
             # the same rows (issue 12: "sort doesn't sort" until something else changed).
-            current = [row.key.value for row in self.ordered_rows]
-            if current != [key for key, _ in rows]:
-                self._sort_by({key: index for index, (key, _cells) in enumerate(rows)})
+            wanted_order = [key for key, _cells in rows]
+            if [row.key.value for row in self.ordered_rows] != wanted_order:
+                set_row_order(self, wanted_order)
             if keep_key is not None and keep_key in wanted:
                 target = self.get_row_index(keep_key)
             else:
@@ -115,34 +116,3 @@ class LiveTable(DataTable):
             if self.row_count and target != self.cursor_row:
                 self.move_cursor(row=target, animate=False)
 
-    # DataTable measures new rows when idle but keeps lines it may already have drawn with the
-    # old column widths (seen as cut-off cells under load): drop those lines when widths move.
-    def _widths(self) -> list[int]:
-        return [column.content_width for column in self.columns.values()]
-
-    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
-        before = self._widths()
-        super()._update_dimensions(new_rows)
-        if self._widths() != before:
-            self._redraw_all()
-
-    def _update_column_widths(self, updated_cells) -> None:  # type: ignore[no-untyped-def]
-        before = self._widths()
-        super()._update_column_widths(updated_cells)
-        if self._widths() != before:
-            self._redraw_all()
-
-    def _redraw_all(self) -> None:
-        self._clear_caches()
-        self._update_count += 1
-        self.refresh()
-
-    def _sort_by(self, order: dict[str, int]) -> None:
-        # DataTable.sort hands its key function cell values, not row keys, so re-rank the row
-        # locations the way DataTable.sort itself does (Textual is pinned exactly).
-        from textual._two_way_dict import TwoWayDict
-
-        ranked = sorted(self._data, key=lambda row_key: order.get(row_key.value, 1 << 30))
-        self._row_locations = TwoWayDict({row_key: i for i, row_key in enumerate(ranked)})
-        self._update_count += 1
-        self.refresh()
