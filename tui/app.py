@@ -532,6 +532,8 @@ class TeamAccessApp(App[None]):
                      else message)
         if line.startswith("cannot "):  # the store's reason opens a sentence here
             line = "C" + line[1:]
+        if line.endswith(".."):  # a reason that ended in a full stop, given one more
+            line = line[:-1]
         self.last_message = line
         if error:
             self.last_error = line

@@ -797,7 +797,7 @@ class AuditView(TeamView):
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
     SQUEEZE = {"detail": (48, 6), "target": (28, 6), "actor": (28, 6), "via": (28, 4),
                "app": (24, 4), "action": (32, 6)}
-    SQUEEZE_LAST = ("actor", "target")
+    SQUEEZE_LAST = ("actor", "via", "target")
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
