@@ -32,6 +32,7 @@ from .policy import (
     is_stranger,
     relation,
 )
+from .safetext import UNSAFE
 
 T = TypeVar("T")
 
@@ -44,6 +45,9 @@ class Actor:
 
     email: str
     login: str | None = None
+    #: set by identity.resolve_actor only for the OS user owning the database file (or the
+    #: owner role on PostgreSQL), who may bind logins directly; never from a served session
+    owns_database: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
@@ -123,7 +127,7 @@ def _cut(value: object | None, limit: int = _AUDIT_TEXT) -> str | None:
         return None
     # Control characters become "?": PostgreSQL refuses NUL in text (the denied event would be
     # lost with the whole transaction), and the log is shown in terminals.
-    text = validate._CONTROL.sub("?", str(value))
+    text = UNSAFE.sub("?", str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -858,3 +862,12 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
         return who
 
     return _run(db, actor, "account.update", body, target=email)
+
+
+def refuse_act_as(db: Database, actor: Actor, reason: str) -> None:
+    """Log a refused ``--as`` (the actor as claimed, the real login) and raise the refusal."""
+
+    def body(s: Session, ev: _Event) -> None:
+        raise Refused(reason, rule="identity")
+
+    _run(db, actor, "account.act_as", body, target=actor.email)
