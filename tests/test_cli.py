@@ -677,7 +677,7 @@ REFUSALS = [
     ("joe@acme.com", ["apps:unlock", "--app", "website-prod"], "Only team admins and accounts with manage", True),
     ("ada@acme.com", ["teams:create", "acme"], "already exists", True),
     ("joe@acme.com", ["account:mfa", "--disable"], "already disabled", True),
-    ("joe@acme.com", ["accounts:bind", "joe", "val@acme.com"], "the first binding must be your own", True),
+    ("joe@acme.com", ["accounts:bind", "joe", "nobody@acme.com"], "No account nobody@acme.com", True),
     ("joe@acme.com", ["export", "--team", "acme"], "must be a team admin", False),
     ("joe@acme.com", ["resources", "--team", "acme-widgets"], "not a user of acme-widgets", False),
 ]

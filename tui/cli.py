@@ -21,7 +21,7 @@ import click
 from teamaccess.store import ops, portable, queries
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
-from teamaccess.store.identity import resolve_actor
+from teamaccess.store.identity import acting_login, resolve_actor
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation
 from teamaccess.store.portable import iso
@@ -806,10 +806,38 @@ def accounts_bind(login: str, email: str) -> None:
     """Bind an OS login to an account.
 
     Whoever runs teamaccess under that login then acts as the account (without --as).
+    It takes both sides: an admin of every team where the account is a member or admin
+    (viewer memberships don't count) offers "LOGIN may act as EMAIL" by running this;
+    the OS user LOGIN then confirms by running the same command themselves (teamaccess
+    reads the login from the uid). An admin binding their own login needs no offer.
+    The database file's owner binds directly. Offers last 7 days; every step is audited.
     """
     s = _state()
-    who = ops.bind_login(s.db(), s.actor(), login, email)
-    done(f"Binding login {shown(login.strip())} to {shown(who)}")
+    db = s.db()
+    binding = ops.bind_login(db, _binding_actor(s, db, login, email), login, email)
+    if binding.offered:
+        done(f"Offering login {shown(binding.login)} to act as {shown(binding.email)}")
+        say(f"{shown(binding.login)} confirms by running: teamaccess accounts:bind "
+            f"{shown(binding.login)} {shown(binding.email)}")
+        return
+    done(f"Binding login {shown(binding.login)} to {shown(binding.email)}")
+
+
+def _binding_actor(s: State, db: Database, login: str, email: str) -> Actor:
+    """Who runs accounts:bind: as usual, or the login's holder confirming an offer.
+
+    A login nobody has bound yet has no account to act as; confirming an offer made to it is
+    the one thing it may do, and it does so as the account offered (the store checks the offer).
+    """
+    try:
+        return s.actor()
+    except NotFound:
+        if s.as_email is not None or os.environ.get("TEAMACCESS_AS"):
+            raise
+        me = acting_login(db)
+        if login.strip() != me:
+            raise
+        return Actor(email.strip().lower(), me)
 
 
 # -- team views ------------------------------------------------------------------------------
