@@ -393,8 +393,11 @@ def test_accounts_bind_then_act_without_as(sdb, monkeypatch):
 
 def test_audit_table_and_json(sdb):
     lines = ok(run(sdb, "audit", "--team", "acme", "-n", "3")).splitlines()
-    assert lines[0].split()[:3] == ["When", "Actor", "Action"]
+    assert lines[0].split()[:4] == ["When", "Actor", "Login", "Action"]
     assert len(lines) == 5
+    # the OS login each event was made under is shown beside the account (issue 11)
+    newest = queries.audit(sdb, "ada@acme.com", "acme", limit=1)[0]
+    assert lines[2].split()[1:3] == ["ada@acme.com", newest.actor_login or "?"]
     data = json.loads(ok(run(sdb, "audit", "--team", "acme", "--json")))
     assert data[0]["action"] == "collaborator.create"
     assert data[0]["actor"]["email"] == "ada@acme.com" and data[0]["outcome"] == "ok"

@@ -879,9 +879,9 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
         say(f"No audit events for {shown(name)}.")
         return
     table(
-        ("When", "Actor", "Action", "App", "Target", "Outcome", "Detail"),
-        ((iso(r.at.replace(microsecond=0)), r.actor_email, r.action, r.app or "",
-          r.target or "", r.outcome, _audit_detail(r)) for r in rows),
+        ("When", "Actor", "Login", "Action", "App", "Target", "Outcome", "Detail"),
+        ((iso(r.at.replace(microsecond=0)), r.actor_email, r.actor_login or "", r.action,
+          r.app or "", r.target or "", r.outcome, _audit_detail(r)) for r in rows),
     )
 
 
