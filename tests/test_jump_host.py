@@ -78,7 +78,7 @@ def _make_host(folder_mode: str) -> Iterator[Host]:
         try:
             # README's recipe: ada creates (and so owns) the file and bootstraps
             host.ok("ada", "--as", "ada@acme.com", "teams:create", "acme-widgets")
-            host.ok("ada", "accounts:bind", users["ada"], "ada@acme.com")
+            host.ok("ada", "--as", "ada@acme.com", "accounts:bind", users["ada"], "ada@acme.com")
             for email, role in (("grace@acme.com", "admin"), ("bob@acme.com", "member"),
                                 ("carol@acme.com", "member")):
                 host.ok("ada", "members:add", email, "--team", "acme-widgets", "--role", role)
