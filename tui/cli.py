@@ -371,10 +371,29 @@ def cli(ctx: click.Context) -> None:
 
 
 def open_dashboard(db: Database, actor: Actor, team: str | None) -> None:
-    """Open the Textual dashboard (the only place that imports Textual)."""
+    """Open the Textual dashboard (the only place that imports Textual).
+
+    Without a terminal on both ends it refuses in one line; if the terminal goes away while it
+    runs, it closes (see tui/terminal_watch.py) and exits 1.
+    """
+    from teamaccess.tui import terminal_watch
+
+    problem = terminal_watch.missing_terminal()
+    if problem is not None:
+        raise click.ClickException(problem)
     from teamaccess.tui.app import TeamAccessApp
 
-    TeamAccessApp(db, actor, team=team).run()
+    app = TeamAccessApp(db, actor, team=team)
+    watch = terminal_watch.TerminalWatch(
+        sys.stdin.fileno(), lambda: app.call_from_thread(app.exit, None, 1))
+    watch.start()
+    try:
+        app.run()
+    finally:
+        watch.stop()
+    if watch.gone.is_set():
+        terminal_watch.say_gone()
+        sys.exit(1)
 
 
 def command(name: str, **kw: Any) -> Callable[[Callable], click.Command]:
