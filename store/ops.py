@@ -55,8 +55,11 @@ class Actor:
     owns_database: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
-        object.__setattr__(self, "email", self.email.strip().lower())
+        # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada. Only ASCII
+        # is folded: str.lower turns look-alikes into ASCII (the Kelvin sign into k), and such
+        # an actor must reach validate.email, which refuses it, not become someone else.
+        email = self.email.strip()
+        object.__setattr__(self, "email", email.lower() if email.isascii() else email)
 
 
 # -- results ---------------------------------------------------------------------------------

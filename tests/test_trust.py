@@ -252,3 +252,11 @@ def test_copying_a_backup_over_a_live_database_says_what_to_do(tmp_path):
         assert "\n" not in message
     finally:
         keeper.close()
+
+
+def test_an_actor_spelled_with_a_kelvin_sign_is_not_ken(owned):
+    assert ops.Actor("\u212aen@acme.com").email != "ken@acme.com"
+    before, events = _rows(owned), queries.audit_count(owned)
+    with pytest.raises(Invalid, match="use ASCII letters"):
+        ops.set_mfa(owned, ops.Actor("\u212aen@acme.com"), True)
+    assert _rows(owned) == before and queries.audit_count(owned) == events + 1

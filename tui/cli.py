@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from teamaccess.store import ops, portable, queries
+from teamaccess.store import ops, portable, queries, validate
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import acting_login, resolve_actor
@@ -856,7 +856,7 @@ def _binding_actor(s: State, db: Database, login: str, email: str) -> Actor:
         me = acting_login(db)
         if login.strip() != me:
             raise
-        return Actor(email.strip().lower(), me)
+        return Actor(validate.email(email), me)
 
 
 # -- team views ------------------------------------------------------------------------------
