@@ -88,20 +88,23 @@ def renamable_by_others(path: Path) -> Path | None:
     return None
 
 
-def _file_refusal(db: Database) -> str | None:
-    """Why --as is not honoured on this SQLite file, or None when this user owns it safely."""
+def _owns_file(db: Database) -> bool:
+    """Whether this OS user owns the file SQLite holds (and it is still the one at the path)."""
+    return db.opened_file_owner() == os.geteuid()
+
+
+def _folder_refusal(db: Database) -> str | None:
+    """Why --as is refused on an owned SQLite file in a folder others may rename in, or None."""
     assert db.path is not None
-    if db.opened_file_owner() != os.geteuid():
-        return "not yours"
     folder = renamable_by_others(db.path)
-    if folder is not None:
-        return (
-            f"--as/TEAMACCESS_AS is refused on {db.path}: others may rename files in {folder} "
-            f"(it is writable by others without the sticky bit, or not yours), so the file "
-            f"there may not stay yours; its owner should run 'chmod +t {folder}' (README: "
-            "install -d -m 3770)."
-        )
-    return None
+    if folder is None:
+        return None
+    return (
+        f"--as/TEAMACCESS_AS is refused on {db.path}: others may rename files in {folder} "
+        f"(it is writable by others without the sticky bit, or not yours), so the file "
+        f"there may not stay yours; its owner should run 'chmod +t {folder}' (README: "
+        "install -d -m 3770)."
+    )
 
 
 def may_act_as_anyone(db: Database) -> bool:
@@ -113,7 +116,7 @@ def may_act_as_anyone(db: Database) -> bool:
     person who set the database up bootstraps it.
     """
     if db.path is not None:
-        return _file_refusal(db) is None
+        return _owns_file(db) and _folder_refusal(db) is None
     if db.backend == "sqlite":  # in memory: nobody else can see it
         return True
     with db.read() as s:
@@ -138,8 +141,10 @@ def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
         as_email = os.environ.get("TEAMACCESS_AS") or None
     if as_email is not None:
         email = validate.email(as_email)
-        reason = _file_refusal(db) if db.path is not None else None
-        if reason == "not yours" or (reason is None and not may_act_as_anyone(db)):
+        reason = None
+        if db.path is not None and _owns_file(db):
+            reason = _folder_refusal(db)  # the owner, in a folder where that means nothing
+        elif not may_act_as_anyone(db):
             reason = (
                 f"--as/TEAMACCESS_AS is honoured only on a database you own; here you act "
                 f"as the account bound to your login {login!r} (a team admin runs "
