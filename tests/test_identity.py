@@ -320,6 +320,19 @@ def test_on_postgresql_as_is_honoured_for_the_owner_role_only(pg_db):
             conn.commit()
 
 
+@pytest.mark.postgres
+def test_on_postgresql_an_offer_is_confirmed_by_its_login_and_audited(pg_db):
+    build_demo(pg_db)
+    _offer_and_confirm(pg_db, ADA, "joe", "joe@acme.com")
+    mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.create_team(pg_db, mallory, "mteam")
+    ops.add_member(pg_db, mallory, "mteam", "joe@acme.com", "viewer")
+    assert not [e for e in queries.audit(pg_db, mallory.email, "mteam")
+                if e.action.startswith("account.")]
+    steps = queries.audit(pg_db, DEMO_ADMIN, DEMO_TEAM, action="account.update", limit=2)
+    assert [e.actor_login for e in steps] == ["joe", "ada"]
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 
