@@ -7,6 +7,7 @@ Reads write no audit events; a read the actor may not make raises
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,6 +66,8 @@ class AppRow:
     locked: bool
     locked_at: datetime | None
     permissions: tuple[str, ...]
+    app_id: int | None = None  # the row's key and creation time, for its public id (ids.py)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class AccessView:
     actor_permissions: tuple[str, ...]
     can_manage: bool
     rows: tuple[AccessRow, ...]
+    app_id: int | None = None  # the app's key and creation time, for public ids (ids.py)
+    app_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class ResourceRow:
     plan: str
     quantity: int
     monthly_cents: int
+    resource_id: int | None = None  # with the app's creation time, its public id (ids.py)
+    app_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,33 @@ def account_by_login(db: Database, login: str) -> Account | None:
         return s.scalars(select(Account).where(Account.os_login == login)).first()
 
 
+def team_keys(db: Database, names: Iterable[str]) -> dict[str, tuple[int, datetime]]:
+    """Each named team's integer id and creation time, from which its public id is made
+    (store/ids.py). Nothing here is secret: a face asks after a read that showed the teams."""
+    wanted = list(names)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        return {name: (key, created) for name, key, created in s.execute(
+            select(Team.name, Team.id, Team.created_at).where(Team.name.in_(wanted)))}
+
+
+def grant_times(db: Database, actor: str, app: str) -> dict[str, datetime]:
+    """When each explicit grant on ``app`` was made, by email, for whoever may see its access
+    (as :func:`app_access`); the times ``access --json`` shows as ``created_at``."""
+    with db.read() as s:
+        a, facts, _team = _load_app(s, app)
+        mine = _standing(s, a, actor, _me(s, actor))
+        if is_stranger(facts, mine):
+            raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
+        d = decide_app(AppAction.VIEW, facts, mine)
+        if not d.allowed:
+            raise Refused(d.reason, rule=d.rule)
+        return dict(s.execute(select(Account.email, Grant.created_at)
+                              .join(Grant, Grant.account_id == Account.id)
+                              .where(Grant.app_id == a.id)).all())
+
+
 # -- roster ----------------------------------------------------------------------------------
 
 
@@ -316,7 +350,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
         owner = aliased(Account)
         base = (
             select(App.id, App.name, App.team_id, App.locked, App.locked_at, Team.name,
-                   owner.email)
+                   owner.email, App.created_at)
             .outerjoin(Team, Team.id == App.team_id)
             .outerjoin(owner, owner.id == App.owner_account_id)
         )
@@ -345,7 +379,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
 
 
 def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]:
-    """AppRows for ``(id, name, team_id, locked, locked_at, team, owner)`` rows, in that order."""
+    """AppRows for ``(id, name, team_id, locked, locked_at, team, owner, created_at)`` rows."""
     memberships: dict[int, tuple[str, datetime]] = {}
     grants: dict[int, tuple[frozenset[str], str]] = {}
     if me is not None:
@@ -369,7 +403,7 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
     # which an AppRow does not carry.
     decided: dict[tuple, tuple[str, ...]] = {}
     rows = []
-    for app_id, name, team_id, locked, locked_at, team_name, owner_email in found:
+    for app_id, name, team_id, locked, locked_at, team_name, owner_email, created in found:
         m = memberships.get(team_id) if team_id is not None else None
         g = grants.get(app_id)
         key = (team_name, owner_email, locked, locked_at, m, g)
@@ -381,7 +415,7 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
                          g[0] if g else None, g[1] if g else None),
             )
             perms = decided[key] = _perm_tuple(eff.permissions)
-        rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms))
+        rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms, app_id, created))
     return rows
 
 
@@ -531,9 +565,10 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 # Too many of the first accounts had nothing: read the whole list instead.
                 whole = app_access(db, actor, app)
                 return AccessView(whole.app, whole.actor_permissions, whole.can_manage,
-                                  whole.rows[:limit])
+                                  whole.rows[:limit], whole.app_id, whole.app_created_at)
             rows = rows[:limit]
-        return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows))
+        return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows),
+                          a.id, a.created_at)
 
 
 def _access_candidates(conn, a: App, team: Team | None, collaborator: bool,
@@ -652,7 +687,8 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
                 g.permissions if g else None, g.origin if g else None))
             if eff.permissions:
                 out.append((AppRow(a.name, team_name, None, a.locked, a.locked_at,
-                                   _perm_tuple(eff.permissions)), _sources(eff)))
+                                   _perm_tuple(eff.permissions), a.id, a.created_at),
+                            _sources(eff)))
         return out
 
 
@@ -666,7 +702,7 @@ def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
         _require(s, t, actor, TeamAction.VIEW_RESOURCES)
         stmt = (
             select(App.name, Resource.kind, Resource.name, Resource.plan, Resource.quantity,
-                   Resource.monthly_cents)
+                   Resource.monthly_cents, Resource.id, App.created_at)
             .join(App, App.id == Resource.app_id)
             .where(App.team_id == t.id)
             .order_by(App.name, Resource.kind, Resource.name)

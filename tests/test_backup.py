@@ -136,7 +136,8 @@ def test_the_cli_backs_up(demo_db, tmp_path):
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"Backing up to {target}... done"
+    # The progress line goes to stderr, as Heroku's do: stdout holds only data.
+    assert (result.stdout, result.stderr) == ("", f"Backing up to {target}... done\n")
     conn = sqlite3.connect(target)
     assert conn.execute("SELECT count(*) FROM team WHERE name = ?", (DEMO_TEAM,)).fetchone() == (1,)
     conn.close()

@@ -219,8 +219,8 @@ def test_squatting_on_root_or_an_unbound_login_fails_and_the_real_admin_binds(ho
     host.ok("bob", "teams:create", "bteam")  # bob becomes an admin of a team of his own
     host.ok("bob", "members:add", "trap@evil.dev", "--team", "bteam", "--role", "admin")
     for login in ("root", carol):
-        out = host.ok("bob", "accounts:bind", login, "trap@evil.dev")
-        assert out.startswith(f"Offering login {login} to act as trap@evil.dev... done")
+        code, _out, err = host.cli("bob", "accounts:bind", login, "trap@evil.dev")
+        assert code == 0 and err.startswith(f"Offering login {login} to act as trap@evil.dev")
         assert host.bound(login) is None
     # adding carol to bob's team as a viewer doesn't freeze her real admin out either
     host.ok("bob", "members:add", "carol@acme.com", "--team", "bteam", "--role", "viewer")
@@ -229,13 +229,15 @@ def test_squatting_on_root_or_an_unbound_login_fails_and_the_real_admin_binds(ho
     assert code == 1 and "No admin has offered" in err
     assert host.bound(carol) is None
     # grace, an admin of carol's team (not the file's owner), offers; carol confirms as herself
-    out = host.ok("grace", "accounts:bind", carol, "carol@acme.com")
-    assert out.startswith(f"Offering login {carol} to act as carol@acme.com... done")
+    code, _out, err = host.cli("grace", "accounts:bind", carol, "carol@acme.com")
+    assert code == 0 and err.splitlines() == [
+        f"Offering login {carol} to act as carol@acme.com... done",
+        f"{carol} confirms by running: teamaccess accounts:bind {carol} carol@acme.com"]
     assert host.bound(carol) is None
     code, _out, err = host.cli("bob", "accounts:bind", carol, "carol@acme.com")
     assert code == 1 and "would also act in acme-widgets" in err  # not bob's to offer
-    assert host.ok("carol", "accounts:bind", carol, "carol@acme.com").startswith(
-        f"Binding login {carol} to carol@acme.com... done")
+    code, _out, err = host.cli("carol", "accounts:bind", carol, "carol@acme.com")
+    assert (code, err) == (0, f"Binding login {carol} to carol@acme.com... done\n")
     assert host.bound(carol) == "carol@acme.com" and host.bound("root") is None
     assert "acme-widgets" in host.ok("carol", "teams")
     steps = [e for e in host.audit() if e[2] == "account.update" and e[3] in (

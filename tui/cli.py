@@ -22,12 +22,32 @@ from teamaccess.store import ops, portable, queries, validate
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import acting_login, resolve_actor
+from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
-from teamaccess.store.policy import AppAction, Relation
+from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
 from teamaccess.store.portable import iso
 from teamaccess.tui.text import plain
 
 PROG = "teamaccess"
+TEAM_OWNER_DOMAIN = "herokumanager.com"  # a team app's owner is TEAM@herokumanager.com, as Heroku says
+APP_ENV = "TEAMACCESS_APP"  # stands in for --app, as HEROKU_APP does for Heroku's CLI
+
+#: Other names Heroku's CLI answers to, as hidden aliases (kept out of the command list, named
+#: in each command's help): alias -> command.
+ALIASES: dict[str, str] = {
+    "list": "apps",
+    "apps:list": "apps",
+    "create": "apps:create",
+    "destroy": "apps:destroy",
+    "apps:delete": "apps:destroy",
+    "lock": "apps:lock",
+    "unlock": "apps:unlock",
+    "join": "apps:join",
+    "leave": "apps:leave",
+    "whoami": "auth:whoami",
+    "2fa": "auth:2fa",
+    "twofactor": "auth:2fa",
+}
 DEMO_TEAM = "acme-widgets"
 DEMO_ADMIN = "ada@acme.com"
 
@@ -40,6 +60,7 @@ Run without a command to open the dashboard; 'teamaccess demo' opens it on a dem
 Where the data lives: --db PATH|URL or TEAMACCESS_DB (default: your user data directory).
 Who acts: --as EMAIL or TEAMACCESS_AS, else the account bound to your OS login.
 Which team: --team T or TEAMACCESS_TEAM, else your only team.
+Which app: --app A or TEAMACCESS_APP.
 --db and --as work before or after the command.
 
 \b
@@ -143,9 +164,10 @@ def team_option(f: Callable) -> Callable:
 
 
 def app_option(f: Callable) -> Callable:
-    """``--app``/``-a``, required, as in Heroku."""
-    return click.option("--app", "-a", "app", metavar="APP", required=True,
-                        shell_complete=_completer("app"), help="App name.")(f)
+    """``--app``/``-a``, required, as in Heroku; TEAMACCESS_APP stands in for it (HEROKU_APP)."""
+    return click.option("--app", "-a", "app", metavar="APP", required=True, envvar=APP_ENV,
+                        shell_complete=_completer("app"),
+                        help=f"App name (default: {APP_ENV}).")(f)
 
 
 def json_option(f: Callable) -> Callable:
@@ -174,6 +196,15 @@ def resolve_team(state: State, team: str | None) -> str:
     )
 
 
+def default_team(state: State) -> str | None:
+    """The team a command uses when --team is left out, if there is one (``teams --json``'s
+    ``default``): what :func:`resolve_team` picks without asking."""
+    try:
+        return resolve_team(state, None)
+    except click.UsageError:  # no team, or several: no default
+        return None
+
+
 # -- output helpers --------------------------------------------------------------------------
 
 
@@ -182,9 +213,23 @@ def say(line: str = "") -> None:
     click.echo(line)
 
 
-def done(progress: str) -> None:
-    """Heroku's progress line, printed whole once the work succeeded: ``Locking myapp... done``."""
-    say(f"{progress}... done")
+def progress(action: str) -> None:
+    """Heroku's progress line, printed whole once the work succeeded: ``Locking myapp... done``.
+
+    On standard error, as Heroku writes it, so standard output holds only data: a script's
+    ``teamaccess members --json > x`` capture stays clean, and a terminal shows the same lines.
+    """
+    click.echo(f"{action}... done", err=True)
+
+
+def done(action: str) -> None:
+    """The older name of :func:`progress` (commands written before it still call this)."""
+    progress(action)
+
+
+def note(line: str) -> None:
+    """A line that tells a person something beside the data (what a change also did): stderr."""
+    click.echo(line, err=True)
 
 
 def print_json(data: Any) -> None:
@@ -247,9 +292,13 @@ def _rule_char() -> str:
     return "─"
 
 
-def perms_text(perms: Iterable[str]) -> str:
-    """Permission names as Heroku prints them: sorted alphabetically, comma separated."""
-    return ", ".join(sorted(perms))
+def perms_text(perms: Iterable[str], sep: str = ", ") -> str:
+    """Permission names as Heroku prints them: sorted alphabetically, comma separated.
+
+    Heroku's ``access:add`` writes "deploy, operate, view"; its ``access:update`` writes the
+    list unspaced, "manage,view" (``sep=","``).
+    """
+    return sep.join(sorted(perms))
 
 
 def money(cents: int) -> str:
@@ -296,6 +345,10 @@ def confirm_app(app: str, confirm: str | None, warning: str) -> None:
 
 class TeamAccessGroup(click.Group):
     """The ``teamaccess`` group: one-line errors with Heroku's exit statuses, never a traceback."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command by its name or by one of Heroku's aliases for it (``lock``, ``list``...)."""
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
 
     def main(  # type: ignore[override]
         self,
@@ -400,17 +453,69 @@ def command(name: str, **kw: Any) -> Callable[[Callable], click.Command]:
     """Declare a ``topic:command`` with the global options."""
 
     def wrap(f: Callable) -> click.Command:
-        return cli.command(name, **kw)(global_options(f))
+        cmd = cli.command(name, **kw)(global_options(f))
+        aliases = [alias for alias, target in ALIASES.items() if target == name]
+        if aliases and cmd.epilog is None:
+            cmd.epilog = f"Aliases: {', '.join(aliases)}."
+        return cmd
 
     return wrap
+
+
+@command("help")
+@click.argument("topic", metavar="[COMMAND]", required=False)
+@click.pass_context
+def help_cmd(ctx: click.Context, topic: str | None) -> None:
+    """Show help for teamaccess, a command, or a topic (apps, members, access...)."""
+    group = ctx.find_root()
+    if topic is None:
+        say(cli.get_help(group))
+        return
+    found = cli.get_command(group, topic)
+    prefix = (found.name if found is not None else topic) + ":"
+    in_topic = [n for n in cli.list_commands(group) if n.startswith(prefix)]
+    if found is None and not in_topic:
+        raise click.UsageError(
+            f"No such command or topic: {shown(topic)}. Run '{PROG} help' for the list."
+        )
+    if found is not None:
+        with click.Context(found, info_name=topic, parent=group) as sub:
+            say(found.get_help(sub))
+    if in_topic:
+        if found is not None:
+            say()
+        say(f"Commands in {shown(prefix[:-1])}:")
+        width = max(map(len, in_topic))
+        for n in in_topic:
+            cmd = cli.commands[n]
+            say(f"  {n:<{width}}  {cmd.get_short_help_str(limit=80)}")
 
 
 # -- members ---------------------------------------------------------------------------------
 
 
+def row_id(kind: str, key: int | str | None, created_at: datetime | None) -> str | None:
+    """A row's stable public id (a UUID, see store/ids.py), or None for a row without a key."""
+    if key is None or created_at is None:
+        return None
+    return public_id(kind, key, created_at)
+
+
 def member_json(row: queries.MemberRow) -> dict[str, Any]:
     """A roster row with the Platform API's team-member field names."""
     return portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+
+
+def with_member_id(row: queries.MemberRow, team_key: tuple[int, datetime] | None,
+                   fields: dict[str, Any]) -> dict[str, Any]:
+    """A roster row's JSON with its ``id`` and ``updated_at``, as Heroku's team members have.
+
+    The id is the (team, email) pair's, so it stays as the role changes. ``updated_at`` is when
+    the membership began: the store keeps no time of a role change (the audit log has it).
+    """
+    key = f"{team_key[0]}.{row.email}" if team_key else None
+    return {"id": row_id("team-member", key, team_key[1] if team_key else None), **fields,
+            "updated_at": iso(row.since)}
 
 
 @command("members")
@@ -423,7 +528,8 @@ def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
     name = resolve_team(s, team)
     rows = queries.roster(s.db(), s.actor().email, name, role=role)
     if as_json:
-        print_json([member_json(r) for r in rows])
+        key = queries.team_keys(s.db(), [name]).get(name)
+        print_json([with_member_id(r, key, member_json(r)) for r in rows])
         return
     if not rows:
         say(f"No members in {shown(name)}{' with role ' + shown(role) if role else ''}.")
@@ -469,8 +575,8 @@ def members_remove(email: str, team: str | None) -> None:
     done(f"Removing {shown(removal.email)} from {shown(removal.team)}")
     if removal.kept_grants:
         apps = ", ".join(shown(a) for a in removal.kept_grants)
-        say(f"{shown(removal.email)} keeps explicit grants (now as a collaborator) on: {apps}")
-        say(f"To remove them: teamaccess access:remove {shown(removal.email)} --app APP")
+        note(f"{shown(removal.email)} keeps explicit grants (now as a collaborator) on: {apps}")
+        note(f"To remove them: teamaccess access:remove {shown(removal.email)} --app APP")
 
 
 def _sources_text(sources: Iterable[tuple[str, tuple[str, ...], str]]) -> str:
@@ -498,7 +604,9 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
     found = queries.member_access(s.db(), s.actor().email, name, email)
     if as_json:
         print_json([
-            {"app": {"name": row.name, "locked": row.locked},
+            {"id": row_id("app", row.app_id, row.created_at),
+             "app": {"id": row_id("app", row.app_id, row.created_at), "name": row.name,
+                     "locked": row.locked},
              "permissions": [{"name": p} for p in sorted(row.permissions)],
              "sources": _sources_json(sources)}
             for row, sources in found
@@ -518,10 +626,22 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
 # -- access ----------------------------------------------------------------------------------
 
 
-def access_json(app: str, row: queries.AccessRow) -> dict[str, Any]:
-    """An access row with the Platform API's collaborator field names, plus its provenance."""
+def access_json(view: queries.AccessView, row: queries.AccessRow,
+                granted: dict[str, datetime]) -> dict[str, Any]:
+    """An access row with the Platform API's collaborator field names, plus its provenance.
+
+    ``role`` reads as in the table: a personal app's ``owner``, a team user's role, else
+    ``collaborator``. The id is the (app, email) pair's; ``created_at``/``updated_at`` are
+    the explicit grant's (``granted``; null where the access comes from the team role alone).
+    """
+    when = granted.get(row.email)
     return {
-        **portable.access_row(app, row.email, row.mfa, row.role, row.permissions),
+        "id": row_id("collaborator", f"{view.app_id}.{row.email}", view.app_created_at),
+        **portable.access_row(view.app.name, row.email, row.mfa,
+                              row.role or ("owner" if view.app.team is None else None),
+                              row.permissions),
+        "created_at": iso(when),
+        "updated_at": iso(when),
         "grant": sorted(row.grant) if row.grant is not None else None,
         "sources": _sources_json(row.sources),
     }
@@ -535,7 +655,8 @@ def access_cmd(app: str, as_json: bool) -> None:
     s = _state()
     view = queries.app_access(s.db(), s.actor().email, app)
     if as_json:
-        print_json([access_json(view.app.name, r) for r in view.rows])
+        granted = queries.grant_times(s.db(), s.actor().email, app)
+        print_json([access_json(view, r, granted) for r in view.rows])
         return
     owner_role = "owner" if view.app.team is None else "collaborator"
     table(
@@ -568,7 +689,7 @@ def access_update(email: str, app: str, permissions: str) -> None:
     s = _state()
     change = ops.update_access(s.db(), s.actor(), app, email, permissions)
     done(f"Updating {shown(change.email)} in application {shown(change.app)} with "
-         f"{perms_text(change.permissions)} permissions")
+         f"{perms_text(change.permissions, ',')} permissions")
 
 
 @command("access:remove")
@@ -605,9 +726,19 @@ def access_why(email: str, app: str, as_json: bool) -> None:
 
 
 def app_json(row: queries.AppRow) -> dict[str, Any]:
-    """An app row with the Platform API's field names, plus the actor's own permissions."""
+    """An app row with the Platform API's field names, plus the actor's own permissions.
+
+    A team app's ``owner`` is the team's address, as Heroku reports it
+    (``{"email": "TEAM@herokumanager.com"}``), never null. ``updated_at`` is the latest change
+    the store keeps a time of: the creation, or the lock.
+    """
+    changed = max((t for t in (row.created_at, row.locked_at) if t is not None), default=None)
     return {
+        "id": row_id("app", row.app_id, row.created_at),
         **portable.app_row(row.name, row.team, row.owner, row.locked, row.locked_at),
+        "owner": {"email": row.owner if row.team is None else f"{row.team}@{TEAM_OWNER_DOMAIN}"},
+        "created_at": iso(row.created_at),
+        "updated_at": iso(changed),
         "permissions": sorted(row.permissions),
     }
 
@@ -620,7 +751,7 @@ def _app_line(row: queries.AppRow) -> str:
 @team_option
 @json_option
 def apps_cmd(team: str | None, as_json: bool) -> None:
-    """List your apps, or a team's (alias: list).
+    """List your apps, or a team's.
 
     With --team, the team's apps with the locked ones marked, as Heroku prints them.
     """
@@ -661,9 +792,6 @@ def apps_cmd(team: str | None, as_json: bool) -> None:
                 say(_app_line(r))
 
 
-cli.add_command(apps_cmd, "list")
-
-
 @command("apps:create")
 @click.argument("name")
 @team_option
@@ -680,18 +808,56 @@ def apps_create(name: str, team: str | None, locked: bool) -> None:
     done(f"Creating {shown(change.app)}{where}{' (locked)' if change.locked else ''}")
 
 
+def app_named(given: str | None, option: str | None, param: str = "app") -> str:
+    """The app a command is about: APP as an argument, else --app, else TEAMACCESS_APP.
+
+    Heroku's ``apps:destroy myapp`` and ``apps:destroy --app myapp`` both work; when an argument
+    and an --app typed on the command line disagree, nothing is guessed.
+    """
+    ctx = click.get_current_context()
+    typed = ctx.get_parameter_source(param) is click.core.ParameterSource.COMMANDLINE
+    if given is not None and option is not None and typed and given != option:
+        raise click.UsageError(
+            f"Two apps given: {shown(given)} and --app {shown(option)}; give one."
+        )
+    app = given or option
+    if not app:
+        raise click.UsageError(f"No app specified: pass APP or --app APP (or set {APP_ENV}).")
+    return app
+
+
 @command("apps:transfer")
 @click.argument("recipient")
-@app_option
-@click.option("--locked", is_flag=True, help="Lock the app as it arrives in the team.")
-@click.option("--confirm", metavar="APP", help="The app's name, to skip the prompt.")
-def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -> None:
+@click.option("--app", "-a", "app", metavar="APP", envvar=APP_ENV,
+              shell_complete=_completer("app"),
+              help=f"App name (default: {APP_ENV}); not with --bulk.")
+@click.option("--locked", "-l", is_flag=True, help="Lock the app as it arrives in the team.")
+@click.option("--confirm", "-c", metavar="APP",
+              help="The app's name (with --bulk: RECIPIENT), to skip the prompt.")
+@click.option("--bulk", is_flag=True,
+              help="Choose among every app you may transfer, and transfer them all.")
+def apps_transfer(recipient: str, app: str | None, locked: bool, confirm: str | None,
+                  bulk: bool) -> None:
     """Transfer an app to a team or an account.
 
     RECIPIENT is a team name or an account's email. Leaving a team removes every grant on the
-    app, so that asks for confirmation (--confirm APP).
+    app, so that asks for confirmation (--confirm APP). With --locked the app is locked as it
+    arrives, in the same step.
+
+    With --bulk, you choose among the apps you may transfer (your personal apps and the apps of
+    teams you are an admin of), as Heroku's --bulk does; without a terminal, --confirm RECIPIENT
+    transfers all of them. Each app is transferred on its own: a refused one is reported and
+    the rest go on (exit status 1 if any was refused).
     """
     s = _state()
+    if bulk:
+        source = click.get_current_context().get_parameter_source("app")
+        if app is not None and source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--bulk chooses the apps itself: drop --app.")
+        _transfer_bulk(s, recipient, locked, confirm)
+        return
+    if not app:
+        raise click.UsageError(f"Missing option '--app' / '-a' (or set {APP_ENV}).")
     try:
         team = queries.app_access(s.db(), s.actor().email, app, limit=1).app.team
     except StoreError:
@@ -704,10 +870,100 @@ def apps_transfer(recipient: str, app: str, locked: bool, confirm: str | None) -
             f"This moves {shown(app)} out of team {shown(team)} to {shown(recipient)} "
             "and removes every grant on it.",
         )
+    _transfer_one(s, app, recipient, locked, bulk=False)
+
+
+def _transfer_one(s: State, app: str, recipient: str, locked: bool, *, bulk: bool) -> None:
+    """One transfer through the store, with Heroku's progress lines (and its lock line).
+
+    In a bulk transfer Heroku names the recipient once, above the list, not on each line.
+    """
     change = ops.transfer_app(s.db(), s.actor(), app, recipient, locked=locked)
-    done(f"Transferring {shown(change.app)} to {shown(change.team or change.owner)}")
+    to = "" if bulk else f" to {shown(change.team or change.owner)}"
+    done(f"Transferring {shown(change.app)}{to}")
+    if locked and change.locked:
+        # Heroku runs apps:lock after the transfer; here the lock is set in the same step.
+        done(f"Locking {shown(change.app)}")
     if change.removed_grants:
-        say(f"Removed the grants of: {', '.join(shown(e) for e in change.removed_grants)}")
+        note(f"Removed the grants of: {', '.join(shown(e) for e in change.removed_grants)}")
+
+
+def _transfer_bulk(s: State, recipient: str, locked: bool, confirm: str | None) -> None:
+    """apps:transfer --bulk: pick among the apps the actor may let go, then move each."""
+    me = s.actor().email
+    to = recipient.strip()
+    to_key = to.lower() if "@" in to else to
+    letting_go = {
+        t.name for t in queries.teams(s.db(), me)
+        if decide_team(TeamAction.TRANSFER_OUT, t.name, queries.relation_to(s.db(), me, t.name))
+    }
+    candidates = [
+        r for r in queries.apps(s.db(), me)
+        if ((r.team is None and r.owner == me) or r.team in letting_go)
+        and to_key not in (r.team, r.owner)
+    ]
+    if not candidates:
+        raise click.ClickException(
+            f"You have no apps you may transfer to {shown(to)}: 'teamaccess apps' lists yours."
+        )
+    if confirm is not None:
+        if confirm.strip() != to:
+            raise click.ClickException(
+                f"Confirmation {shown(confirm)} did not match {shown(to)}. Aborted."
+            )
+        chosen = candidates
+    elif not stdin_is_terminal():
+        raise click.ClickException(
+            f"--bulk asks which apps to transfer: run it on a terminal, or pass --confirm "
+            f"{shown(to)} to transfer all {len(candidates)} of them."
+        )
+    else:
+        chosen = _choose_apps(candidates)
+        if not chosen:
+            raise click.ClickException("No apps chosen. Aborted.")
+    note(f"Transferring applications to {shown(to)}...")
+    refused = 0
+    for row in chosen:
+        try:
+            _transfer_one(s, row.name, recipient, locked, bulk=True)
+        except StoreError as err:
+            refused += 1
+            _error(str(err))
+    if refused:
+        raise click.exceptions.Exit(1)
+
+
+def _choose_apps(rows: Sequence[queries.AppRow]) -> list[queries.AppRow]:
+    """Ask on the terminal which of ``rows`` to transfer: numbers, ranges (2-4), or all."""
+    note("Select applications you would like to transfer:")
+    width = len(str(len(rows)))
+    for n, row in enumerate(rows, 1):
+        note(f"  {n:>{width}}  {shown(row.name)} ({shown(row.team or row.owner)})")
+    while True:
+        answer = click.prompt("Numbers (e.g. 1 3-5), 'all', or nothing to stop", default="",
+                              show_default=False, err=True).strip().lower()
+        if not answer:
+            return []
+        if answer == "all":
+            return list(rows)
+        picked = _parse_choice(answer, len(rows))
+        if picked is not None:
+            return [rows[i - 1] for i in picked]
+        note(f"Give numbers from 1 to {len(rows)}, like '1 3-5', or 'all'.")
+
+
+def _parse_choice(answer: str, count: int) -> list[int] | None:
+    """``"1 3-5,7"`` as sorted 1-based numbers, or None if any part isn't one in 1..count."""
+    picked: set[int] = set()
+    for part in answer.replace(",", " ").split():
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return None
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= count:
+            return None
+        picked.update(range(first, last + 1))
+    return sorted(picked)
 
 
 @command("apps:join")
@@ -729,11 +985,17 @@ def apps_leave(app: str) -> None:
 
 
 @command("apps:destroy")
-@app_option
-@click.option("--confirm", metavar="APP", help="The app's name, to skip the prompt.")
-def apps_destroy(app: str, confirm: str | None) -> None:
-    """Destroy an app with its grants and resources."""
+@click.argument("app_arg", metavar="[APP]", required=False, shell_complete=_completer("app"))
+@click.option("--app", "-a", "app", metavar="APP", envvar=APP_ENV,
+              shell_complete=_completer("app"), help=f"App name (default: {APP_ENV}).")
+@click.option("--confirm", "-c", metavar="APP", help="The app's name, to skip the prompt.")
+def apps_destroy(app_arg: str | None, app: str | None, confirm: str | None) -> None:
+    """Destroy an app with its grants and resources.
+
+    The app is APP or --app; 'teamaccess apps:destroy myapp --confirm myapp' skips the prompt.
+    """
     s = _state()
+    app = app_named(app_arg, app)
     # Ask only someone the store would let through: anyone else gets (and the log records)
     # the store's refusal rather than a confirmation prompt.
     if queries.may(s.db(), s.actor().email, app, AppAction.DESTROY):
@@ -773,7 +1035,14 @@ def teams_cmd(as_json: bool) -> None:
     s = _state()
     rows = queries.teams(s.db(), s.actor().email)
     if as_json:
-        print_json([{"name": r.name, "role": r.role} for r in rows])
+        default = default_team(s)
+        keys = queries.team_keys(s.db(), (r.name for r in rows))
+        print_json([
+            {"id": row_id("team", *keys[r.name]), "name": r.name, "role": r.role,
+             "type": "enterprise", "default": r.name == default,
+             "created_at": iso(keys[r.name][1]), "updated_at": iso(keys[r.name][1])}
+            for r in rows
+        ])
         return
     if not rows:
         say("You are not a member of any team.")
@@ -818,6 +1087,23 @@ def account_mfa(enable: bool | None) -> None:
     done(f"{'Enabling' if enable else 'Disabling'} MFA for {shown(actor.email)}")
 
 
+@command("auth:whoami")
+def auth_whoami() -> None:
+    """Show the account you act as (from --as, TEAMACCESS_AS or your bound login)."""
+    say(shown(_state().actor().email))
+
+
+@command("auth:2fa")
+def auth_2fa() -> None:
+    """Check your two-factor authentication (MFA) status, as Heroku's auth:2fa does."""
+    s = _state()
+    me = s.actor().email
+    account = queries.account(s.db(), me)
+    if account is None:
+        raise NotFound(f"No account {shown(me)}: ask a team admin to add you.")
+    say(f"Two-factor authentication is {'enabled' if account.mfa_enabled else 'not enabled'}")
+
+
 @command("accounts:bind")
 @click.argument("login")
 @click.argument("email")
@@ -835,11 +1121,11 @@ def accounts_bind(login: str, email: str) -> None:
     db = s.db()
     binding = ops.bind_login(db, _binding_actor(s, db, login, email), login, email)
     if binding.offered:
-        done(f"Offering login {shown(binding.login)} to act as {shown(binding.email)}")
-        say(f"{shown(binding.login)} confirms by running: teamaccess accounts:bind "
-            f"{shown(binding.login)} {shown(binding.email)}")
+        progress(f"Offering login {shown(binding.login)} to act as {shown(binding.email)}")
+        note(f"{shown(binding.login)} confirms by running: teamaccess accounts:bind "
+             f"{shown(binding.login)} {shown(binding.email)}")
         return
-    done(f"Binding login {shown(binding.login)} to {shown(binding.email)}")
+    progress(f"Binding login {shown(binding.login)} to {shown(binding.email)}")
 
 
 def _binding_actor(s: State, db: Database, login: str, email: str) -> Actor:
@@ -914,7 +1200,8 @@ def resources_cmd(team: str | None, as_json: bool) -> None:
     rows = queries.resources(s.db(), s.actor().email, name)
     if as_json:
         print_json([
-            {"app": {"name": r.app}, "kind": r.kind, "name": r.name, "plan": {"name": r.plan},
+            {"id": row_id("resource", r.resource_id, r.app_created_at),
+             "app": {"name": r.app}, "kind": r.kind, "name": r.name, "plan": {"name": r.plan},
              "quantity": r.quantity, "monthly_cents": r.monthly_cents}
             for r in rows
         ])
@@ -990,7 +1277,7 @@ def import_cmd(file: str) -> None:
     result = portable.import_team(s.db(), s.actor(), doc)
     done(f"Importing {shown(result.team)} from {shown(file)}")
     for line in result.summary():
-        say(line)
+        note(line)
 
 
 @command("export")
