@@ -406,7 +406,7 @@ def _set_membership(
             return MemberChange(t.name, who, new_role, None)
         ev.action = "team_membership.update"
         if m.role == new_role:
-            raise Refused(f"{who} is already {new_role} of {t.name}.")
+            raise Refused(f"{who} is already {'an' if new_role == 'admin' else 'a'} {new_role} of {t.name}.")
         if m.role == "admin" and _admins(s, t.id) <= 1:
             raise LastAdminRefused(
                 f"Can't change the role of {who}: they are the only admin of {t.name}; "

@@ -475,3 +475,41 @@ def _no_authority(email: str, missing: list[str]) -> str:
     shown = ", ".join(missing[:3]) + (" and more" if len(missing) > 3 else "")
     return (f"Can't bind to {email}: that would also act in {shown}, which you don't "
             "administer; ask an admin of those teams (or the database's owner).")
+
+
+# -- a team user's role, decided before asking (the dashboard greys keys and asks with it) ------
+
+
+def decide_member_change(
+    team: str, rel: Relation, target: str, target_role: str, new_role: str | None, admins: int
+) -> Decision:
+    """May an actor with relation ``rel`` give ``target`` (now ``target_role``) ``new_role``?
+
+    ``new_role`` None means removing them from the team; ``admins`` is how many admins the team
+    has now. The store decides again when it writes; this lets a face refuse before it asks
+    ("confirm first, refuse after" asks for what will be refused).
+    """
+    allowed = decide_team(TeamAction.MANAGE_MEMBERS, team, rel)
+    if not allowed:
+        return allowed
+    if target_role == Relation.COLLABORATOR.value:
+        return _deny(
+            "team:manage_members:collaborator",
+            f"{target} is a collaborator of {team}, not a team user: give them a role by adding "
+            "them as a user, or change their grants in each app's access pane",
+        )
+    if new_role == target_role:
+        article = "an" if target_role == "admin" else "a"
+        return _deny("team:manage_members:same_role", f"{target} is already {article} {target_role} of {team}")
+    if target_role == "admin" and admins <= 1:
+        what = "remove them" if new_role is None else "change their role"
+        return _deny(
+            "at-least-one-admin",
+            f"{target} is the only admin of {team}: add another admin before you {what}",
+        )
+    return _allow("team:manage_members", f"admin of {team}")
+
+
+def lost_by_role_change(team: str, before: Relation, after: Relation) -> tuple[TeamAction, ...]:
+    """The team actions ``before`` allows and ``after`` does not (what a demotion takes away)."""
+    return tuple(a for a in TeamAction if decide_team(a, team, before) and not decide_team(a, team, after))

@@ -111,10 +111,12 @@ def test_lock_errors_read_as_the_spec(sdb):
 def test_members_table_shows_role_and_mfa(sdb):
     ops.set_mfa(sdb, ops.Actor("joe@acme.com"), True)
     lines = ok(run(sdb, "members", "--team", "acme")).splitlines()
-    assert lines[0].split() == ["Email", "Role", "MFA"]
+    assert lines[0].split() == ["Email", "Role", "MFA", "Apps"]
     assert set(lines[1]) <= {"─", " "}
     rows = [line.split() for line in lines[2:]]
+    # sam holds a grant on a team app without a membership: a collaborator (SPEC "Words")
     assert rows == [["ada@acme.com", "admin", "disabled"], ["joe@acme.com", "member", "enabled"],
+                    ["sam@freelance.dev", "collaborator", "disabled", "test"],
                     ["val@acme.com", "viewer", "disabled"]]
 
 
@@ -166,7 +168,7 @@ def test_members_remove_lists_kept_grants_after_the_exact_line(sdb):
     assert out[0] == "Removing joe@acme.com from acme... done"
     assert "myapp" in out[1] and "collaborator" in out[1]
     assert "access:remove joe@acme.com" in out[2]
-    assert "joe@acme.com" not in dict(roster(sdb))
+    assert dict(roster(sdb))["joe@acme.com"] == "collaborator"  # no membership, a grant kept
 
 
 def test_last_admin_cannot_be_removed(sdb):
@@ -618,7 +620,7 @@ def test_demo_builds_beside_the_default_database(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["demo", "--as", "joe@acme.com"])
     assert result.exit_code == 0 and opened[-1][1] == "joe@acme.com"
     db = Database(tmp_path / "data" / "demo.db")
-    assert len(queries.roster(db, "ada@acme.com", "acme-widgets")) == 21
+    assert len(queries.roster(db, "ada@acme.com", "acme-widgets")) == 21 + 4  # + collaborators
     db.close()
 
 

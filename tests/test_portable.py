@@ -110,7 +110,7 @@ def test_heroku_rows_are_understood(other):
             result.admin_rows_skipped) == (3, 2, 2, 1)
     assert [(r.email, r.role, r.mfa, r.name) for r in queries.roster(other, "ada@acme.com", "acme")] == [
         ("ada@acme.com", "admin", True, None), ("joe@acme.com", "member", True, "Joe Smith"),
-        ("val@acme.com", "viewer", False, None)]
+        ("sam@freelance.dev", "collaborator", False, None), ("val@acme.com", "viewer", False, None)]
     why = {r.permission: r.held for r in queries.why(other, "ada@acme.com", "myapp", "sam@freelance.dev")}
     assert why == {"view": True, "deploy": True, "operate": False, "manage": False}
     # the document's users count as having joined before its locks

@@ -9,7 +9,7 @@ ADA = ops.Actor("ada@acme.com", "ada")
 
 def test_demo_roster_has_every_role(demo_db):
     roles = {r.role for r in queries.roster(demo_db, "ada@acme.com", "acme-widgets")}
-    assert roles == {"admin", "member", "viewer"}
+    assert roles == {"admin", "member", "viewer", "collaborator"}
 
 
 def test_lock_twice_is_refused_with_the_seed_message(demo_db):

@@ -42,6 +42,7 @@ from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
+from teamaccess.tui.widgets.words import in_dashboard_words
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -56,12 +57,15 @@ _TRUECOLOR = ("truecolor", "24bit")
 
 
 def pick_theme(explicit: str | None = None) -> str:
-    """The theme: the argument, else ``TEAMACCESS_THEME``, else ``ansi-dark`` on 16-colour terminals."""
+    """The theme: the argument, else ``TEAMACCESS_THEME``, else ``ansi-dark`` on 16-colour terminals
+    (``TEXTUAL_COLOR_SYSTEM=standard`` says so too, as does a terminal without 256 colours)."""
     if explicit:
         return explicit
     chosen = os.environ.get("TEAMACCESS_THEME")
     if chosen:
         return chosen
+    if os.environ.get("TEXTUAL_COLOR_SYSTEM", "").lower() in ("standard", "monochrome"):
+        return "ansi-dark"
     colorterm = os.environ.get("COLORTERM", "").lower()
     term = os.environ.get("TERM", "").lower()
     if colorterm in _TRUECOLOR or "256" in term or "direct" in term:
@@ -103,6 +107,8 @@ class TeamAccessApp(App[None]):
 
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False, tooltip="Quit teamaccess"),
+        # Not a priority: a text box takes its q, and a dialog's q backs out of the dialog.
+        Binding("q", "quit", "Quit", id="app.quit_q", show=False, tooltip="Quit teamaccess"),
         Binding("1", "show_tab('roster')", "Roster", id="app.roster", show=False,
                 tooltip="Go to Roster"),
         Binding("2", "show_tab('apps')", "Apps", id="app.apps", show=False, tooltip="Go to Apps"),
@@ -206,6 +212,12 @@ class TeamAccessApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.idle_gc.saw_input()
+            if (isinstance(event, events.Key) and event.key == "escape" and self._access_wanted
+                    and isinstance(self.screen, MainScreen)):
+                # Typed ahead for the access pane that is still opening: it backs out of that
+                # pane, which then never appears, rather than landing on the list beneath.
+                self._access_wanted = False
+                return
         await super().on_event(event)
 
     @property
@@ -308,11 +320,17 @@ class TeamAccessApp(App[None]):
     def on_team_access_app_data_changed(self, _message: DataChanged) -> None:
         self.data_changed()
 
-    def data_changed(self) -> None:
-        """Reload the context and what is on screen; the rest reloads when it is shown."""
+    def data_changed(self, focus: str | None = None) -> None:
+        """Reload the context and what is on screen; the rest reloads when it is shown.
+
+        ``focus``: the key of a row just added or changed here, for the cursor to land on.
+        """
         self.load_context()
         main = self.main
         front = main.active_view
+        if focus is not None:
+            target = self.screen.view if isinstance(self.screen, AccessScreen) else front
+            target.land_on(focus)
         for view in main.views():
             if view is front:
                 view.reload()
@@ -337,7 +355,7 @@ class TeamAccessApp(App[None]):
 
     def report(self, message: str, *, error: bool = False) -> None:
         """Tell the user an outcome in one line (user data shown literally)."""
-        line = clean(message)
+        line = clean(in_dashboard_words(message) if error else message)
         self.last_message = line
         if error:
             self.last_error = line
@@ -451,6 +469,7 @@ class TeamAccessApp(App[None]):
 
     def action_show_tab(self, tab_id: str) -> None:
         """Bring one of the team's lists to the front (from any screen)."""
+        self._access_wanted = False  # a pane still opening was left before it appeared
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
             self.pop_screen()
         self.main.show_tab(tab_id)
@@ -483,6 +502,13 @@ class TeamAccessApp(App[None]):
         if action == "switch_team":
             return len(self.teams) > 1
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """``t`` with one team says so rather than nothing (a typed t never reaches here)."""
+        if event.key == "t" and len(self.teams) <= 1 and self.relation is not None:
+            event.stop()
+            self.report(f"You belong to one team only ({self.team}): nothing to switch to.",
+                        error=True)
 
     def action_help(self) -> None:
         """Show the keys that work here."""

@@ -503,7 +503,10 @@ def row_id(kind: str, key: int | str | None, created_at: datetime | None) -> str
 
 def member_json(row: queries.MemberRow) -> dict[str, Any]:
     """A roster row with the Platform API's team-member field names."""
-    return portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+    out = portable.member_row(row.email, row.name, row.role, row.mfa, row.since)
+    if row.role == queries.COLLABORATOR:
+        out["apps"] = [{"name": app} for app in row.apps]  # what makes them a collaborator
+    return out
 
 
 def with_member_id(row: queries.MemberRow, team_key: tuple[int, datetime] | None,
@@ -520,10 +523,14 @@ def with_member_id(row: queries.MemberRow, team_key: tuple[int, datetime] | None
 
 @command("members")
 @team_option
-@click.option("--role", "-r", metavar="ROLE", help="Only users with this role (admin, member, viewer).")
+@click.option("--role", "-r", metavar="ROLE",
+              help="Only users with this role (admin, member, viewer, collaborator).")
 @json_option
 def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
-    """List the team's users with their role and MFA status."""
+    """List the team's users and collaborators with their role and MFA status.
+
+    A collaborator (an app grant, no membership) is listed with the apps they hold.
+    """
     s = _state()
     name = resolve_team(s, team)
     rows = queries.roster(s.db(), s.actor().email, name, role=role)
@@ -533,6 +540,10 @@ def members_cmd(team: str | None, role: str | None, as_json: bool) -> None:
         return
     if not rows:
         say(f"No members in {shown(name)}{' with role ' + shown(role) if role else ''}.")
+        return
+    if any(r.apps for r in rows):
+        table(("Email", "Role", "MFA", "Apps"),
+              ((r.email, r.role, "enabled" if r.mfa else "disabled", ", ".join(r.apps)) for r in rows))
         return
     table(("Email", "Role", "MFA"), ((r.email, r.role, "enabled" if r.mfa else "disabled") for r in rows))
 

@@ -8,17 +8,17 @@ from typing import Any
 from rich.text import Text
 from teamaccess.store import ops, queries
 from teamaccess.store.policy import PERMISSIONS
-from teamaccess.tui.widgets.dialogs import GrantDialog, PermissionsDialog, TooSmall
+from teamaccess.tui.widgets.dialogs import GrantDialog, HelpScreen, PermissionsDialog, TooSmall
 from teamaccess.tui.widgets.footer import KeysFooter
-from teamaccess.tui.widgets.safe import clean, text
+from teamaccess.tui.widgets.safe import clean
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from .base import TableView
-from .header import HeaderBar
+from .base import TableView, cut
+from .header import HeaderBar, fit
 
 
 def perm_marks(perms: tuple[str, ...]) -> Text:
@@ -44,6 +44,8 @@ class AccessView(TableView):
         Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
         Binding("e", "change", "Change", id="access.change", tooltip="Change the selected grant"),
         Binding("d", "revoke", "Revoke", id="access.revoke", tooltip="Revoke the selected grant"),
+        Binding("enter", "details", "Details", id="access.details", show=False,
+                tooltip="Show the selected row in full"),
         Binding("l", "lock", "Lock", id="access.lock", tooltip="Lock this app"),
         Binding("u", "unlock", "Unlock", id="access.unlock", tooltip="Unlock this app"),
     ]
@@ -78,8 +80,11 @@ class AccessView(TableView):
 
     def cells(self, item: queries.AccessRow) -> Sequence[Text]:
         role = Text(item.role) if item.role else Text("collaborator", style="italic")
-        why = "; ".join(clean(detail) for _source, _perms, detail in item.sources)
-        return (text(item.email), role, perm_marks(item.permissions), Text(why))
+        why = "; ".join(detail for _source, _perms, detail in item.sources)
+        # Cut with an ellipsis to what is left of the width, never mid-word at the edge;
+        # enter shows the row in full.
+        room = max(24, (self.app.size.width or 80) - 48)
+        return (cut(item.email, 30), role, perm_marks(item.permissions), cut(why, room))
 
     def haystack(self, item: queries.AccessRow) -> str:
         # Search text is never shown, so it needs no cleaning; the sources' short names (not
@@ -89,7 +94,8 @@ class AccessView(TableView):
 
     def status_extra(self, line: Text) -> None:
         grants = sum(1 for r in self.items if r.grant is not None)
-        line.append(f" · {grants} explicit grants · V view, D deploy, O operate, M manage")
+        line.append(f" · {grants} explicit grant{'' if grants == 1 else 's'}"
+                    " · V view, D deploy, O operate, M manage")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         decided = self._check_action(action)
@@ -120,7 +126,47 @@ class AccessView(TableView):
         return True
 
 
+    def why_not(self, action: str) -> str | None:
+        view = self.view
+        if view is None or self.refusal is not None:
+            return None
+        app = self.app_name
+        if not view.can_manage and action in ("grant", "change", "revoke", "lock", "unlock"):
+            return (f"Only team admins and accounts with manage on {app} may change its access "
+                    "or lock: ask one of them.")
+        if action in ("change", "revoke"):
+            row = self.selected()
+            if row is None:
+                return "The list is empty: nobody to change (a grants access)."
+            sources = ", ".join(source for source, _p, _d in row.sources) or "nothing"
+            return (f"{row.email} holds no explicit grant on {app} to "
+                    f"{'change' if action == 'change' else 'revoke'} (their access: {sources}); "
+                    "a grants one.")
+        if action == "lock":
+            return f"{app} is already locked: u unlocks it."
+        if action == "unlock":
+            return f"{app} is not locked: l locks it."
+        return None
+
     # -- actions -----------------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        """Enter shows the row in full (its cells are cut to the width)."""
+        event.stop()
+        self.action_details()
+
+    def action_details(self) -> None:
+        """Every field of the selected row, uncut: the detail view for wide rows."""
+        row = self.selected()
+        if row is None:
+            return
+        fields = [("email", row.email), ("role", row.role or "collaborator"),
+                  ("permissions", " ".join(row.permissions) or "none"),
+                  ("explicit grant", " ".join(row.grant) if row.grant else "none")]
+        fields += [(f"why: {source}", f"{' '.join(perms)}  ({detail})")
+                   for source, perms, detail in row.sources]
+        self.ta.push_screen(HelpScreen(f"{row.email} on {self.app_name}",
+                                       [(k, clean(v)) for k, v in fields]))
 
     def action_grant(self) -> None:
         """Grant an account access."""
@@ -132,7 +178,7 @@ class AccessView(TableView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(GrantDialog(app, grant), done)
 
@@ -150,7 +196,7 @@ class AccessView(TableView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
 
@@ -235,27 +281,45 @@ class AccessScreen(Screen[None]):
         view.table.focus()
 
     def show_summary(self, view: queries.AccessView | None, refusal: str | None) -> None:
-        """The line above the list: the app, its lock, the actor's own rights."""
-        line = Text(" ")
-        line.append(clean(self.app_name), style="bold")
-        if view is not None:
-            facts = view.app
-            if facts.team is None:
-                line.append(f"  personal app of {clean(facts.owner)}")
-            else:
-                line.append(f"  in {clean(facts.team)}  ")
-                if facts.locked:
-                    line.append("locked", style="bold yellow")
-                    if facts.locked_at is not None:
-                        line.append(f" since {facts.locked_at:%Y-%m-%d}")
+        """The line above the list: the app, its lock, the actor's own rights.
+
+        At 80 columns the least needed goes first (the team, the lock's date); the actor's
+        permissions are never cut.
+        """
+        self._summary = (view, refusal)
+
+        def line(team: bool, since: bool) -> Text:
+            out = Text(" ")
+            out.append(clean(self.app_name), style="bold")
+            if view is not None:
+                facts = view.app
+                if facts.team is None:
+                    out.append(f"  personal app of {clean(facts.owner)}" if team else "  personal")
                 else:
-                    line.append("open", style="dim")
-            line.append("  ·  you: " + (" ".join(view.actor_permissions) or "none"))
-            if not view.can_manage:
-                line.append("  (read-only)", style="italic")
-        elif refusal is not None:
-            line.append("  no access", style="bold red")
-        self.query_one("#summary", Static).update(line)
+                    if team:
+                        out.append(f"  in {clean(facts.team)}")
+                    out.append("  ")
+                    if facts.locked:
+                        out.append("locked", style="bold yellow")
+                        if since and facts.locked_at is not None:
+                            out.append(f" since {facts.locked_at:%Y-%m-%d}")
+                    else:
+                        out.append("open", style="dim")
+                out.append("  ·  you: " + (" ".join(view.actor_permissions) or "none"))
+                if not view.can_manage:
+                    out.append("  (read-only)", style="italic")
+            elif refusal is not None:
+                out.append("  no access", style="bold red")
+            return out
+
+        summary = self.query_one("#summary", Static)
+        summary.update(fit([line(True, True), line(False, True), line(False, False)],
+                           summary.size.width or self.size.width))
+
+    def on_resize(self, _event: events.Resize) -> None:
+        view, refusal = getattr(self, "_summary", (None, None))
+        if view is not None or refusal is not None:
+            self.show_summary(view, refusal)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual restyles a pushed screen from scratch. This one was styled when it was built

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from teamaccess.tui.app import TeamAccessApp
 
 
+def cut(value: object, width: int) -> Text:
+    """User data as text of at most ``width`` cells, ending in an ellipsis when it was longer
+    (a long cell must not push the columns after it off the screen; enter shows it in full)."""
+    shown = text(value)
+    if shown.cell_len > width:
+        shown.truncate(width, overflow="ellipsis")
+    return shown
+
+
 class TableView(Vertical):
     """A filterable list loaded from the store in a thread worker and shown by row key.
 
@@ -91,6 +100,8 @@ class TableView(Vertical):
         self._found = 0
         # The footer's keys are decided afresh for what loads next.
         self._keys_signature: Any = None
+        # A row just added or changed here: the cursor goes to it once the next load shows it.
+        self._land_on: str | None = None
 
     @property
     def ta(self) -> TeamAccessApp:
@@ -225,8 +236,30 @@ class TableView(Vertical):
         refusal = self.query_one(".refusal", Static)
         refusal.update(text(message.error or ""))
         self.refilter()
+        if self._land_on is not None and not message.partial and message.error is None:
+            self._landed()
+        if (self.app.focused is None and self.screen.is_current
+                and getattr(self.screen, "active_view", self) is self):
+            # A refusal hid the table and took the keyboard with it (the actor lost their role
+            # for a moment): now that rows are back, give it back, or no key would work.
+            self.call_after_refresh(self.focus_list)
         self.after_load()
         self.refresh_keys()
+
+    def land_on(self, key: str) -> None:
+        """Put the cursor on the row with ``key`` once the next load shows it."""
+        self._land_on = key
+
+    def _landed(self) -> None:
+        key, self._land_on = self._land_on, None
+        found = self.matching()
+        index = next((i for i, item in enumerate(found) if self.key(item) == key), None)
+        if index is None:
+            return
+        if index >= self.window:  # beyond the window: grow it to reach the row
+            self.window = (index // self.WINDOW + 1) * self.WINDOW
+            self.refilter()
+        self.table.move_cursor(row=self.table.get_row_index(key), animate=False)
 
     def first_page_drawn(self) -> None:
         """Let the read of the rest start, after the next refresh: it competes for the
@@ -317,10 +350,26 @@ class TableView(Vertical):
     def after_refilter(self) -> None:
         """Hook run after the table was updated."""
 
+    def show_all(self) -> None:
+        """Put every matching row in the table (G / End go to the very last one)."""
+        if self._found > self.table.row_count:
+            self.window = self._found
+            self.refilter()
+
+    def empty_hint(self) -> str:
+        """What an empty list says, with the key that would fill it."""
+        return f"no {self.noun} yet"
+
     def status(self, shown: int, found: int) -> Text:
         """The line under the table."""
         if self.refusal is not None:
             return Text("")
+        if self.loaded and not self.partial and not self.items:
+            return Text(self.empty_hint(), style="bold")
+        if self.loaded and not self.partial and not found:
+            return Text(f"nothing matches out of {len(self.items)} {self.noun} — escape clears "
+                        "the filter" + (", m shows everyone" if getattr(self, "no_mfa_only", False)
+                                        else ""), style="bold")
         if self.partial:
             line = Text(f"the first {len(self.items)} {self.noun}; reading the rest…")
             if self.filter_text:
@@ -399,8 +448,13 @@ class TableView(Vertical):
         self.table.focus()
         return had
 
+    def why_not(self, action: str) -> str | None:
+        """One line on why ``action``'s key does nothing here now (None: nothing to say)."""
+        return None
+
     def on_key(self, event) -> None:
-        """Escape in the filter clears it; down goes back to the list."""
+        """Escape in the filter clears it; down goes back to the list. A key of this list that
+        does nothing here (greyed out or hidden) says in one line why, rather than nothing."""
         if self.filter_box.has_focus:
             if event.key == "escape":
                 event.stop()
@@ -409,3 +463,12 @@ class TableView(Vertical):
             elif event.key == "down":
                 event.stop()
                 self.table.focus()
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if self.check_action(binding.action, ()) is True:
+                return  # it did run (or will): nothing to explain
+            reason = self.why_not(binding.action)
+            if reason:
+                event.stop()
+                self.ta.report(reason, error=True)
+            return

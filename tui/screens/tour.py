@@ -54,11 +54,17 @@ class Scene:
     steps: Sequence[Step] = field(default=())
     sizes: tuple[tuple[int, int], ...] = ((80, 24), (120, 40))
     readme: bool = False  # shown in the README
+    no_color: bool = False  # as under NO_COLOR=1 (the warning badges must still stand out)
 
 
 SCENES: tuple[Scene, ...] = (
     Scene("roster", readme=True),
     Scene("roster_no_mfa_sorted", steps=("m", "s", "s")),
+    Scene("roster_sorted_reversed", steps=("s", "s", "S")),
+    Scene("roster_no_color", no_color=True),
+    Scene("roster_collaborator", steps=(select("ops@oncall-agency.io"), "enter")),
+    Scene("roster_demote_yourself", steps=(select("ada@acme.com"), "e", fill("#role-viewer", True),
+                                           "ctrl+s")),
     Scene("roster_filter", steps=("slash", "j", "o")),
     Scene("roster_add_user", steps=("a", fill("#email", "newbie@acme.com"))),
     Scene("roster_member_access", steps=(select("john@acme.com"), "enter")),
@@ -88,6 +94,8 @@ SCENES: tuple[Scene, ...] = (
                                           select("john@acme.com"), "d")),
     Scene("audit", steps=("3",), readme=True),
     Scene("audit_event", steps=("3", "enter")),
+    Scene("access_row_details", steps=("2", select("website-prod"), "enter",
+                                       select("john@acme.com"), "enter")),
     Scene("resources", steps=("4",)),
     Scene("billing", steps=("5",)),
     Scene("billing_as_member", actor="joe@acme.com", steps=("5",)),
@@ -111,10 +119,22 @@ def prepare(db: Database) -> None:
 
 def make_app(db: Database, scene: Scene) -> Any:
     """The dashboard as the scene's actor, with no watcher and a fixed theme."""
+    import os
+
     from teamaccess.tui.app import TeamAccessApp
 
-    return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
-                         theme="textual-dark", watch=False)
+    had = os.environ.get("NO_COLOR")
+    if scene.no_color:
+        os.environ["NO_COLOR"] = "1"  # Textual reads it as the app is made
+    try:
+        return TeamAccessApp(db, Actor(scene.actor, scene.actor.split("@")[0]), DEMO_TEAM,
+                             theme="textual-dark", watch=False)
+    finally:
+        # ...from its own copy of the environment: the next scene must not inherit it.
+        if had is None:
+            os.environ.pop("NO_COLOR", None)
+        else:
+            os.environ["NO_COLOR"] = had
 
 
 async def settle(pilot: Pilot, app: Any, limit: int = 600) -> None:

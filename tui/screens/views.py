@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -10,16 +11,20 @@ from teamaccess.store import ops, queries
 from teamaccess.store.policy import (
     AppAction,
     AppFacts,
+    Decision,
     Relation,
     Standing,
     TeamAction,
     decide_app,
+    decide_member_change,
     decide_team,
+    lost_by_role_change,
 )
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
     CollaboratorDialog,
     CreateAppDialog,
+    DestroyDialog,
     HelpScreen,
     RoleDialog,
     TransferInDialog,
@@ -29,7 +34,10 @@ from teamaccess.tui.widgets.safe import clean, text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from .base import TableView
+from .base import TableView, cut
+
+#: The roster's roles in the order the role sort shows them (collaborators last).
+ROLE_ORDER = ("admin", "member", "viewer", queries.COLLABORATOR)
 
 NO_MFA = "✗ no MFA"
 MFA_ON = "✓ MFA"
@@ -38,8 +46,9 @@ UNLOCKED = "open"
 
 
 def mfa_badge(mfa: bool) -> Text:
-    """An MFA badge that reads without colour: a symbol and a word."""
-    return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold red")
+    """An MFA badge that reads without colour: a symbol and a word; the warning is reversed, so
+    it is the most visible cell with or without colour (NO_COLOR turns red into grey)."""
+    return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold reverse red")
 
 
 def lock_badge(locked: bool) -> Text:
@@ -83,7 +92,7 @@ class RosterView(TeamView):
 
     noun = "users"
     COLUMNS = (("email", "Email"), ("name", "Name"), ("role", "Role"), ("mfa", "MFA"),
-               ("since", "Since"))
+               ("since", "Since"), ("apps", "Apps (collaborators)"))
     SORTS = ("email", "name", "role", "mfa", "since")
 
     BINDINGS = [
@@ -92,8 +101,11 @@ class RosterView(TeamView):
         Binding("d", "remove_user", "Remove", id="roster.remove", tooltip="Remove the selected user from the team"),
         Binding("c", "add_collaborator", "Collab", id="roster.collaborator",
                 tooltip="Add a collaborator (view only) to one app"),
-        Binding("m", "toggle_mfa", "No MFA", id="roster.mfa", tooltip="Show only users without MFA"),
+        Binding("m", "toggle_mfa", "No-MFA:off", id="roster.mfa",
+                tooltip="Show only users without MFA (or everyone again)"),
         Binding("s", "sort", "Sort", id="roster.sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse", "Reverse", id="roster.reverse", show=False,
+                tooltip="Reverse the sort order"),
         Binding("enter", "open", "Access", id="roster.open",
                 tooltip="Which apps the selected user can reach, and why"),
     ]
@@ -102,6 +114,7 @@ class RosterView(TeamView):
         super().__init__(id=id)
         self.no_mfa_only = False
         self.sort_by = "email"
+        self.sort_reversed = False
         self.without_mfa = 0
 
     def fetch(self) -> Any:
@@ -109,7 +122,7 @@ class RosterView(TeamView):
 
     def fetch_first(self) -> Any | None:
         # Only the email order is the store's: another sort needs every row to start with.
-        if self.sort_by != "email":
+        if self.sort_by != "email" or self.sort_reversed:
             return None
         return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team(),
                               limit=self.window)
@@ -122,8 +135,10 @@ class RosterView(TeamView):
         return item.email
 
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
-        return (text(item.email), text(item.name or ""), Text(item.role),
-                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")))
+        role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
+        return (cut(item.email, 32), cut(item.name or "", 36), role,
+                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")),
+                cut(", ".join(item.apps), 40))
 
     def after_load(self) -> None:
         if self.refusal is None:
@@ -132,7 +147,7 @@ class RosterView(TeamView):
             self.ta.roster_loaded()
 
     def haystack(self, item: queries.MemberRow) -> str:
-        return f"{item.email} {item.name or ''} {item.role}".lower()  # searched, never shown
+        return f"{item.email} {item.name or ''} {item.role} {' '.join(item.apps)}".lower()  # never shown
 
     def narrow(self, items: list[Any]) -> list[Any]:
         return [m for m in items if not m.mfa] if self.no_mfa_only else items
@@ -141,13 +156,15 @@ class RosterView(TeamView):
         keys = {
             "email": lambda m: m.email,
             "name": lambda m: ((m.name or "").lower(), m.email),
-            "role": lambda m: (("admin", "member", "viewer").index(m.role), m.email),
+            "role": lambda m: (ROLE_ORDER.index(m.role) if m.role in ROLE_ORDER else len(ROLE_ORDER),
+                               m.email),
             "mfa": lambda m: (m.mfa, m.email),
             "since": lambda m: (m.since, m.email),
         }
         if self.sort_by == "email":
-            return items  # the store sorts by email already
-        return sorted(items, key=keys[self.sort_by])
+            # the store sorts by email already
+            return items[::-1] if self.sort_reversed else items
+        return sorted(items, key=keys[self.sort_by], reverse=self.sort_reversed)
 
     def status_extra(self, line: Text) -> None:
         line.append(" · ")
@@ -157,11 +174,11 @@ class RosterView(TeamView):
             line.append("everyone has MFA", style="green")
         if self.no_mfa_only:
             line.append(" · showing only users without MFA", style="bold")
-        line.append(f" · sorted by {self.sort_by}")
+        line.append(f" · sorted by {self.sort_by}" + (" (reversed)" if self.sort_reversed else ""))
 
     def after_refilter(self) -> None:
         for key, label in self.COLUMNS:
-            mark = " ▼" if key == self.sort_by else ""
+            mark = (" ▼" if self.sort_reversed else " ▲") if key == self.sort_by else ""
             self.table.columns[key].label = Text(label + mark)  # type: ignore[index]
         self.table.refresh()
 
@@ -175,10 +192,27 @@ class RosterView(TeamView):
                 return None
         if action == "add_collaborator" and not self.allowed(TeamAction.ADD_COLLABORATOR):
             return False
-        if action in ("toggle_mfa", "sort", "filter", "open") and self.refusal is not None:
+        if action in ("toggle_mfa", "sort", "reverse", "filter", "open") and self.refusal is not None:
             return False
         return True
 
+
+    def empty_hint(self) -> str:
+        return "nobody yet — press a to add a user" if self.allowed(
+            TeamAction.MANAGE_MEMBERS) else "nobody yet"
+
+    def why_not(self, action: str) -> str | None:
+        rel, team = self.ta.relation, self.ta.team
+        if rel is None or team is None or self.refusal is not None:
+            return None
+        if action in ("add_user", "change_role", "remove_user"):
+            decision = decide_team(TeamAction.MANAGE_MEMBERS, team, rel)
+            if not decision:
+                return decision.reason + "."
+            return "The list is empty: nobody to change (a adds a user)."
+        if action == "add_collaborator":
+            return decide_team(TeamAction.ADD_COLLABORATOR, team, rel).reason + "."
+        return None
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -200,19 +234,48 @@ class RosterView(TeamView):
                     for row, src in found]
 
         def show(lines: list[tuple[str, str]]) -> None:
-            title = f"{member.email} ({member.role}) in {team}: {len(lines)} apps"
-            ta.push_screen(HelpScreen(title, lines or [("", "no access to any app")]))
+            holds = "holds grants on" if member.role == queries.COLLABORATOR else "reaches"
+            count = f"{len(lines)} app{'' if len(lines) == 1 else 's'}"
+            title = f"{member.email} ({member.role}) {holds} {count} of {team}"
+            about = [("name", member.name or ""), ("role", member.role),
+                     ("MFA", "enabled" if member.mfa else "NOT enabled"),
+                     ("since", member.since.strftime("%Y-%m-%d")), ("", "")]
+            ta.push_screen(HelpScreen(title, about + (lines or [("", "no access to any app")])))
 
         ta.fetch_then(reach, show)
 
     def action_toggle_mfa(self) -> None:
-        """Show only users without MFA, or everyone again."""
+        """Show only users without MFA, or everyone again; the footer says which."""
         self.no_mfa_only = not self.no_mfa_only
+        label = f"No-MFA:{'on' if self.no_mfa_only else 'off'}"
+        for key, bindings in self._bindings.key_to_bindings.items():
+            self._bindings.key_to_bindings[key] = [
+                replace(b, description=label) if b.action == "toggle_mfa" else b for b in bindings
+            ]
         self.refilter()
+        self.screen.refresh_bindings()
 
     def action_sort(self) -> None:
-        """Sort by the next column."""
+        """Sort by the next column (ascending)."""
         self.sort_by = self.SORTS[(self.SORTS.index(self.sort_by) + 1) % len(self.SORTS)]
+        self.sort_reversed = False
+        self.refilter()
+
+    def action_reverse(self) -> None:
+        """Reverse the order of the sorted column."""
+        self.sort_reversed = not self.sort_reversed
+        self.refilter()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it; a second click reverses it."""
+        event.stop()
+        key = event.column_key.value
+        if key not in self.SORTS:
+            return
+        if key == self.sort_by:
+            self.sort_reversed = not self.sort_reversed
+        else:
+            self.sort_by, self.sort_reversed = key, False
         self.refilter()
 
     def action_add_user(self) -> None:
@@ -226,38 +289,94 @@ class RosterView(TeamView):
             if change is not None:
                 verb = "Added" if change.previous_role is None else "Set"
                 ta.report(f"{verb} {change.email} to {change.team} as {change.role}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.push_screen(AddUserDialog(team, add), done)
 
-    def action_change_role(self) -> None:
-        """Change the role of the selected user."""
+    def admins(self) -> int:
+        """How many admins the loaded roster shows (the store counts again when it writes)."""
+        return sum(1 for m in self.items if m.role == Relation.ADMIN.value)
+
+    def member_decision(self, member: queries.MemberRow, new_role: str | None) -> Decision:
+        """The policy's answer for giving ``member`` ``new_role`` (None: removing them)."""
+        rel = self.ta.relation or Relation.OUTSIDER
+        return decide_member_change(self.ta.require_team(), rel, member.email, member.role,
+                                    new_role, self.admins())
+
+    def _chosen_member(self, new_role: str | None) -> queries.MemberRow | None:
+        """The selected user, if the policy lets any such change go ahead; else say why not."""
         member = self.selected()
         if member is None:
-            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            self.ta.report("No user is selected: move to one with j/k or the arrows.", error=True)
+            return None
+        decision = self.member_decision(member, new_role)
+        if not decision:
+            self.ta.report(decision.reason + ".", error=True)
+            return None
+        return member
+
+    def _is_me(self, member: queries.MemberRow) -> bool:
+        return member.email == self.ta.actor.email
+
+    def _you_lose(self, before: str, after: Relation, team: str) -> Text:
+        """What changing your own role (or leaving) takes away, in words."""
+        lost = lost_by_role_change(team, Relation(before), after)
+        body = Text()
+        if lost:
+            body.append("You can no longer: ")
+            body.append("; ".join(a.value for a in lost), style="bold")
+            body.append(".\n")
+        if before == Relation.ADMIN.value:
+            body.append("You lose every permission the admin role gives on the team's apps. ")
+        body.append("Only an admin can give it back.")
+        return body
+
+    def action_change_role(self) -> None:
+        """Change the role of the selected user (asking first when it is your own)."""
+        member = self.selected()
+        other = "member" if member is not None and member.role != "member" else "viewer"
+        member = self._chosen_member(other)
+        if member is None:
             return
         ta, team = self.ta, self.ta.require_team()
 
-        def change(values: dict[str, Any]) -> ops.MemberChange:
-            role = values["role"]
+        def change_to(role: str) -> ops.MemberChange:
             if role == "viewer":  # members:set assigns admin or member only; add sets any role
                 return ops.add_member(ta.db, ta.actor, team, member.email, role)
             return ops.set_role(ta.db, ta.actor, team, member.email, role)
 
+        def check(values: dict[str, Any]) -> str | None:
+            decision = self.member_decision(member, values["role"])
+            return None if decision else decision.reason + "."
+
         def done(change: ops.MemberChange | None) -> None:
             if change is not None:
                 ta.report(f"{change.email} is now {change.role} of {change.team}.")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
-        ta.push_screen(RoleDialog(member.email, member.role, change), done)
+        if not self._is_me(member):
+            ta.push_screen(RoleDialog(member.email, member.role,
+                                      lambda values: change_to(values["role"]), check=check), done)
+            return
+
+        def chosen(values: dict[str, Any] | None) -> None:
+            if not values:
+                return
+            role = values["role"]
+            body = self._you_lose(member.role, Relation(role), team)
+            ta.confirm_op(Text(f"Make yourself {'an' if role == 'admin' else 'a'} {role} of {clean(team)}?"),
+                          body, "Change my role", lambda: change_to(role),
+                          lambda c: f"You are now {c.role} of {c.team}.")
+
+        ta.push_screen(RoleDialog(member.email, member.role, None, check=check, yourself=True), chosen)
 
     def action_remove_user(self) -> None:
         """Confirm (naming the user and the apps where their grants remain), then remove."""
-        member = self.selected()
+        member = self._chosen_member(None)
         if member is None:
-            self.ta.report("Choose a user first (j/k or arrows).", error=True)
             return
         ta, team = self.ta, self.ta.require_team()
+        me = self._is_me(member)
 
         def grants() -> list[str]:
             return [
@@ -267,18 +386,24 @@ class RosterView(TeamView):
             ]
 
         def ask(kept: list[str]) -> None:
-            body = Text()
-            body.append(clean(member.email), style="bold")
-            body.append(f" loses the {member.role} role in {clean(team)} at once.\n")
+            if me:
+                body = self._you_lose(member.role, Relation.OUTSIDER, team)
+                body.append("\n")
+            else:
+                body = Text()
+                body.append(clean(member.email), style="bold")
+                body.append(f" loses the {member.role} role in {clean(team)} at once.\n")
+            whose = "Your" if me else "Their"
             if kept:
-                body.append("Their explicit grants stay on: ")
+                body.append(f"{whose} explicit grants stay on: ")
                 body.append(", ".join(clean(k) for k in kept), style="bold")
-                body.append("\n(they become a collaborator there; revoke those from each app's "
+                body.append("\n(a collaborator there; revoke them with d in each app's "
                             "access pane if they should go too).")
             else:
-                body.append("They hold no explicit grants on the team's apps.")
-            title = Text(f"Remove {clean(member.email)} from {clean(team)}?")
-            ta.confirm_op(title, body, "Remove",
+                body.append(f"{'You hold' if me else 'They hold'} no explicit grants on the team's apps.")
+            title = Text(f"Remove yourself from {clean(team)}?" if me
+                         else f"Remove {clean(member.email)} from {clean(team)}?")
+            ta.confirm_op(title, body, "Remove me" if me else "Remove",
                           lambda: ops.remove_member(ta.db, ta.actor, team, member.email), _removed)
 
         ta.fetch_then(grants, ask)
@@ -296,7 +421,7 @@ class RosterView(TeamView):
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
                 ta.report(f"Added {change.email} as a collaborator on {change.app} (view).")
-                ta.data_changed()
+                ta.data_changed(focus=change.email)
 
         ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
 
@@ -360,6 +485,9 @@ class AppsView(TeamView):
         perms = perms_text(item.permissions)
         if not item.permissions and item.locked:
             perms = Text("none (locked)", style="dim")
+        elif item.name in self.my_grants:
+            # joining adds a grant, not a permission a member lacked: show that it is there
+            perms.append(" (grant)", style="italic")
         return (text(item.name), lock_badge(item.locked), text(owner or ""), perms)
 
     def haystack(self, item: queries.AppRow) -> str:
@@ -407,6 +535,34 @@ class AppsView(TeamView):
         return True
 
 
+    def empty_hint(self) -> str:
+        if self.allowed(TeamAction.CREATE_APP):
+            return "no apps yet — press n to create one, or i to move one of yours in"
+        return "no apps you may see yet — ask a team admin or member for one"
+
+    def why_not(self, action: str) -> str | None:
+        rel, team = self.ta.relation, self.ta.team
+        if rel is None or team is None or self.refusal is not None:
+            return None
+        team_actions = {"create": TeamAction.CREATE_APP, "transfer_in": TeamAction.TRANSFER_IN,
+                        "transfer_out": TeamAction.TRANSFER_OUT}
+        if action in team_actions:
+            decision = decide_team(team_actions[action], team, rel, owns_app=True)
+            if not decision:
+                return decision.reason + "."
+        item = self.selected()
+        if item is None:
+            create = " (n creates one)" if self.allowed(TeamAction.CREATE_APP) else ""
+            return f"No app is selected: the list is empty{create}."
+        app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
+                       "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action in app_actions:
+            facts, standing = self.facts(item)
+            decision = decide_app(app_actions[action], facts, standing)
+            if not decision:
+                return decision.reason.rstrip(".") + "."
+        return None
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter opens the access pane."""
         event.stop()
@@ -437,7 +593,7 @@ class AppsView(TeamView):
             if change is not None:
                 ta.report(f"Created {change.app} in {change.team}"
                           + (" (locked)." if change.locked else "."))
-                ta.data_changed()
+                ta.data_changed(focus=change.app)
 
         ta.push_screen(CreateAppDialog(team, create), done)
 
@@ -460,7 +616,8 @@ class AppsView(TeamView):
         item = self._need()
         if item is not None:
             self.ta.run_op(lambda: ops.join_app(self.ta.db, self.ta.actor, item.name),
-                           lambda c: f"Joined {c.app} with view.")
+                           lambda c: f"Joined {c.app}: you now hold a view grant on it, which "
+                                     "stays if it is locked.")
 
     def action_leave(self) -> None:
         """Drop your own grant on the selected app (after confirmation)."""
@@ -478,17 +635,23 @@ class AppsView(TeamView):
         """Choose one of your apps outside the team, confirm, move it in."""
         ta, team = self.ta, self.ta.require_team()
 
+        teams_of: dict[str, str | None] = {}
+
         def candidates() -> list[str]:
-            return [a.name for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+            found = [a for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+            teams_of.update((a.name, a.team) for a in found)
+            return [a.name for a in found]
 
         def chosen(values: dict[str, Any] | None) -> None:
             if not values:
                 return
             app, locked = values["app"], values["locked"]
+            old_team = teams_of.get(app)
+            before = (f" Grants from {clean(old_team)} are removed;" if old_team
+                      else " It is your personal app today;")
             body = Text(f"{clean(app)} will belong to {clean(team)}"
-                        + (" and be locked" if locked else "")
-                        + ". Grants from its old team are removed; you get a full grant "
-                          "unless you are a team admin.")
+                        + (" and be locked" if locked else "") + "." + before
+                        + " you get a full grant unless you are a team admin.")
 
             ta.confirm_op(Text(f"Transfer {clean(app)} into {clean(team)}?"), body, "Transfer",
                           lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
@@ -539,9 +702,15 @@ class AppsView(TeamView):
 
         body = Text(f"{clean(item.name)} is removed with all its grants and resources. "
                     "This can't be undone.")
-        ta.confirm_op(Text(f"Destroy {clean(item.name)}?"), body, "Destroy",
-                      lambda: ops.destroy_app(ta.db, ta.actor, item.name),
-                      lambda c: f"Destroyed {c.app}.")
+
+        def done(change: ops.AppChange | None) -> None:
+            if change is not None:
+                ta.report(f"Destroyed {change.app}.")
+                ta.data_changed()
+
+        ta.push_screen(DestroyDialog(item.name, body,
+                                     lambda _values: ops.destroy_app(ta.db, ta.actor, item.name)),
+                       done)
 
 
 # -- audit, resources, billing ---------------------------------------------------------------
@@ -572,8 +741,9 @@ class AuditView(TeamView):
 
     noun = "events"
     WINDOW = 200
-    COLUMNS = (("at", "When (UTC)"), ("actor", "Actor"), ("action", "Action"), ("app", "App"),
-               ("target", "Target"), ("outcome", "Outcome"), ("detail", "Detail"))
+    # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
+    COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"),
+               ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
@@ -583,10 +753,10 @@ class AuditView(TeamView):
 
     def cells(self, item: queries.AuditRow) -> Sequence[Text]:
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
-            "✗ " + clean(item.outcome), style="bold red")
-        return (Text(item.at.strftime("%Y-%m-%d %H:%M")), text(item.actor_email),
-                text(item.action), text(item.app or ""), text(item.target or ""), outcome,
-                text(_detail(item)))
+            "✗ " + clean(item.outcome), style="bold reverse red")
+        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")), cut(item.actor_email, 28),
+                text(item.action), cut(item.app or "", 24), cut(item.target or "", 28),
+                cut(_detail(item), 48))
 
     def haystack(self, item: queries.AuditRow) -> str:
         return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, item.action,

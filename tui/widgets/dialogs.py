@@ -26,7 +26,9 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from .footer import KeysFooter
 from .safe import clean, text
+from .words import in_dashboard_words
 
 
 class Tick(Checkbox):
@@ -72,6 +74,7 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
+        Binding("q", "answer(False)", "Cancel", show=False),  # q backs out here, never quits
     ]
 
     def __init__(self, title: str | Text, body: str | Text, *, yes: str = "Yes") -> None:
@@ -88,6 +91,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"{self._yes} (y)"), variant="error", id="yes", compact=True)
                 yield Button(Text("No (n)"), id="no", compact=True)
+        yield KeysFooter(compact=True)  # this dialog's keys, not the screen's underneath
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # enter on a fresh dialog must not destroy
@@ -114,6 +118,7 @@ class FormDialog(ModalScreen[Any]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
         Binding("ctrl+s", "submit", "Save", id="form.submit"),
+        Binding("q", "cancel", "Cancel", show=False),  # off a text box q backs out, never quits
     ]
 
     class Finished(Message):
@@ -126,6 +131,8 @@ class FormDialog(ModalScreen[Any]):
 
     title_text: str = ""
     ok_label: str = "Save"
+    #: A form holding a Select: tall enough that the Select's list opens inside the dialog.
+    holds_choices: bool = False
 
     def __init__(self, action: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -134,7 +141,7 @@ class FormDialog(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         yield TooSmall()
-        with Vertical(classes="dialog form"):
+        with Vertical(classes="dialog form" + (" holds-choices" if self.holds_choices else "")):
             yield Static(text(self.title_text), classes="dialog-title")
             yield from self.fields()
             yield Static("", classes="dialog-error", id="error")
@@ -142,6 +149,7 @@ class FormDialog(ModalScreen[Any]):
                 yield Button(Text(f"{self.ok_label} (ctrl+s)"), variant="primary", id="ok",
                              compact=True)
                 yield Button(Text("Cancel (esc)"), id="cancel", compact=True)
+        yield KeysFooter(compact=True)
 
     def fields(self) -> Iterable[Any]:
         """The form's widgets."""
@@ -157,7 +165,7 @@ class FormDialog(ModalScreen[Any]):
 
     def show_error(self, message: str) -> None:
         """Show a one-line problem under the fields."""
-        self.query_one("#error", Static).update(text(message))
+        self.query_one("#error", Static).update(text(in_dashboard_words(message)))
 
     def action_cancel(self) -> None:
         """Close without changing anything."""
@@ -256,10 +264,17 @@ class RoleDialog(FormDialog):
     ok_label = "Change"
     ROLES = ("admin", "member", "viewer")
 
-    def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any]) -> None:
-        self.title_text = f"Change the role of {email}"
+    def __init__(self, email: str, current: str, action: Callable[[dict[str, Any]], Any] | None,
+                 *, check: Callable[[dict[str, Any]], str | None] | None = None,
+                 yourself: bool = False) -> None:
+        self.title_text = "Change your own role" if yourself else f"Change the role of {email}"
         self._current = current
+        self._check = check
         super().__init__(action)
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        # Decided before the store is asked: a refusal shows here and nothing is written.
+        return self._check(values) if self._check is not None else None
 
     def fields(self) -> Iterable[Any]:
         yield Static(text(f"Now: {self._current}"), classes="label")
@@ -276,6 +291,7 @@ class CollaboratorDialog(FormDialog):
     """Add a collaborator (view only) to one app of the team."""
 
     ok_label = "Add"
+    holds_choices = True
 
     def __init__(self, team: str, apps: Sequence[str], action: Callable[[dict[str, Any]], Any],
                  selected: str | None = None) -> None:
@@ -333,6 +349,7 @@ class TransferInDialog(FormDialog):
     """Choose one of the actor's apps outside the team to move into it."""
 
     ok_label = "Next"
+    holds_choices = True
 
     def __init__(self, team: str, candidates: Sequence[str]) -> None:
         self.title_text = f"Transfer an app into {team}"
@@ -380,6 +397,31 @@ class TransferOutDialog(FormDialog):
     def check(self, values: dict[str, Any]) -> str | None:
         if not values["recipient"].strip():
             return "Type the email of the account that will own the app."
+        return None
+
+
+class DestroyDialog(FormDialog):
+    """Destroy an app only once its name is typed (as Heroku's Dashboard asks)."""
+
+    ok_label = "Destroy"
+
+    def __init__(self, app: str, warning: Text, action: Callable[[dict[str, Any]], Any]) -> None:
+        self.title_text = f"Destroy {app}?"
+        self._app = app
+        self._warning = warning
+        super().__init__(action)
+
+    def fields(self) -> Iterable[Any]:
+        yield Static(self._warning, classes="dialog-body")
+        yield Static(text(f"Type {self._app} to confirm"), classes="label")
+        yield field(self._app, id="confirm")
+
+    def values(self) -> dict[str, Any]:
+        return {"confirm": self.query_one("#confirm", Input).value}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        if values["confirm"].strip() != self._app:
+            return f"Type the app's name, {clean(self._app)}, to destroy it (escape keeps it)."
         return None
 
 
@@ -447,6 +489,7 @@ class TeamSwitcher(ModalScreen[str | None]):
     """Pick one of the actor's teams."""
 
     BINDINGS = [
+        Binding("enter", "pick", "Switch", id="teams.pick"),
         Binding("escape", "cancel", "Cancel", id="teams.cancel"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
@@ -471,6 +514,7 @@ class TeamSwitcher(ModalScreen[str | None]):
                     label.append("  (current)", style="dim")
                 options.append(Option(label, id=name))
             yield OptionList(*options, id="teams")
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         teams = self.query_one("#teams", OptionList)
@@ -491,6 +535,12 @@ class TeamSwitcher(ModalScreen[str | None]):
         """Keep the current team."""
         self.dismiss(None)
 
+    def action_pick(self) -> None:
+        """Switch to the highlighted team (enter, as in the list)."""
+        teams = self.query_one("#teams", OptionList)
+        if teams.highlighted is not None:
+            teams.action_select()
+
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -504,6 +554,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
         Binding("f1", "close", "Close", show=False),
         Binding("q", "close", "Close", show=False),
+        Binding("j,down", "scroll(1)", "Scroll", id="help.down", key_display="j/k"),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+        Binding("g,home", "scroll_to(0)", "Top", show=False),
+        Binding("G,end", "scroll_to(-1)", "End", show=False),
     ]
 
     def __init__(self, title: str, keys: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:
@@ -525,7 +579,21 @@ class HelpScreen(ModalScreen[None]):
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):
                 yield Static(body)
+        yield KeysFooter(compact=True)
 
     def action_close(self) -> None:
         """Back to where you were."""
         self.dismiss(None)
+
+    def action_scroll(self, lines: int) -> None:
+        """j/k (and the arrows) scroll the text, as they move in every list."""
+        body = self.query_one(".help-body", VerticalScroll)
+        body.scroll_relative(y=lines, animate=False)
+
+    def action_scroll_to(self, where: int) -> None:
+        """g/G (Home/End) go to the top or the end."""
+        body = self.query_one(".help-body", VerticalScroll)
+        if where < 0:
+            body.scroll_end(animate=False)
+        else:
+            body.scroll_home(animate=False)

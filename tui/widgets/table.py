@@ -27,12 +27,29 @@ class LiveTable(DataTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        # The first and last row of the whole list, not of the rows loaded into the table.
+        Binding("g,home", "first_row", "First", show=False),
+        Binding("G,end", "last_row", "Last", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
         self._shown: dict[str, tuple[object, ...]] = {}
         self._given: dict[str, Sequence[Cell]] = {}
+
+    def action_first_row(self) -> None:
+        """The cursor to the first row."""
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        """The cursor to the last row of the whole list: the list around it shows every row
+        first (see ``TableView.show_all``), since the table holds only a window of them."""
+        show_all = getattr(self.parent, "show_all", None)
+        if show_all is not None:
+            show_all()
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
     @property
     def cursor_key(self) -> str | None:
@@ -73,7 +90,6 @@ class LiveTable(DataTable):
                     self.remove_row(key)
                     del self._shown[key]
                     del self._given[key]
-            added = False
             for key, cells in rows:
                 if self._given.get(key) is cells:
                     continue  # the very same cells as shown: nothing to compare
@@ -82,17 +98,16 @@ class LiveTable(DataTable):
                 old = self._shown.get(key)
                 if old is None:
                     self.add_row(*cells, key=key)
-                    added = True
                 elif old != sig:
                     for column, cell, before, after in zip(columns, cells, old, sig, strict=False):
                         if before != after:
                             self.update_cell(key, column, cell, update_width=True)
                 self._shown[key] = sig
-            if added or stale:
-                order = {key: index for index, (key, _cells) in enumerate(rows)}
-                current = [row.key.value for row in self.ordered_rows]
-                if current != [key for key, _ in rows]:
-                    self._sort_by(order)
+            # Compared every time, not only when rows came or went: a new sort order moves
+            # the same rows (issue 12: "sort doesn't sort" until something else changed).
+            current = [row.key.value for row in self.ordered_rows]
+            if current != [key for key, _ in rows]:
+                self._sort_by({key: index for index, (key, _cells) in enumerate(rows)})
             if keep_key is not None and keep_key in wanted:
                 target = self.get_row_index(keep_key)
             else:

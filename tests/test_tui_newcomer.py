@@ -1,0 +1,622 @@
+"""Issue 12, "the dashboard from a newcomer's chair": one Pilot test per defect (each failed
+before its fix), then what users of k9s, lazygit, htop, Posting and Harlequin expect."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from teamaccess.store import ops, queries
+from teamaccess.store.db import Database
+from teamaccess.store.demo import build_demo
+from teamaccess.store.errors import StoreError
+from teamaccess.tui.app import TeamAccessApp
+from teamaccess.tui.screens.access import AccessScreen
+from teamaccess.tui.screens.main import MainScreen
+from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, RoleDialog
+
+TEAM = "acme-widgets"
+ADA = ops.Actor("ada@acme.com", "ada")
+SIZE = (100, 30)
+
+
+def sync(test):
+    """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@pytest.fixture
+def demo(tmp_path):
+    database = Database(tmp_path / "demo.db")
+    build_demo(database)
+    yield database
+    database.close()
+
+
+def make(db: Database, email: str = "ada@acme.com", team: str | None = TEAM, **kw) -> TeamAccessApp:
+    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), team, theme="textual-dark",
+                         watch=kw.pop("watch", False), **kw)
+
+
+async def settle(pilot, app: TeamAccessApp) -> None:
+    """Wait until no load or write is in flight and the screen has caught up."""
+    for _ in range(400):
+        await pilot.pause(0.01)
+        if app.settled:
+            await pilot.pause()
+            if app.settled:
+                return
+    raise AssertionError("the dashboard never settled")
+
+
+async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(pilot, app)
+
+
+def front(app: TeamAccessApp):
+    screen = app.screen
+    return screen.view if isinstance(screen, AccessScreen) else app.main.active_view
+
+
+def column(app: TeamAccessApp, index: int = 0) -> list[str]:
+    """One column of the front list as shown, top to bottom."""
+    table = front(app).table
+    out = []
+    for row in table.ordered_rows:
+        cell = table.get_row(row.key)[index]
+        out.append(cell.plain if hasattr(cell, "plain") else str(cell))
+    return out
+
+
+def select(app: TeamAccessApp, key: str) -> None:
+    table = front(app).table
+    table.move_cursor(row=table.get_row_index(key), animate=False)
+
+
+def roles(db: Database) -> dict[str, str]:
+    return {m.email: m.role for m in queries.roster(db, "ada@acme.com", TEAM)}
+
+
+# -- 1. sort sorts -----------------------------------------------------------------------------
+
+
+@sync
+async def test_sort_reorders_at_once_and_marks_the_column_then_reverses(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "s")  # email -> name
+        names = column(app, 1)
+        assert names == sorted(names, key=str.lower)
+        assert "▲" in front(app).table.columns["name"].label.plain  # type: ignore[index]
+        await press(pilot, app, "s")  # -> role
+        shown_roles = column(app, 2)
+        order = ["admin", "member", "viewer", "collaborator"]
+        assert shown_roles == sorted(shown_roles, key=order.index)
+        await press(pilot, app, "S")  # reverse the role order
+        assert column(app, 2) == sorted(shown_roles, key=order.index, reverse=True)
+        assert "▼" in front(app).table.columns["role"].label.plain  # type: ignore[index]
+
+
+# -- 3 and 9. your own role asks first; the last admin is refused before asking ---------------
+
+
+@sync
+async def test_demoting_yourself_asks_first_saying_you_and_what_you_lose(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        await press(pilot, app, "e")
+        assert isinstance(app.screen, RoleDialog)
+        app.screen.query_one("#role-viewer").value = True
+        await press(pilot, app, "ctrl+s")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog), "no confirmation before demoting yourself"
+        title = str(dialog.query_one(".dialog-title").render())
+        body = str(dialog.query_one(".dialog-body").render())
+        assert "yourself" in title and "viewer" in title
+        assert "You can no longer" in body and "read the audit log" in body
+        await press(pilot, app, "n")
+        assert roles(demo)["ada@acme.com"] == "admin"  # no: nothing changed
+        await press(pilot, app, "e")
+        app.screen.query_one("#role-viewer").value = True
+        await press(pilot, app, "ctrl+s", "y")
+        assert roles(demo)["ada@acme.com"] == "viewer"
+
+
+@sync
+async def test_removing_yourself_asks_first_saying_you(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        await press(pilot, app, "d")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert "yourself" in str(dialog.query_one(".dialog-title").render())
+        assert "You can no longer" in str(dialog.query_one(".dialog-body").render())
+        await press(pilot, app, "escape")
+        assert roles(demo)["ada@acme.com"] == "admin"
+
+
+@sync
+async def test_the_last_admin_is_refused_before_any_question(tmp_path):
+    db = Database(tmp_path / "solo.db")
+    ops.create_team(db, ADA, "solo")
+    ops.add_member(db, ADA, "solo", "joe@acme.com", "member")
+    events = queries.audit_count(db)
+    app = make(db, team="solo")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "ada@acme.com")
+        for key in ("e", "d"):
+            await press(pilot, app, key)
+            assert isinstance(app.screen, MainScreen), f"{key} asked a question it will refuse"
+            assert "only admin of solo" in (app.last_error or "")
+            app.last_error = None
+    assert {m.email: m.role for m in queries.roster(db, ADA.email, "solo")}["ada@acme.com"] == "admin"
+    assert queries.audit_count(db) == events  # refused before the store: nothing written
+    db.close()
+
+
+# -- 4. focus survives a live change ------------------------------------------------------------
+
+
+@sync
+async def test_the_list_keeps_focus_and_cursor_when_a_row_goes_and_comes_back(demo):
+    app = make(demo, watch=True, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "joe@acme.com")
+        view = front(app)
+        # joe leaves and comes back from the CLI (no grants kept: a clean removal)
+        for name in ("test", "website-prod", "website-staging"):
+            ops.revoke_access(demo, ADA, name, "joe@acme.com")
+        ops.remove_member(demo, ADA, TEAM, "joe@acme.com")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "joe@acme.com" not in column(app):
+                break
+        ops.add_member(demo, ADA, TEAM, "joe@acme.com", "member")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "joe@acme.com" in column(app):
+                break
+        await settle(pilot, app)
+        assert app.focused is view.table, f"focus went to {app.focused!r}"
+        assert view.table.cursor_row >= 0 and view.selected() is not None
+        before = view.table.cursor_row
+        await press(pilot, app, "j")
+        assert view.table.cursor_row == before + 1
+
+
+@sync
+async def test_keys_work_again_when_your_own_role_goes_and_comes_back(demo):
+    app = make(demo, "joe@acme.com", watch=True, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        view = front(app)
+        ops.remove_member(demo, ADA, TEAM, "joe@acme.com")  # the roster refuses joe now
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if view.refusal is not None:
+                break
+        await settle(pilot, app)
+        ops.add_member(demo, ADA, TEAM, "joe@acme.com", "member")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if view.refusal is None and view.table.row_count:
+                break
+        await settle(pilot, app)
+        await pilot.pause(0.1)
+        assert app.focused is view.table, f"no key works: focus is {app.focused!r}"
+        before = view.table.cursor_row
+        await press(pilot, app, "j")
+        assert view.table.cursor_row == before + 1
+
+
+# -- 5. the audit log shows refusals first, cuts long cells, opens the full event -------------
+
+
+@sync
+async def test_audit_shows_a_refusal_at_80_columns_and_cuts_a_long_target(demo):
+    long_target = "x" * 280 + "@example.com"
+    with pytest.raises(StoreError):
+        ops.add_member(demo, ops.Actor("joe@acme.com"), TEAM, long_target, "member")
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "3")
+        table = front(app).table
+        first = list(table.columns)[0]
+        assert first.value == "outcome"
+        top = table.get_row_at(0)
+        assert top[0].plain.startswith("✗"), "the newest event (a refusal) is not marked first"
+        target = top[list(table.columns).index(table.columns["target"].key)]  # type: ignore[index]
+        assert target.plain.endswith("…") and target.cell_len <= 28
+        await press(pilot, app, "enter")
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert long_target in body.replace("\n", "")
+
+
+# -- 6. the no-MFA warning stands out without colour; 16 colours pick the ANSI theme ----------
+
+
+def test_sixteen_colours_asked_for_by_textual_pick_the_ansi_theme(monkeypatch):
+    from teamaccess.tui.app import pick_theme
+
+    monkeypatch.delenv("TEAMACCESS_THEME", raising=False)
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    assert pick_theme() == "textual-dark"
+    monkeypatch.setenv("TEXTUAL_COLOR_SYSTEM", "standard")
+    assert pick_theme() == "ansi-dark"
+
+
+@sync
+async def test_no_mfa_badge_is_reversed_so_no_color_still_shows_it(demo, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        table = front(app).table
+        badge = table.get_row("barbara@acme.com")[3]
+        ok = table.get_row("ada@acme.com")[3]
+        assert "✗" in badge.plain and "reverse" in str(badge.style)
+        assert "reverse" not in str(ok.style)
+        # and as drawn: the badge's cells are reversed, the ok badge's are not
+        strips = app.screen._compositor.render_strips()
+        lines = {"".join(s.text for s in [strip]): strip for strip in strips}
+        line = next(strip for text_line, strip in lines.items() if "barbara@acme.com" in text_line)
+        assert any(seg.style is not None and seg.style.reverse and "no MFA" in seg.text
+                   for seg in line)
+
+
+# -- 2. collaborators on the roster -------------------------------------------------------------
+
+
+@sync
+async def test_roster_shows_collaborators_and_enter_opens_the_grants_they_hold(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        row = front(app).table.get_row("ops@oncall-agency.io")
+        assert row[2].plain == "collaborator" and "no MFA" in row[3].plain
+        assert row[5].plain == "api-prod, website-prod"
+        select(app, "ops@oncall-agency.io")
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, HelpScreen)
+        title = str(app.screen.query_one(".dialog-title").render())
+        body = str(app.screen.query_one(".help-body Static").render())
+        assert "collaborator" in title and "2 apps" in title
+        assert "api-prod" in body and "website-prod" in body and "explicit grant" in body
+        await press(pilot, app, "escape")
+        await press(pilot, app, "e")  # a collaborator has no role to change: says why
+        assert isinstance(app.screen, MainScreen)
+        assert "collaborator" in (app.last_error or "")
+
+
+# -- 7. nothing important cut at 80 columns -------------------------------------------------
+
+
+@sync
+async def test_at_80_columns_the_role_team_key_and_permissions_are_whole(demo):
+    ops.create_team(demo, ops.Actor("sam@freelance.dev"), "sams-shop")
+    app = make(demo, "sam@freelance.dev")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        header = str(app.screen.query_one("HeaderBar").render())
+        assert "role collaborator" in header and "t: switch team" in header
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "website-prod")
+        await press(pilot, app, "enter")
+        summary = str(app.screen.query_one("#summary").render())
+        assert "you: view deploy operate manage" in summary
+        why = [c for c in column(app, 3) if c.endswith("…")]
+        assert all(len(c) <= 80 - 48 for c in why)
+        assert "1 explicit grants" not in str(front(app).query_one(".status").render())
+        select(app, "joe@acme.com")
+        await press(pilot, app, "enter")  # the detail view of a wide row
+        assert isinstance(app.screen, HelpScreen)
+        assert "explicit grant" in str(app.screen.query_one(".help-body Static").render())
+
+
+# -- 8. keys that can't act say why in one line ---------------------------------------------
+
+
+async def refused_by_key(pilot, app: TeamAccessApp, key: str) -> str:
+    app.last_error = None
+    await press(pilot, app, key)
+    assert app.last_error, f"{key!r} did nothing and said nothing"
+    return app.last_error
+
+
+@sync
+async def test_keys_that_cannot_act_say_why_and_change_nothing(demo):
+    events = queries.audit_count(demo)
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "one team" in await refused_by_key(pilot, app, "t")
+        await press(pilot, app, "2")
+        select(app, "website-prod")  # locked
+        assert "already locked" in await refused_by_key(pilot, app, "l")
+        assert "admin" in await refused_by_key(pilot, app, "plus")  # an admin has every permission
+        await press(pilot, app, "enter")
+        select(app, "grace@acme.com")  # an admin: no explicit grant
+        assert "no explicit grant" in await refused_by_key(pilot, app, "e")
+        assert "no explicit grant" in await refused_by_key(pilot, app, "d")
+        assert isinstance(app.screen, AccessScreen)
+    app = make(demo, "john@acme.com")  # a member who joined after the lock
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "team admin" in await refused_by_key(pilot, app, "a")
+        await press(pilot, app, "2")
+        select(app, "api-prod")
+        assert "locked" in await refused_by_key(pilot, app, "plus")
+    assert queries.audit_count(demo) == events
+
+
+# -- 11. refusals name the key, not a CLI command ---------------------------------------------
+
+
+@sync
+async def test_a_refusal_in_the_dashboard_names_the_key_not_a_cli_command(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "website-staging")
+        await press(pilot, app, "enter", "a")
+        app.screen.query_one("#email").value = "sam@freelance.dev"  # holds a grant already
+        await press(pilot, app, "ctrl+s")
+        error = str(app.screen.query_one("#error").render())
+        assert "already has access" in error
+        assert "access:update" not in error and "press e" in error
+
+
+def test_every_cli_advice_of_the_store_has_dashboard_words():
+    from teamaccess.tui.widgets.words import in_dashboard_words
+
+    for said in ("joe@acme.com is not a user of acme: add them first with "
+                 "'teamaccess members:add joe@acme.com --team acme --role member'.",
+                 "Team x not found: run 'teamaccess teams' to see your teams.",
+                 "Couldn't find that app: x. Run 'teamaccess apps' to list yours.",
+                 "joe has no grant on x: use access:add.",
+                 "joe is not a user of acme: run 'teamaccess members --team acme'."):
+        shown = in_dashboard_words(said)
+        assert "teamaccess " not in shown and ":add" not in shown, shown
+
+
+# -- 10. a modal's footer shows its own keys; 13. help scrolls with j/k --------------------------
+
+
+def footer_actions(app: TeamAccessApp) -> set[str]:
+    from textual.widgets._footer import FooterKey
+
+    return {key.action for key in app.screen.query(FooterKey)}
+
+
+@sync
+async def test_dialogs_show_their_own_keys_in_their_footer(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        select(app, "joe@acme.com")
+        await press(pilot, app, "d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.pause(0.1)
+        shown = footer_actions(app)
+        assert {"answer(True)", "answer(False)"} <= shown
+        assert "add_user" not in shown and "remove_user" not in shown
+        await press(pilot, app, "escape", "a")
+        await pilot.pause(0.1)
+        assert {"cancel", "submit"} <= footer_actions(app)
+
+
+@sync
+async def test_help_scrolls_with_j_and_k(demo):
+    app = make(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one(".help-body")
+        assert body.max_scroll_y > 0, "help fits: nothing to scroll in this test"
+        await press(pilot, app, "j", "j")
+        assert body.scroll_y == 2
+        await press(pilot, app, "k")
+        assert body.scroll_y == 1
+
+
+# -- 12. keys typed during a switch apply to the screen they were typed for ---------------------
+
+
+@sync
+async def test_typing_ahead_at_50ms_per_key_ends_where_the_keys_say(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        for key in ("3", "2", "enter", "escape", "1"):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert isinstance(app.screen, MainScreen), f"ended on {app.screen!r}"
+        assert app.main.query_one("#tabs").active == "roster"
+        assert app.focused is app.main.view("roster").table
+
+
+@sync
+async def test_escape_or_a_tab_typed_while_a_pane_opens_leaves_that_pane(demo, monkeypatch):
+    slow_read = queries.app_access
+
+    def slow(*args, **kwargs):
+        import time
+
+        time.sleep(0.4)  # a busy machine: the pane's rows take a while
+        return slow_read(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "app_access", slow)
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        for keys in (("enter", "escape"), ("enter", "1")):
+            app.main.show_tab("apps")
+            await settle(pilot, app)
+            await pilot.press(*keys)  # the second before the pane's wait is over
+            await pilot.pause(0.6)
+            await settle(pilot, app)
+            assert isinstance(app.screen, MainScreen), f"{keys}: the pane appeared after all"
+        assert app.main.query_one("#tabs").active == "roster"
+
+
+# -- 13. minor: the words of a join and a transfer in ----------------------------------------
+
+
+@sync
+async def test_join_shows_the_new_grant_and_transfer_in_of_a_personal_app_says_so(demo):
+    app = make(demo, "alan@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "api-staging")
+        before = front(app).table.get_row("api-staging")[3].plain
+        await press(pilot, app, "plus")
+        after = front(app).table.get_row("api-staging")[3].plain
+        assert after != before and "grant" in after
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2", "i")
+        app.screen.query_one("#app").value = "ada-sandbox"
+        await press(pilot, app, "ctrl+s")
+        body = str(app.screen.query_one(".dialog-body").render())
+        assert "personal app" in body and "old team" not in body and "Grants from" not in body
+
+
+# -- what users of k9s, lazygit, htop, Posting and Harlequin expect ---------------------------
+
+
+@sync
+async def test_g_and_G_and_home_end_reach_the_ends_of_the_whole_list(tmp_path):
+    from teamaccess.store.demo import generate
+
+    db = Database(tmp_path / "big.db")
+    generate(db, team="bigco", users=300, apps=5, grants=20, seed=3)
+    admin = "user000000@bigco.example.com"
+    app = make(db, admin, team="bigco")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        view = front(app)
+        assert view.table.row_count < 300  # only a window is loaded
+        await press(pilot, app, "G")
+        assert view.selected().email == "user000299@bigco.example.com"
+        await press(pilot, app, "g")
+        assert view.table.cursor_row == 0
+        await press(pilot, app, "end")
+        assert view.selected().email == "user000299@bigco.example.com"
+        await press(pilot, app, "home")
+        assert view.selected().email == admin
+        for _ in range(20):  # PageDown goes on past the loaded window too
+            await press(pilot, app, "pagedown")
+        assert view.selected().email == "user000299@bigco.example.com"
+    db.close()
+
+
+@sync
+async def test_q_quits_from_a_list_but_not_from_a_text_box_or_a_dialog(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "slash", "q")
+        assert app.is_running and front(app).filter_box.value == "q"
+        await press(pilot, app, "escape")
+        select(app, "joe@acme.com")
+        await press(pilot, app, "d", "q")  # backs out of the question
+        assert app.is_running and isinstance(app.screen, MainScreen)
+        assert "joe@acme.com" in roles(demo)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert not app.is_running
+
+
+@sync
+async def test_destroy_needs_the_app_name_typed(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        select(app, "ml-models")
+        await press(pilot, app, "d")
+        app.screen.query_one("#confirm").value = "ml-model"
+        await press(pilot, app, "ctrl+s")
+        assert "Type the app's name" in str(app.screen.query_one("#error").render())
+        assert any(a.name == "ml-models" for a in queries.apps(demo, ADA.email, TEAM))
+        app.screen.query_one("#confirm").value = "ml-models"
+        await press(pilot, app, "ctrl+s")
+        assert all(a.name != "ml-models" for a in queries.apps(demo, ADA.email, TEAM))
+        assert "ml-models" not in column(app)
+
+
+@sync
+async def test_empty_lists_say_what_to_press(tmp_path):
+    db = Database(tmp_path / "new.db")
+    ops.create_team(db, ADA, "fresh")
+    app = make(db, team="fresh")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "2")
+        assert "press n" in str(front(app).query_one(".status").render())
+        await press(pilot, app, "1", "slash", *"zzz", "enter")
+        assert "escape clears" in str(front(app).query_one(".status").render())
+    db.close()
+
+
+@sync
+async def test_the_cursor_lands_on_what_you_just_added(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "a")
+        app.screen.query_one("#email").value = "zed@acme.com"
+        await press(pilot, app, "ctrl+s")
+        await settle(pilot, app)
+        assert front(app).selected().email == "zed@acme.com"
+        await press(pilot, app, "2")
+        select(app, "admin-panel")
+        await press(pilot, app, "n")
+        app.screen.query_one("#name").value = "zzz-last"
+        await press(pilot, app, "ctrl+s")
+        await settle(pilot, app)
+        assert front(app).selected().name == "zzz-last"
+
+
+@sync
+async def test_the_footer_shows_the_no_mfa_toggle_state(demo):
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+
+        def label() -> str:
+            from textual.widgets._footer import FooterKey
+
+            return next(k.description for k in app.screen.query(FooterKey) if k.action == "toggle_mfa")
+
+        await pilot.pause(0.1)
+        assert label().endswith("off")
+        await press(pilot, app, "m")
+        await pilot.pause(0.1)
+        assert label().endswith("on")
