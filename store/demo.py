@@ -7,13 +7,15 @@ joined after a lock, collaborators with mixed permissions, a personal app, resou
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
+from . import ops
 from .db import Database
+from .errors import Refused
 from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
 
 DEMO_TEAM = "acme-widgets"
@@ -90,83 +92,124 @@ _PLANS = {
 }
 
 
-def build_demo(db: Database) -> bool:
-    """Create the demo team if it is not there yet. Returns True when it was created."""
+#: The OS login and reason every demo event carries, so that no one takes them for real events.
+DEMO_LOGIN = "demo"
+DEMO_REASON = "demo data: not a real event"
 
-    def body(s) -> bool:
-        if s.scalars(select(Team).where(Team.name == DEMO_TEAM)).first() is not None:
+
+class _HoldsOtherData(Exception):
+    """Raised inside the write when the database turned out not to be empty: not a StoreError,
+    so that the whole transaction is rolled back without even a denied event."""
+
+
+def _holds_other_data(s: Session) -> bool:
+    return any(s.scalar(select(column).limit(1)) is not None
+               for column in (Team.id, Account.id, App.id, AuditEvent.id))
+
+
+def _not_empty(db: Database) -> Refused:
+    where = db.path if db.path is not None else "that database"
+    return Refused(
+        f"{where} holds other data: the demo team is built only in its own demo.db or in an "
+        "empty database; run 'teamaccess demo' without --db, or give --db a new file."
+    )
+
+
+def build_demo(db: Database) -> bool:
+    """Create the demo team if it is not there yet. Returns True when it was created.
+
+    Only into a database that holds nothing yet (the demo's own demo.db, or a new file): a
+    database with any team, account, app or event in it is refused with nothing written, not
+    even an event, since the demo's actor is nobody real. Where the demo team is already, this
+    writes nothing and returns False. The demo's made-up history is written through the same
+    operation path as every change (one transaction, one event per change), each event marked
+    as demo data (OS login ``demo``, reason ``demo data``).
+    """
+    with db.read() as s:
+        if s.scalars(select(Team.id).where(Team.name == DEMO_TEAM)).first() is not None:
             return False
-        team = Team(name=DEMO_TEAM, created_at=_T0)
-        s.add(team)
-        accounts: dict[str, Account] = {}
-        for email, name, _role, mfa, _days in DEMO_USERS:
-            existing = s.scalars(select(Account).where(Account.email == email)).first()
-            accounts[email] = existing or Account(
-                email=email, name=name, mfa_enabled=mfa, created_at=_T0
-            )
-            s.add(accounts[email])
-        s.flush()
-        for email, _name, role, _mfa, days in DEMO_USERS:
-            if role is not None:
-                s.add(Membership(team_id=team.id, account_id=accounts[email].id, role=role,
-                                 created_at=_T0 + timedelta(days=days)))
-        apps: dict[str, App] = {}
-        for i, (name, locked, creator) in enumerate(DEMO_APPS):
-            apps[name] = App(name=name, team_id=team.id, locked=locked,
-                             locked_at=_LOCKED_AT if locked else None,
-                             created_by_id=accounts[creator].id,
-                             created_at=_T0 + timedelta(days=3 + i))
-            s.add(apps[name])
-        personal = App(name="ada-sandbox", owner_account_id=accounts[DEMO_ADMIN].id,
-                       created_by_id=accounts[DEMO_ADMIN].id, created_at=_T0)
-        s.add(personal)
-        s.flush()
-        roles = {e: r for e, _n, r, _m, _d in DEMO_USERS}
-        for name, _locked, creator in DEMO_APPS:
-            if roles[creator] != "admin":
-                s.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
-                            can_deploy=True, can_operate=True, can_manage=True,
-                            origin="creator", created_at=apps[name].created_at))
-        for email, app, perms in DEMO_GRANTS:
-            s.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
-                        can_deploy="deploy" in perms, can_operate="operate" in perms,
-                        can_manage="manage" in perms,
-                        origin="collaborator" if roles[email] is None else "granted",
-                        created_at=_T0 + timedelta(days=100)))
-        rng = random.Random(7)
-        for app in [*apps.values(), personal]:
-            prod = app.name.endswith("-prod") or app.name in ("billing-service", "admin-panel")
-            s.add(Resource(app_id=app.id, kind="dyno", name="web", plan=_PLANS["web"][0],
-                           quantity=4 if prod else 1, monthly_cents=_PLANS["web"][1]))
-            if prod or rng.random() < 0.5:
-                s.add(Resource(app_id=app.id, kind="dyno", name="worker",
-                               plan=_PLANS["worker"][0], quantity=2 if prod else 1,
-                               monthly_cents=_PLANS["worker"][1]))
-            for addon in ("heroku-postgresql", "heroku-redis", "papertrail"):
-                if prod or rng.random() < 0.4:
-                    s.add(Resource(app_id=app.id, kind="addon", name=addon,
-                                   plan=_PLANS[addon][0], monthly_cents=_PLANS[addon][1]))
-        history = [
-            (0, DEMO_ADMIN, "team.create", None, None, None, {"team": DEMO_TEAM}),
-            (2, DEMO_ADMIN, "team_membership.create", None, "grace@acme.com", None, {"role": "admin"}),
-            (10, DEMO_ADMIN, "team_membership.create", None, "joe@acme.com", None, {"role": "member"}),
-            (147, "joe@acme.com", "app.update", "website-prod", None, {"locked": False}, {"locked": True}),
-            (150, DEMO_ADMIN, "team_membership.update", None, "priya@acme.com", {"role": "viewer"}, {"role": "member"}),
-            (180, "joe@acme.com", "collaborator.create", "website-staging", "sam@freelance.dev", None, {"permissions": ["view", "deploy"]}),
-        ]
-        for days, actor, action, app, target, before, after in history:
-            s.add(AuditEvent(at=_T0 + timedelta(days=days), actor_email=actor, actor_login=None,
-                             action=action, team_id=team.id, team_name=DEMO_TEAM, app_name=app,
-                             target_email=target, before=json.dumps(before) if before else None,
-                             after=json.dumps(after), outcome="ok"))
-        s.add(AuditEvent(at=_T0 + timedelta(days=200), actor_email="tim@acme.com",
-                         action="team_membership.create", team_id=team.id, team_name=DEMO_TEAM,
-                         target_email="mallory@example.com", outcome="denied",
-                         reason="You are a viewer of acme-widgets; to add, change or remove "
-                                "team users you must be a team admin"))
+        if _holds_other_data(s):
+            raise _not_empty(db)
+
+    def body(s: Session, ev: ops._Event) -> bool:
+        if _holds_other_data(s):  # someone wrote since the check above
+            raise _HoldsOtherData
+        _build(s, ev)
         return True
 
-    return db.write(body)
+    try:
+        return ops._run(db, ops.Actor(DEMO_ADMIN, DEMO_LOGIN), "team.create", body, team=DEMO_TEAM)
+    except _HoldsOtherData:
+        raise _not_empty(db) from None
+
+
+def _build(s: Session, ev: ops._Event) -> None:
+    team = Team(name=DEMO_TEAM, created_at=_T0)
+    s.add(team)
+    accounts: dict[str, Account] = {}
+    for email, name, _role, mfa, _days in DEMO_USERS:
+        accounts[email] = Account(email=email, name=name, mfa_enabled=mfa, created_at=_T0)
+        s.add(accounts[email])
+    s.flush()
+    for email, _name, role, _mfa, days in DEMO_USERS:
+        if role is not None:
+            s.add(Membership(team_id=team.id, account_id=accounts[email].id, role=role,
+                             created_at=_T0 + timedelta(days=days)))
+    apps: dict[str, App] = {}
+    for i, (name, locked, creator) in enumerate(DEMO_APPS):
+        apps[name] = App(name=name, team_id=team.id, locked=locked,
+                         locked_at=_LOCKED_AT if locked else None,
+                         created_by_id=accounts[creator].id,
+                         created_at=_T0 + timedelta(days=3 + i))
+        s.add(apps[name])
+    personal = App(name="ada-sandbox", owner_account_id=accounts[DEMO_ADMIN].id,
+                   created_by_id=accounts[DEMO_ADMIN].id, created_at=_T0)
+    s.add(personal)
+    s.flush()
+    roles = {e: r for e, _n, r, _m, _d in DEMO_USERS}
+    for name, _locked, creator in DEMO_APPS:
+        if roles[creator] != "admin":
+            s.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
+                        can_deploy=True, can_operate=True, can_manage=True,
+                        origin="creator", created_at=apps[name].created_at))
+    for email, app, perms in DEMO_GRANTS:
+        s.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
+                    can_deploy="deploy" in perms, can_operate="operate" in perms,
+                    can_manage="manage" in perms,
+                    origin="collaborator" if roles[email] is None else "granted",
+                    created_at=_T0 + timedelta(days=100)))
+    rng = random.Random(7)
+    for app in [*apps.values(), personal]:
+        prod = app.name.endswith("-prod") or app.name in ("billing-service", "admin-panel")
+        s.add(Resource(app_id=app.id, kind="dyno", name="web", plan=_PLANS["web"][0],
+                       quantity=4 if prod else 1, monthly_cents=_PLANS["web"][1]))
+        if prod or rng.random() < 0.5:
+            s.add(Resource(app_id=app.id, kind="dyno", name="worker",
+                           plan=_PLANS["worker"][0], quantity=2 if prod else 1,
+                           monthly_cents=_PLANS["worker"][1]))
+        for addon in ("heroku-postgresql", "heroku-redis", "papertrail"):
+            if prod or rng.random() < 0.4:
+                s.add(Resource(app_id=app.id, kind="addon", name=addon,
+                               plan=_PLANS[addon][0], monthly_cents=_PLANS[addon][1]))
+    # A made-up history for the audit view, in the demo people's names and on the demo's
+    # dates: each event says it is demo data, in its login and its reason.
+    ev.team_id = team.id
+    ev.changes = log = ops.Changes(ops.Actor(DEMO_ADMIN, DEMO_LOGIN))
+    history = [
+        (0, DEMO_ADMIN, "team.create", None, None, None, {"team": DEMO_TEAM}),
+        (2, DEMO_ADMIN, "team_membership.create", None, "grace@acme.com", None, {"role": "admin"}),
+        (10, DEMO_ADMIN, "team_membership.create", None, "joe@acme.com", None, {"role": "member"}),
+        (147, "joe@acme.com", "app.update", "website-prod", None, {"locked": False}, {"locked": True}),
+        (150, DEMO_ADMIN, "team_membership.update", None, "priya@acme.com", {"role": "viewer"}, {"role": "member"}),
+        (180, "joe@acme.com", "collaborator.create", "website-staging", "sam@freelance.dev", None, {"permissions": ["view", "deploy"]}),
+    ]
+    for days, actor, action, app, target, before, after in history:
+        log.add(action, team.id, DEMO_TEAM, app=app, target=target, before=before, after=after,
+                reason=DEMO_REASON, at=_T0 + timedelta(days=days), actor_email=actor)
+    log.add("team_membership.create", team.id, DEMO_TEAM, target="mallory@example.com",
+            outcome="denied", at=_T0 + timedelta(days=200), actor_email="tim@acme.com",
+            reason="You are a viewer of acme-widgets; to add, change or remove team users you "
+                   "must be a team admin")
 
 
 def generate(

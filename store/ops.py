@@ -4,7 +4,9 @@ Each public function takes the database and the acting account, does its work in
 transaction and returns plain data, or raises a :class:`~store.errors.StoreError` whose message
 is the one line to show. Whatever the outcome, exactly one audit event is written in the same
 transaction: ``ok`` with before/after, or ``denied`` with the reason (the refused work itself is
-rolled back to a savepoint, so a refusal changes nothing but the log).
+rolled back to a savepoint, so a refusal changes nothing but the log). A body that makes many
+changes at once (an import, the demo) gathers one event per change in :class:`Changes`, which
+``_run`` writes in bulk on success; a refusal is still the one denied event.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from . import validate
@@ -120,9 +122,9 @@ class _Event:
         self.target = target
         self.before: dict[str, Any] | None = None
         self.after: dict[str, Any] | None = None
-        #: set by a body that wrote its own events (an import logs each change it makes);
-        #: a refusal is still written here, from this event
-        self.logged_itself = False
+        #: set by a body that makes many changes at once (an import, the demo): on success each
+        #: change's own event is written from here instead; a refusal is still this one event
+        self.changes: Changes | None = None
 
 
 class _Failed:
@@ -141,6 +143,95 @@ def _cut(value: object | None, limit: int = _AUDIT_TEXT) -> str | None:
 
 def _dump(data: dict[str, Any] | None) -> str | None:
     return None if data is None else json.dumps(data, sort_keys=True, default=str)
+
+
+class Changes:
+    """The audit events of a body that makes many changes, one event per change, written by
+    ``_run`` in one bulk insert when the body succeeds (nothing if it changed nothing)."""
+
+    def __init__(self, actor: Actor) -> None:
+        # What every event shares is cut once; tens of thousands of events repeat a few
+        # dozen distinct names and before/after values, so those are cut and dumped once each.
+        self.base = {"at": utcnow(), "actor_email": _cut(actor.email, 254) or "",
+                     "actor_login": _cut(actor.login, 64)}
+        self.rows: list[dict[str, Any]] = []
+        self._cuts: dict[str | None, str | None] = {None: None}
+        self._dumps: dict[str, str | None] = {}
+
+    def _cut(self, value: str | None) -> str | None:
+        if value not in self._cuts:
+            self._cuts[value] = _cut(value)
+        return self._cuts[value]
+
+    def _dump(self, data: dict[str, Any] | None) -> str | None:
+        if data is None:
+            return None
+        key = repr(data)
+        dumped = self._dumps.get(key)
+        if dumped is None:
+            dumped = self._dumps[key] = _dump(data)
+        return dumped
+
+    def add(self, action: str, team_id: int | None, team: str | None, *, app: str | None = None,
+            target: str | None = None, before: dict[str, Any] | None = None,
+            after: dict[str, Any] | None = None, outcome: str = "ok",
+            reason: str | None = None, **shared: Any) -> None:
+        """One change's event, cut and dumped as ``_run`` does it; ``shared`` overrides the
+        columns every event shares (``at``, ``actor_email``, ``actor_login``)."""
+        if "actor_email" in shared:
+            shared["actor_email"] = _cut(shared["actor_email"], 254) or ""
+        self.rows.append({
+            **self.base, **shared, "action": action, "team_id": team_id,
+            "team_name": self._cut(team), "app_name": self._cut(app), "target_email": _cut(target),
+            "before": self._dump(before), "after": self._dump(after), "outcome": outcome,
+            "reason": reason,
+        })
+
+    def write(self, s: Session) -> None:
+        """Insert the events in one executemany."""
+        bulk_insert(s, AuditEvent, self.rows)
+
+
+class _Converted(dict):
+    """A column's bind conversion of each distinct value, computed on first use."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        self[value] = result = self.convert(value)
+        return result
+
+
+def bulk_insert(s: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows of ``model`` (each with the same keys) in one executemany.
+
+    Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more than
+    the insert itself. Only the times and flags need converting, and they take few values.
+    """
+    if not rows:
+        return
+    conn = s.connection()
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
+        conn.execute(insert(model), rows)
+        return
+    table = model.__table__
+    columns = list(rows[0])
+    # Each column's own conversion (times, flags), done once per distinct value.
+    converted: list[_Converted | None] = []
+    for c in columns:
+        convert = table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        converted.append(None if convert is None else _Converted(convert))
+    pairs = list(zip(columns, converted, strict=True))
+    values = [tuple(r[c] if conv is None else conv[r[c]] for c, conv in pairs) for r in rows]
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+        f"VALUES ({', '.join([mark] * len(columns))})",
+        values,
+    )
 
 
 def _run(
@@ -168,7 +259,8 @@ def _run(
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
         else:
-            if ev.logged_itself:
+            if ev.changes is not None:
+                ev.changes.write(s)
                 return result  # type: ignore[return-value]
         s.add(
             AuditEvent(

@@ -513,3 +513,13 @@ def decide_member_change(
 def lost_by_role_change(team: str, before: Relation, after: Relation) -> tuple[TeamAction, ...]:
     """The team actions ``before`` allows and ``after`` does not (what a demotion takes away)."""
     return tuple(a for a in TeamAction if decide_team(a, team, before) and not decide_team(a, team, after))
+
+
+# -- team state ------------------------------------------------------------------------------
+
+
+def decide_admins_left(team: str, admins_left: int) -> Decision:
+    """SPEC: a team always keeps at least one admin; may a change leave ``admins_left`` of them?"""
+    if admins_left >= 1:
+        return _allow("at-least-one-admin", f"{team} keeps {admins_left} admin(s)")
+    return _deny("at-least-one-admin", f"{team} would be left without an admin")

@@ -17,22 +17,32 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import safetext, validate
 from .db import Database
-from .errors import Invalid, LastAdminRefused, NotFound, Refused
+from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
 from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
-from .ops import Actor, _cut, _dump, _Event, _run
-from .policy import Relation, relation
+from .ops import Actor, Changes, _Event, _run, bulk_insert
+from .policy import Relation, decide_admins_left, relation
 
 #: Keep every ``IN (...)`` list well under SQLite's bound-parameter limit.
 _CHUNK = 900
+
+#: What one import may bring (README "Moving a team"): enough for a 10,000-user team in one
+#: document, small enough that the write holds SQLite's lock for a few seconds at most, so
+#: that others' writes wait, not fail. A larger team is imported in parts: imports merge.
+MAX_MEMBERS = 10_000
+MAX_APPS = 2_000
+MAX_ACCESS_ROWS = 50_000
+#: The document itself, read by the command line before it is parsed (JSON of the largest
+#: allowed team, indented as 'teamaccess export' writes it, is about 30 MB).
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 # -- rows, as the command line prints them ----------------------------------------------------
 
@@ -258,6 +268,13 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _too_many(where: str, count: int, limit: int, what: str) -> Invalid:
+    return Invalid(
+        f"{where}: {count:,} {what} is more than one import may bring (at most {limit:,}); "
+        "split the document into several imports (they merge into the team)."
+    )
+
+
 def parse(doc: Any) -> _Doc:
     """Check every row of a document before anything is written; the first fault is named."""
     if not isinstance(doc, dict):
@@ -270,9 +287,25 @@ def parse(doc: Any) -> _Doc:
     except Invalid as err:
         raise _at("team", err) from None
 
+    # The limits are checked before any row is: a document far too large is refused at once.
+    member_rows = _list(doc.get("members"), "members")
+    if len(member_rows) > MAX_MEMBERS:
+        raise _too_many("members", len(member_rows), MAX_MEMBERS, "team users")
+    app_rows = _list(doc.get("apps"), "apps")
+    if len(app_rows) > MAX_APPS:
+        raise _too_many("apps", len(app_rows), MAX_APPS, "apps")
+    raw_access = doc.get("access") or {}
+    if not isinstance(raw_access, dict):
+        raise Invalid('access: expected an object {"APP": [access rows]}.')
+    if len(raw_access) > MAX_APPS:
+        raise _too_many("access", len(raw_access), MAX_APPS, "apps")
+    access_count = sum(len(rows) for rows in raw_access.values() if isinstance(rows, list))
+    if access_count > MAX_ACCESS_ROWS:
+        raise _too_many("access", access_count, MAX_ACCESS_ROWS, "access rows")
+
     members: list[_MemberIn] = []
     seen: dict[str, str] = {}
-    for i, raw in enumerate(_list(doc.get("members"), "members")):
+    for i, raw in enumerate(member_rows):
         where = f"members[{i}]"
         row = _field(raw, where)
         try:
@@ -296,7 +329,7 @@ def parse(doc: Any) -> _Doc:
 
     apps: list[_AppIn] = []
     names: dict[str, str] = {}
-    for i, raw in enumerate(_list(doc.get("apps"), "apps")):
+    for i, raw in enumerate(app_rows):
         where = f"apps[{i}]"
         row = _field(raw, where)
         try:
@@ -310,9 +343,6 @@ def parse(doc: Any) -> _Doc:
         apps.append(_AppIn(name, locked, _time(row.get("locked_at"), f"{where}.locked_at"), where))
 
     access: list[_AccessIn] = []
-    raw_access = doc.get("access") or {}
-    if not isinstance(raw_access, dict):
-        raise Invalid('access: expected an object {"APP": [access rows]}.')
     for app_key, rows in raw_access.items():
         try:
             app = validate.app_name(app_key)
@@ -420,8 +450,13 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     is checked first; a fault or a refusal leaves the database as it was, bar one denied event.
     Each change is logged as its own audit event, as the single operation making it would log
     it (the new team as team.create, a new user as team_membership.create, ...), all in the
-    same transaction. MFA is set only on accounts the import creates (only an account changes
-    its own MFA).
+    same transaction. MFA and names are never imported: only an account changes its own MFA
+    (SPEC rule 9), and a document's name for someone else's account is only a claim.
+
+    The rows are parsed and checked, and every change decided, before the write lock is taken
+    (on SQLite, from a snapshot that the write then checks is still current), so the write
+    itself is one short bulk transaction; what one import may bring is bounded (``MAX_MEMBERS``,
+    ``MAX_APPS``, ``MAX_ACCESS_ROWS``).
     """
     team_hint = doc.get("team") if isinstance(doc, dict) and isinstance(doc.get("team"), str) else None
 
@@ -431,122 +466,149 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     except Invalid as err:
         parsed, fault = None, err
 
+    # SQLite has one write lock for the whole file: decide from a snapshot first, so that
+    # others' writes wait only for the inserts. Every write logs an event in the append-only
+    # log and SQLite's writers take turns, so an unchanged last event id means unchanged facts.
+    # (PostgreSQL locks rows, not the database: there the decision is made inside the write.)
+    early: tuple[int | None, _Plan] | None = None
+    if parsed is not None and db.backend == "sqlite":
+        with db.read() as s:
+            early = (_log_mark(s), _decide(s, actor, parsed))
+
     def body(s: Session, ev: _Event) -> ImportResult:
-        # On success the changes log themselves (one event each); a refusal is logged by
-        # ops._run from ``ev``.
         if fault is not None:
             raise fault
         assert parsed is not None
-        log = _Log(actor)
-        result = _apply(s, actor, parsed, ev, log)
-        log.write(s)
-        ev.logged_itself = True
-        return result
+        if early is not None and early[0] == _log_mark(s):
+            plan = early[1]
+        else:  # someone wrote since the snapshot (or PostgreSQL): decide again, on current facts
+            plan = _decide(s, actor, parsed)
+        ev.action, ev.team_id, ev.team_name = plan.action, plan.team_id, plan.team
+        if plan.refusal is not None:
+            raise plan.refusal
+        return plan.write(s, actor, ev)
 
     return _run(db, actor, "team.update", body, team=team_hint)
 
 
-class _Log:
-    """Audit events gathered while an import runs, written in one bulk insert."""
+def _log_mark(s: Session) -> int | None:
+    return s.scalar(select(func.max(AuditEvent.id)))
 
-    def __init__(self, actor: Actor) -> None:
-        # What every event shares is cut once; tens of thousands of events repeat a few
-        # dozen distinct names and before/after values, so those are cut and dumped once each.
-        self.base = {"at": utcnow(), "actor_email": _cut(actor.email, 254) or "",
-                     "actor_login": _cut(actor.login, 64)}
-        self.rows: list[dict[str, Any]] = []
-        self._cuts: dict[str | None, str | None] = {None: None}
-        self._dumps: dict[str, str | None] = {}
 
-    def _cut(self, value: str | None) -> str | None:
-        if value not in self._cuts:
-            self._cuts[value] = _cut(value)
-        return self._cuts[value]
+@dataclass
+class _Plan:
+    """Every change an import will make, decided from the facts, ready to be written in bulk."""
 
-    def _dump(self, data: dict[str, Any] | None) -> str | None:
-        if data is None:
-            return None
-        key = repr(data)
-        dumped = self._dumps.get(key)
-        if dumped is None:
-            dumped = self._dumps[key] = _dump(data)
-        return dumped
+    team: str | None
+    team_id: int | None = None  # None: the import creates the team
+    action: str = "team.update"  # of the event a refusal is logged as
+    refusal: StoreError | None = None
+    account_ids: dict[str, int] = field(default_factory=dict)
+    new_accounts: list[str] = field(default_factory=list)
+    new_members: list[tuple[str, str, datetime]] = field(default_factory=list)
+    role_updates: list[dict[str, Any]] = field(default_factory=list)
+    new_apps: list[dict[str, Any]] = field(default_factory=list)
+    lock_updates: list[dict[str, Any]] = field(default_factory=list)
+    app_ids: dict[str, int] = field(default_factory=dict)
+    new_grants: list[tuple[str, str, dict[str, bool]]] = field(default_factory=list)
+    grant_updates: list[dict[str, Any]] = field(default_factory=list)
+    #: one event per change, in document order (a new team's id is filled in when written)
+    changes: Changes | None = None
+    admin_rows_skipped: int = 0
+    now: datetime = field(default_factory=utcnow)
 
-    def add(self, action: str, team_id: int | None, team: str | None, *, app: str | None = None,
-            target: str | None = None, before: dict[str, Any] | None = None,
-            after: dict[str, Any] | None = None, outcome: str = "ok",
-            reason: str | None = None) -> None:
-        """One event, with the columns cut and dumped as ops._run does it."""
-        self.rows.append({
-            **self.base, "action": action, "team_id": team_id, "team_name": self._cut(team),
-            "app_name": self._cut(app), "target_email": _cut(target),
-            "before": self._dump(before), "after": self._dump(after), "outcome": outcome,
-            "reason": reason,
-        })
-
-    def write(self, s: Session) -> None:
-        """Insert the events in one executemany; nothing if the import changed nothing."""
-        if not self.rows:
-            return
-        conn = s.connection()
-        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-        if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
-            conn.execute(insert(AuditEvent), self.rows)
-            return
-        # Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more
-        # than the insert itself. Only ``at`` needs converting, and it is the same on every row.
-        table = AuditEvent.__table__
-        columns = list(self.rows[0])
-        convert = table.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        at = convert(self.base["at"]) if convert else self.base["at"]
-        rows = [tuple(at if c == "at" else r[c] for c in columns) for r in self.rows]
-        quote = conn.dialect.identifier_preparer.quote
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join([mark] * len(columns))})",
-            rows,
+    def write(self, s: Session, actor: Actor, ev: _Event) -> ImportResult:
+        """Make the planned changes in bulk and log one event each (through ``ev``)."""
+        me_email = validate.email(actor.email)
+        created = self.team_id is None
+        assert self.changes is not None
+        ev.changes = self.changes  # ops._run writes them, when all of this has succeeded
+        if created:
+            t = Team(name=self.team)
+            s.add(t)
+            s.flush()
+            team_id = t.id
+        else:
+            team_id = self.team_id
+        ids = dict(self.account_ids)
+        if self.new_accounts:  # MFA and names stay unset: only each account sets its own
+            bulk_insert(s, Account, [
+                {"email": e, "name": None, "mfa_enabled": False, "created_at": self.now}
+                for e in self.new_accounts])
+            ids.update(_account_ids(s, self.new_accounts))
+        bulk_insert(s, Membership, [
+            {"team_id": team_id, "account_id": ids[e], "role": role, "created_at": since}
+            for e, role, since in self.new_members])
+        if self.role_updates:
+            s.execute(update(Membership), self.role_updates)
+        if self.new_apps:
+            me_id = ids[me_email]
+            bulk_insert(s, App, [{**a, "team_id": team_id, "created_by_id": me_id,
+                                  "created_at": self.now} for a in self.new_apps])
+        if self.lock_updates:
+            s.execute(update(App), self.lock_updates)
+        app_ids = self.app_ids
+        if self.new_apps:
+            app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == team_id)).all())
+        if self.new_grants:
+            me_id = ids[me_email]
+            bulk_insert(s, Grant, [
+                {"app_id": app_ids[app], "account_id": ids[email], **flags, "origin": "import",
+                 "granted_by_id": me_id, "created_at": self.now}
+                for app, email, flags in self.new_grants])
+        if self.grant_updates:
+            s.execute(update(Grant), self.grant_updates)
+        if created:
+            for row in self.changes.rows:
+                row["team_id"] = team_id
+        return ImportResult(
+            self.team or "", created,
+            members_added=len(self.new_members),
+            roles_changed=len(self.role_updates), apps_added=len(self.new_apps),
+            locks_changed=len(self.lock_updates), grants_added=len(self.new_grants),
+            grants_changed=len(self.grant_updates), admin_rows_skipped=self.admin_rows_skipped,
         )
 
 
-def _apply(s: Session, actor: Actor, d: _Doc, ev: _Event, log: _Log) -> ImportResult:
-    """Make the document's changes (the caller's savepoint undoes them on a refusal)."""
+def _decide(s: Session, actor: Actor, d: _Doc) -> _Plan:
+    """Plan the document's changes from the facts in ``s``; a refusal is planned too."""
+    plan = _Plan(team=d.team)
+    try:
+        _plan(s, actor, d, plan)
+    except StoreError as err:
+        plan.refusal = err
+    return plan
+
+
+def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
     me_email = validate.email(actor.email)
-    now = utcnow()
+    now = plan.now
     # Without timestamps, the document's users count as having joined before its locks.
     joined_default, locked_default = now - timedelta(seconds=1), now
-    conn = s.connection()
 
     t = s.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
     created = t is None
+    log = plan.changes = Changes(actor)
     if created:
         # A refusal rolls the new team back and its id may be given to the next team
         # created: the denied event names the team but must not carry that id.
-        ev.action, ev.team_name = "team.create", d.team
-        t = Team(name=d.team)
-        s.add(t)
-        s.flush()
-        log.add("team.create", t.id, t.name, after={"team": t.name, "admin": me_email})
+        plan.action = "team.create"
+        log.add("team.create", None, d.team, after={"team": d.team, "admin": me_email})
     else:
-        ev.team_id, ev.team_name = t.id, t.name  # a refusal is logged on the team
+        plan.team_id, plan.team = t.id, t.name  # a refusal is logged on the team
         _require_admin(s, t, me_email, "import into the team")
+    team_id, team_name = plan.team_id, plan.team
+    shown: dict[frozenset[str], list[str]] = {}  # each distinct set of permissions, sorted once
 
-    # Accounts: create the missing ones in bulk (with the document's MFA and names).
-    info: dict[str, tuple[bool | None, str | None]] = {}
-    for a in d.access:
-        info.setdefault(a.email, (a.mfa, None))
-    for m in d.members:
-        info[m.email] = (m.mfa, m.name)
-    info.setdefault(me_email, (None, None))
-    emails = sorted(info)
-    ids = _account_ids(s, emails)
-    missing = [e for e in emails if e not in ids]
-    if missing:
-        conn.execute(insert(Account), [
-            {"email": e, "name": info[e][1], "mfa_enabled": bool(info[e][0]), "created_at": now}
-            for e in missing
-        ])
-        ids.update(_account_ids(s, missing))
-    me_id = ids[me_email]
+    def listed(permissions: frozenset[str]) -> dict[str, list[str]]:
+        if permissions not in shown:
+            shown[permissions] = validate.sort_permissions(permissions)
+        return {"permissions": shown[permissions]}
+
+    # Accounts: the missing ones are created bare (MFA and names are never imported).
+    emails = sorted({me_email, *(m.email for m in d.members), *(a.email for a in d.access)})
+    ids = plan.account_ids = _account_ids(s, emails)
+    plan.new_accounts = [e for e in emails if e not in ids]
 
     # Memberships.
     current = {
@@ -555,41 +617,42 @@ def _apply(s: Session, actor: Actor, d: _Doc, ev: _Event, log: _Log) -> ImportRe
             select(Membership.id, Membership.account_id, Membership.role)
             .where(Membership.team_id == t.id)
         ).all()
-    }
-    new_members = []
-    role_updates = []
+    } if t is not None else {}
+    roles: dict[str, str] = {}  # by email, after the import
     if created:
         mine = next((m for m in d.members if m.email == me_email), None)
-        new_members.append({"team_id": t.id, "account_id": me_id, "role": "admin",
-                            "created_at": (mine.since if mine else None) or joined_default})
+        roles[me_email] = "admin"
+        plan.new_members.append((me_email, "admin", (mine.since if mine else None) or joined_default))
+    else:
+        by_id = {acc: email for email, acc in ids.items()}
+        roles.update({by_id[acc]: role for acc, (_mid, role) in current.items() if acc in by_id})
     for m in d.members:
-        acc = ids[m.email]
-        if created and acc == me_id:
+        if created and m.email == me_email:
             continue  # a new team's importer stays its admin, whatever the row says
-        if acc in current:
+        acc = ids.get(m.email)
+        if acc is not None and acc in current:
             mid, role = current[acc]
             if role != m.role:
-                role_updates.append({"id": mid, "role": m.role})
-                log.add("team_membership.update", t.id, t.name, target=m.email,
+                plan.role_updates.append({"id": mid, "role": m.role})
+                log.add("team_membership.update", team_id, team_name, target=m.email,
                         before={"role": role}, after={"role": m.role})
+                roles[m.email] = m.role
         else:
-            new_members.append({"team_id": t.id, "account_id": acc, "role": m.role,
-                                "created_at": m.since or joined_default})
-            log.add("team_membership.create", t.id, t.name, target=m.email,
+            plan.new_members.append((m.email, m.role, m.since or joined_default))
+            log.add("team_membership.create", team_id, team_name, target=m.email,
                     after={"role": m.role})
-    if new_members:
-        conn.execute(insert(Membership), new_members)
-    if role_updates:
-        s.execute(update(Membership), role_updates)
-    roles = {acc: role for acc, (_mid, role) in current.items()}
-    roles.update({r["account_id"]: r["role"] for r in new_members})
-    by_id = {r["id"]: r["role"] for r in role_updates}
-    roles.update({acc: by_id[mid] for acc, (mid, _r) in current.items() if mid in by_id})
-    if not created and "admin" not in roles.values():
-        raise LastAdminRefused(
-            f"The import would leave {t.name} without an admin: keep at least one admin row.",
-            rule="at-least-one-admin",
-        )
+            roles[m.email] = m.role
+    if not created:
+        demoted = {ids[m.email] for m in d.members if m.email in ids and m.role != "admin"}
+        admins_left = sum(1 for acc, (_mid, role) in current.items()
+                          if role == "admin" and acc not in demoted)
+        admins_left += sum(1 for _e, role, _t in plan.new_members if role == "admin")
+        decision = decide_admins_left(t.name, admins_left)
+        if not decision.allowed:
+            raise LastAdminRefused(
+                f"The import would leave {t.name} without an admin: keep at least one admin row.",
+                rule=decision.rule,
+            )
 
     # Apps: names are unique across every team and account.
     existing: dict[str, tuple[int, int | None, bool]] = {}
@@ -598,80 +661,59 @@ def _apply(s: Session, actor: Actor, d: _Doc, ev: _Event, log: _Log) -> ImportRe
             select(App.id, App.name, App.team_id, App.locked).where(App.name.in_(chunk))
         ).all():
             existing[name] = (aid, team_id, locked)
-    new_apps, lock_updates = [], []
     for a in d.apps:
         if a.name in existing:
             aid, team_id, locked = existing[a.name]
-            if team_id != t.id:
+            if t is None or team_id != t.id:
                 raise Refused(
-                    f"{a.where}.name: an app named {a.name} exists outside {t.name}: rename "
+                    f"{a.where}.name: an app named {a.name} exists outside {team_name}: rename "
                     "the row or transfer that app into the team first."
                 )
             if locked != a.locked:
-                lock_updates.append({"id": aid, "locked": a.locked,
-                                     "locked_at": (a.locked_at or locked_default) if a.locked else None})
-                log.add("app.update", t.id, t.name, app=a.name, before={"locked": locked},
+                plan.lock_updates.append({"id": aid, "locked": a.locked, "locked_at":
+                                          (a.locked_at or locked_default) if a.locked else None})
+                log.add("app.update", team_id, team_name, app=a.name, before={"locked": locked},
                         after={"locked": a.locked})
         else:
-            new_apps.append({"name": a.name, "team_id": t.id, "owner_account_id": None,
-                             "locked": a.locked,
-                             "locked_at": (a.locked_at or locked_default) if a.locked else None,
-                             "created_by_id": me_id, "created_at": now})
-            log.add("app.create", t.id, t.name, app=a.name,
-                    after={"team": t.name, "locked": a.locked})
-    if new_apps:
-        conn.execute(insert(App), new_apps)
-    if lock_updates:
-        s.execute(update(App), lock_updates)
+            plan.new_apps.append({"name": a.name, "owner_account_id": None, "locked": a.locked,
+                                  "locked_at": (a.locked_at or locked_default) if a.locked else None})
+            log.add("app.create", team_id, team_name, app=a.name,
+                    after={"team": team_name, "locked": a.locked})
 
     # Grants: admins already have everything, so their rows are skipped, not refused.
-    app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == t.id)).all())
+    app_ids = plan.app_ids = dict(
+        s.execute(select(App.name, App.id).where(App.team_id == t.id)).all()
+    ) if t is not None else {}
     grants = {
         (app_id, acc): (gid, frozenset(
-            p for p, held in (("view", True), ("deploy", d), ("operate", o), ("manage", m))
+            p for p, held in (("view", True), ("deploy", dep), ("operate", op), ("manage", man))
             if held))
-        for gid, app_id, acc, d, o, m in s.execute(
+        for gid, app_id, acc, dep, op, man in s.execute(
             select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
                    Grant.can_operate, Grant.can_manage)
             .join(App, App.id == Grant.app_id).where(App.team_id == t.id)
         ).all()
-    }
-    new_grants, grant_updates, skipped = [], [], 0
+    } if t is not None else {}
+    new_app_names = {a["name"] for a in plan.new_apps}
     for a in d.access:
-        if a.app not in app_ids:
+        if a.app not in app_ids and a.app not in new_app_names:
             raise Invalid(
-                f"{a.where}: there is no app {a.app} in the document or in {t.name}: "
+                f"{a.where}: there is no app {a.app} in the document or in {team_name}: "
                 "add it to \"apps\"."
             )
-        acc = ids[a.email]
-        if roles.get(acc) == "admin":
-            skipped += 1
+        if roles.get(a.email) == "admin":
+            plan.admin_rows_skipped += 1
             continue
-        key = (app_ids[a.app], acc)
         flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
                  "can_operate": "operate" in a.permissions,
                  "can_manage": "manage" in a.permissions}
-        held = grants.get(key)
+        acc = ids.get(a.email)
+        held = grants.get((app_ids[a.app], acc)) if a.app in app_ids and acc is not None else None
         if held is None:
-            new_grants.append({"app_id": key[0], "account_id": acc, **flags, "origin": "import",
-                               "granted_by_id": me_id, "created_at": now})
-            log.add("collaborator.create", t.id, t.name, app=a.app, target=a.email,
-                    after={"permissions": validate.sort_permissions(a.permissions)})
+            plan.new_grants.append((a.app, a.email, flags))
+            log.add("collaborator.create", team_id, team_name, app=a.app, target=a.email,
+                    after=listed(a.permissions))
         elif held[1] != a.permissions:
-            grant_updates.append({"id": held[0], **flags})
-            log.add("collaborator.update", t.id, t.name, app=a.app, target=a.email,
-                    before={"permissions": validate.sort_permissions(held[1])},
-                    after={"permissions": validate.sort_permissions(a.permissions)})
-    for chunk in _chunks(new_grants):
-        conn.execute(insert(Grant), list(chunk))
-    if grant_updates:
-        s.execute(update(Grant), grant_updates)
-
-    result = ImportResult(
-        t.name, created,
-        members_added=len(new_members),
-        roles_changed=len(role_updates), apps_added=len(new_apps),
-        locks_changed=len(lock_updates), grants_added=len(new_grants),
-        grants_changed=len(grant_updates), admin_rows_skipped=skipped,
-    )
-    return result
+            plan.grant_updates.append({"id": held[0], **flags})
+            log.add("collaborator.update", team_id, team_name, app=a.app, target=a.email,
+                    before=listed(held[1]), after=listed(a.permissions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -37,6 +38,18 @@ def snapshot(db: Database) -> tuple:
     return tuple(state), queries.account(db, "new@acme.com")
 
 
+def as_imported(doc: dict) -> dict:
+    """``doc`` as an import into a fresh database keeps it: without MFA and names, which only
+    each account sets for itself (SPEC rule 9, issue 11 item 4)."""
+    doc = copy.deepcopy(doc)
+    for row in doc["members"]:
+        row["two_factor_authentication"], row["user"]["name"] = False, None
+    for rows in doc["access"].values():
+        for row in rows:
+            row["user"]["two_factor_authentication"] = False
+    return doc
+
+
 def last_event(db: Database, team: str = "acme-widgets"):
     return queries.audit(db, "ada@acme.com", team, limit=1)[0]
 
@@ -49,7 +62,7 @@ def test_round_trip_of_the_demo_team_is_identical(demo_db, other):
     result = portable.import_team(other, ADA, copy.deepcopy(first))
     assert result.created_team and result.members_added == 21 and result.apps_added == 12
     assert result.grants_added == 20 and result.admin_rows_skipped == 0
-    assert portable.export_team(other, "ada@acme.com", "acme-widgets") == first
+    assert portable.export_team(other, "ada@acme.com", "acme-widgets") == as_imported(first)
 
 
 def test_round_trip_keeps_what_everyone_can_do(demo_db, other):
@@ -109,8 +122,9 @@ def test_heroku_rows_are_understood(other):
     assert (result.members_added, result.apps_added, result.grants_added,
             result.admin_rows_skipped) == (3, 2, 2, 1)
     assert [(r.email, r.role, r.mfa, r.name) for r in queries.roster(other, "ada@acme.com", "acme")] == [
-        ("ada@acme.com", "admin", True, None), ("joe@acme.com", "member", True, "Joe Smith"),
-        ("sam@freelance.dev", "collaborator", False, None), ("val@acme.com", "viewer", False, None)]
+        ("ada@acme.com", "admin", False, None), ("joe@acme.com", "member", False, None),
+        ("sam@freelance.dev", "collaborator", False, None),
+        ("val@acme.com", "viewer", False, None)]  # MFA and names are each account's own
     why = {r.permission: r.held for r in queries.why(other, "ada@acme.com", "myapp", "sam@freelance.dev")}
     assert why == {"view": True, "deploy": True, "operate": False, "manage": False}
     # the document's users count as having joined before its locks
@@ -252,7 +266,7 @@ def test_merge_sets_roles_locks_and_grants_but_not_mfa(demo_db):
     roster = {r.email: r for r in queries.roster(demo_db, "ada@acme.com", "acme-widgets")}
     assert roster["joe@acme.com"].role == "viewer"
     assert roster["joe@acme.com"].mfa is True  # only joe may change joe's MFA
-    assert roster["new@acme.com"].mfa is True  # a new account takes the document's
+    assert roster["new@acme.com"].mfa is False  # not even a new account takes the document's
     apps = {a.name: a for a in queries.apps(demo_db, "ada@acme.com", "acme-widgets")}
     assert apps["docs-site"].locked and not apps["brand-new"].locked
     sam = next(r for r in queries.app_access(demo_db, "ada@acme.com", "website-staging").rows
@@ -321,9 +335,11 @@ def test_a_large_team_imports_in_one_transaction(tmp_path, other):
     # one event per change: the team (with its importer's admin role), the others, apps, grants
     assert queries.audit_count(other) == 1 + 1499 + 150 + result.grants_added
     assert result.grants_added + result.admin_rows_skipped == sum(len(v) for v in doc["access"].values())
+    imported = as_imported(doc)
     assert portable.export_team(other, admin, "bigco") == {
-        **doc, "access": {k: [r for r in v if r["role"] != "admin"] for k, v in doc["access"].items()
-                          if any(r["role"] != "admin" for r in v)}}
+        **imported, "access": {k: [r for r in v if r["role"] != "admin"]
+                               for k, v in imported["access"].items()
+                               if any(r["role"] != "admin" for r in v)}}
     big.close()
 
 
@@ -331,7 +347,7 @@ def test_round_trip_on_each_backend(demo_db, any_db):
     """Import (bulk inserts, bulk updates) and export also work on PostgreSQL."""
     first = portable.export_team(demo_db, "ada@acme.com", "acme-widgets")
     portable.import_team(any_db, ADA, copy.deepcopy(first))
-    assert portable.export_team(any_db, "ada@acme.com", "acme-widgets") == first
+    assert portable.export_team(any_db, "ada@acme.com", "acme-widgets") == as_imported(first)
     changed = copy.deepcopy(first)
     changed["members"][3]["role"] = "viewer"
     changed["apps"][0]["locked"] = False
@@ -404,3 +420,232 @@ def test_parse_never_crashes(doc):
         assert message and "\n" not in message
     else:
         assert parsed.team == doc["team"]
+
+
+# -- issue 11: forged MFA and names, bounded imports, a short write --------------------------------
+
+
+def dump(db: Database) -> list[str]:
+    """Every row of every table, to show that a refusal changed nothing at all."""
+    import sqlite3
+
+    with sqlite3.connect(db.path) as conn:
+        return list(conn.iterdump())
+
+
+def test_an_import_never_sets_mfa_or_names_that_a_real_team_then_shows(other):
+    """The attack as reported: a new-team import creates ceo@acme.com with MFA on and a name."""
+    eve = ops.Actor("eve@evil.example", "eve")
+    portable.import_team(other, eve, {"team": "decoy", "members": [
+        {"email": "ceo@acme.com", "role": "member", "two_factor_authentication": True,
+         "user": {"name": "Ada Lovelace"}}],
+        "apps": [{"name": "decoy-app"}],
+        "access": {"decoy-app": [{"email": "cfo@acme.com", "permissions": ["view"],
+                                  "user": {"two_factor_authentication": True}}]}})
+    boss = ops.Actor("boss@acme.com", "boss")
+    ops.create_team(other, boss, "acme")
+    ops.add_member(other, boss, "acme", "ceo@acme.com", "member")
+    ops.add_member(other, boss, "acme", "cfo@acme.com", "member")
+    roster = {r.email: r for r in queries.roster(other, "boss@acme.com", "acme")}
+    assert (roster["ceo@acme.com"].mfa, roster["ceo@acme.com"].name) == (False, None)
+    assert (roster["cfo@acme.com"].mfa, roster["cfo@acme.com"].name) == (False, None)
+    # nor in the importer's own team: only the account changes its own MFA (SPEC rule 9)
+    assert {(r.email, r.mfa, r.name) for r in queries.roster(other, "eve@evil.example", "decoy")} \
+        >= {("ceo@acme.com", False, None)}
+    ops.set_mfa(other, ops.Actor("ceo@acme.com"), True)
+    assert queries.account(other, "ceo@acme.com").mfa_enabled is True
+
+
+def test_an_import_leaves_existing_accounts_mfa_and_names_alone(demo_db):
+    doc = {"team": "acme-widgets", "members": [
+        {"email": "joe@acme.com", "role": "member", "two_factor_authentication": False,
+         "user": {"name": "Someone Else"}},
+        {"email": "linus@acme.com", "role": "admin", "two_factor_authentication": True,
+         "user": {"name": "Not Linus"}}]}
+    before = {r.email: (r.mfa, r.name) for r in queries.roster(demo_db, "ada@acme.com", "acme-widgets")}
+    portable.import_team(demo_db, ADA, doc)
+    after = {r.email: (r.mfa, r.name) for r in queries.roster(demo_db, "ada@acme.com", "acme-widgets")}
+    assert after == before
+    assert after["joe@acme.com"] == (True, "Joe Smith") and after["linus@acme.com"] == (False, "Linus Torvalds")
+
+
+def _rows(count: int, make) -> list:
+    return [make(i) for i in range(count)]
+
+
+OVER_THE_LIMITS = [
+    ({"members": _rows(portable.MAX_MEMBERS + 1,
+                       lambda i: {"email": f"u{i}@big.example.com", "role": "member"})},
+     r"^members: 10,001 team users is more than one import may bring \(at most 10,000\); split"),
+    ({"apps": _rows(portable.MAX_APPS + 1, lambda i: {"name": f"app-{i}"})},
+     r"^apps: 2,001 apps is more than one import may bring \(at most 2,000\)"),
+    ({"apps": [{"name": "one-app"}],
+      "access": {"one-app": _rows(portable.MAX_ACCESS_ROWS + 1,
+                                  lambda i: {"email": f"u{i}@big.example.com"})}},
+     r"^access: 50,001 access rows is more than one import may bring \(at most 50,000\)"),
+    ({"access": {f"app-{i}": [] for i in range(portable.MAX_APPS + 1)}},
+     r"^access: 2,001 apps is more than one import may bring"),
+]
+
+
+@pytest.mark.parametrize(("fragment", "message"), OVER_THE_LIMITS,
+                         ids=["members", "apps", "access-rows", "access-apps"])
+def test_an_import_over_a_limit_is_refused_naming_it_and_changes_nothing(demo_db, fragment, message):
+    doc = {"team": "acme-widgets", "members": [{"email": "new@acme.com", "role": "member"}], **fragment}
+    before, events = dump(demo_db), queries.audit_count(demo_db)
+    with pytest.raises(Invalid, match=message):
+        portable.import_team(demo_db, ADA, doc)
+    assert queries.audit_count(demo_db) == events + 1
+    assert last_event(demo_db).outcome == "denied"
+    after = dump(demo_db)
+    assert [line for line in after if "audit_event" not in line] == \
+        [line for line in before if "audit_event" not in line]
+    assert len(after) == len(before) + 1  # only the denied event
+
+
+def test_the_cli_refuses_a_document_larger_than_the_limit(demo_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(portable, "MAX_DOCUMENT_BYTES", 1024)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"team": "acme-widgets", "members": [
+        {"email": f"u{i}@acme.com", "role": "member"} for i in range(100)]}))
+    before, events = snapshot(demo_db), queries.audit_count(demo_db)
+    code, out, err = _cli_import(demo_db, path)
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1
+    assert err.startswith(f"Error: {path} is larger than one import may bring (")
+    assert err.rstrip().endswith("split the team into several documents (imports merge into the team).")
+    result = CliRunner().invoke(cli, ["import", "-", "--db", str(demo_db.path), "--as", "ada@acme.com"],
+                                input=path.read_text(), prog_name="teamaccess")
+    assert result.exit_code == 1 and "- is larger than one import may bring" in result.stderr
+    assert snapshot(demo_db) == before and queries.audit_count(demo_db) == events
+
+
+def maximum_document(team: str = "bigco", domain: str = "big.example.com") -> dict:
+    """A new team at every limit at once: users, apps and access rows."""
+    per_app = portable.MAX_ACCESS_ROWS // portable.MAX_APPS
+    return {
+        "team": team,
+        "members": [{"email": f"u{i:05d}@{domain}", "role": "admin" if i < 5 else "member"}
+                    for i in range(portable.MAX_MEMBERS)],
+        "apps": [{"name": f"{team}-{j:04d}", "locked": j % 10 == 0} for j in range(portable.MAX_APPS)],
+        "access": {f"{team}-{j:04d}": [
+            {"email": f"u{(j * per_app + k) % portable.MAX_MEMBERS:05d}@{domain}",
+             "permissions": ["view", "deploy"]} for k in range(per_app)]
+            for j in range(portable.MAX_APPS)},
+    }
+
+
+WRITER = r"""
+import json, sys, time
+from pathlib import Path
+from teamaccess.store import ops
+from teamaccess.store.db import Database
+from teamaccess.store.errors import StoreError
+db, stop = Database(sys.argv[1]), Path(sys.argv[2])
+boss = ops.Actor("boss@corp.example", "boss")
+i = 0
+while not stop.exists():
+    start = time.monotonic()
+    try:
+        ops.add_member(db, boss, "corp", f"w{i}@corp.example", "member")
+        outcome = "ok"
+    except StoreError as err:
+        outcome = str(err)
+    print(json.dumps([start, time.monotonic(), outcome]), flush=True)
+    i += 1
+    time.sleep(0.02)
+"""
+
+
+def test_another_process_writes_while_a_maximum_size_import_writes(tmp_path, monkeypatch):
+    """Issue 11 item 5: one import held the lock for 45 s and others' writes failed. Now the
+    largest import allowed writes in one short transaction: another process's writes, made
+    all through it, succeed within the store's busy timeout (they are never refused)."""
+    import subprocess
+    import sys
+    import time
+
+    db = Database(tmp_path / "shared.db")
+    ops.create_team(db, ops.Actor("boss@corp.example", "boss"), "corp")
+    doc = maximum_document()
+    window: list[float] = []
+    real_write = portable._Plan.write
+
+    def timed_write(self, *args):
+        window.append(time.monotonic())
+        try:
+            return real_write(self, *args)
+        finally:
+            window.append(time.monotonic())
+
+    monkeypatch.setattr(portable._Plan, "write", timed_write)
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db.path), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        first = json.loads(writer.stdout.readline())  # the writer is writing
+        result = portable.import_team(db, ops.Actor("u00000@big.example.com"), doc)
+        time.sleep(0.3)
+    finally:
+        stop.touch()
+        rest, _ = writer.communicate(timeout=60)
+    writes = [first, *(json.loads(line) for line in rest.splitlines())]
+    assert result.members_added == portable.MAX_MEMBERS and result.apps_added == portable.MAX_APPS
+    assert result.grants_added + result.admin_rows_skipped == portable.MAX_ACCESS_ROWS
+    assert [w for w in writes if w[2] != "ok"] == []  # no write was refused or timed out
+    began, ended = window[0], window[-1]
+    during = [w for w in writes if w[0] < ended and w[1] > began]
+    assert during, (began, ended, writes[:3])  # some of them did wait on the import's write
+    members = queries.roster(db, "boss@corp.example", "corp")
+    assert len(members) == 1 + len(writes)
+    db.close()
+
+
+def test_a_write_between_the_decision_and_the_write_is_decided_again(tmp_path, monkeypatch):
+    """Decided from a snapshot, written later: a change in between must not be overwritten."""
+    db = Database(tmp_path / "race.db")
+    calls = []
+    real_decide = portable._decide
+
+    def decide_then_someone_writes(s, actor, parsed):
+        plan = real_decide(s, actor, parsed)
+        if not calls:  # another writer creates the team the import was about to create
+            ops.create_team(db, ops.Actor("mallory@evil.example"), "fresh")
+        calls.append(plan)
+        return plan
+
+    monkeypatch.setattr(portable, "_decide", decide_then_someone_writes)
+    with pytest.raises(Refused, match="You are not a user of fresh"):
+        portable.import_team(db, ADA, {"team": "fresh", "members": [
+            {"email": "a@acme.com", "role": "member"}]})
+    assert len(calls) == 2  # decided again, inside the write
+    assert [(r.email, r.role) for r in queries.roster(db, "mallory@evil.example", "fresh")] == [
+        ("mallory@evil.example", "admin")]
+    db.close()
+
+
+def test_without_other_writers_the_import_is_decided_once_before_the_write(other, monkeypatch):
+    calls = []
+    real_decide = portable._decide
+    monkeypatch.setattr(portable, "_decide", lambda *a: calls.append(1) or real_decide(*a))
+    portable.import_team(other, ADA, {"team": "fresh", "members": [
+        {"email": "a@acme.com", "role": "member"}]})
+    assert len(calls) == 1
+
+
+def test_the_last_admin_rule_is_the_policys(db, monkeypatch):
+    from teamaccess.store import policy
+
+    assert not policy.decide_admins_left("solo", 0) and policy.decide_admins_left("solo", 1)
+    assert policy.decide_admins_left("solo", 0).rule == "at-least-one-admin"
+    ops.create_team(db, ADA, "solo")
+    seen = []
+    real = portable.decide_admins_left
+    monkeypatch.setattr(portable, "decide_admins_left",
+                        lambda team, left: seen.append((team, left)) or real(team, left))
+    with pytest.raises(LastAdminRefused, match="would leave solo without an admin"):
+        portable.import_team(db, ADA, {"team": "solo", "members": [
+            {"email": "ada@acme.com", "role": "member"}]})
+    portable.import_team(db, ADA, {"team": "solo", "members": [
+        {"email": "ada@acme.com", "role": "member"}, {"email": "b@acme.com", "role": "admin"}]})
+    assert seen == [("solo", 0), ("solo", 1)]

@@ -1259,8 +1259,20 @@ def import_cmd(file: str) -> None:
     """
     s = _state()
     what_to_do = "give the output of 'teamaccess export'."
+    limit = portable.MAX_DOCUMENT_BYTES
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        # Read at most one byte past the limit: a huge document is refused, not held in memory.
+        if file == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise click.ClickException(
+                f"{shown(file)} is larger than one import may bring ({limit // 2**20} MB); "
+                "split the team into several documents (imports merge into the team)."
+            )
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise click.ClickException(
             f"{shown(file)} is not valid JSON: it is not UTF-8 text (byte "
@@ -1335,13 +1347,14 @@ def demo_cmd() -> None:
     """Open the dashboard on the demo team.
 
     The demo team acme-widgets lives in demo.db beside your database (TEAMACCESS_DB's folder or
-    the default one; never in your database itself unless --db names it), is built on first
-    use, and you act as its admin ada@acme.com unless --as says otherwise.
+    the default one), is built on first use, and you act as its admin ada@acme.com unless --as
+    says otherwise. --db may name only a new, empty database: one that holds anything is
+    refused, with nothing written.
     """
     from teamaccess.store.demo import build_demo
 
     s = _state()
-    if s.db_where is None:  # the demo never touches the real database unless --db says so
+    if s.db_where is None:  # the demo's own file; build_demo refuses any database holding data
         where = demo_path()
         where.parent.mkdir(parents=True, exist_ok=True)  # the demo's own folder: safe to make
         s.db_where = str(where)

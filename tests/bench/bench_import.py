@@ -6,7 +6,8 @@ Usage (from the repository root, on demand; never part of the test suite)::
 
 A team of N users, N/5 apps and 5N grants is generated once, exported, then imported into a
 fresh database per run; the medians are printed beside the time to parse the same document
-with ``json`` alone (the floor no importer can beat).
+with ``json`` alone (the floor no importer can beat), and how long the import's write transaction
+held the database's write lock (issue 11: others' writes wait that long at most).
 """
 
 from __future__ import annotations
@@ -59,13 +60,25 @@ def main() -> None:
         (work / "team.json").write_text(text)
         parse_s = median_time(lambda: json.loads(text), args.runs)
         counter = iter(range(10**6))
+        locked: list[float] = []  # how long each import's write transaction held the lock
 
         def import_once() -> None:
             target = Database(work / f"target-{next(counter)}.db")
+            write = target.write
+
+            def timed_write(body):
+                start = time.perf_counter()
+                try:
+                    return write(body)
+                finally:
+                    locked.append(time.perf_counter() - start)
+
+            target.write = timed_write  # type: ignore[method-assign]
             portable.import_team(target, ops.Actor(ADMIN), json.loads(text))
             target.close()
 
         import_s = median_time(import_once, args.runs)
+        lock_s = statistics.median(locked)
 
         def cli_import() -> None:
             env = dict(os.environ, TEAMACCESS_DB=str(work / f"cli-{next(counter)}.db"),
@@ -78,6 +91,7 @@ def main() -> None:
     print(f"team: {users} users, {apps} apps, {grants} grants ({len(text) / 1e6:.1f} MB of JSON)")
     print(f"export_team (in process)        {export_s:7.2f} s")
     print(f"import_team (in process)        {import_s:7.2f} s   floor json.loads {parse_s:.2f} s")
+    print(f"  of which the write lock held  {lock_s:7.2f} s   (others' writes wait this long)")
     print(f"teamaccess import FILE (CLI)    {cli_s:7.2f} s")
 
 
