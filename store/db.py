@@ -521,7 +521,10 @@ class Database:
                 row = conn.execute(
                     text("SELECT value FROM meta WHERE key = 'schema_version'")
                 ).first()
-                if row is not None and 1 <= int(row[0]) < models.SCHEMA_VERSION:
+                # A damaged (non-numeric) version is left for _ensure_schema to name.
+                if row is not None and str(row[0]).isdigit() and (
+                    1 <= int(row[0]) < models.SCHEMA_VERSION
+                ):
                     _upgrade(conn, int(row[0]))
                     return (str(models.SCHEMA_VERSION),)
                 return row

@@ -918,16 +918,14 @@ def _admin_teams(s: Session, account: Account | None) -> frozenset[str]:
 
 
 def _account_teams(s: Session, account: Account) -> tuple[frozenset[str], frozenset[str]]:
-    """The teams the account is in; and the rest of what it reaches (teams of its grants, its
-    personal apps), which a binder must have authority over too (policy.has_authority)."""
+    """The teams the account is in, and the teams of its grants: a binder must administer all
+    of them (policy.has_authority)."""
     teams = frozenset(s.scalars(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .where(Membership.account_id == account.id)))
     reach = set(s.scalars(
         select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
         .where(Grant.account_id == account.id)))
-    reach |= {f"personal app {name}" for name in s.scalars(
-        select(App.name).where(App.owner_account_id == account.id, App.team_id.is_(None)))}
     return teams, frozenset(reach)
 
 

@@ -438,8 +438,7 @@ class BindFacts:
     actor_admin_of: frozenset[str]  # teams the actor administers
     #: teams the account is in, any role
     account_teams: frozenset[str]
-    #: more of what the account reaches that a binder must administer: teams of its grants,
-    #: and its personal apps (as "personal app NAME", which no one administers)
+    #: more of what the account reaches that a binder must administer: the teams of its grants
     account_strong_teams: frozenset[str]
     bound_to: str | None = None  # the account the login is bound to now
     #: an unexpired offer "login may act as email" from someone who still has authority

@@ -229,9 +229,10 @@ def test_squatting_on_root_or_an_unbound_login_does_not_work(owned):
 
 
 def test_a_viewer_elsewhere_cannot_be_read_through_a_binding_and_the_owner_still_binds(owned):
-    # mallory makes joe a viewer of her team, gives alan a view-only grant and joe a personal
-    # app: none of it lets her act as them (she would read acme-widgets as them), and it keeps
-    # ada, who administers only acme-widgets, from offering; the database's owner still binds.
+    # mallory makes joe a viewer of her team (and gives him a personal app), tim a member and
+    # alan a view-only grant: none of it lets her act as them (she would read acme-widgets as
+    # them); it keeps ada, who administers only acme-widgets, from offering joe a binding, but
+    # the database's owner still binds.
     mallory = ops.Actor("mallory@evil.example", "mallory")
     ops.create_team(owned, mallory, "mteam")
     ops.add_member(owned, mallory, "mteam", "joe@acme.com", "viewer")
@@ -261,10 +262,10 @@ def test_an_admin_of_another_team_cannot_take_over_an_account_by_binding(owned):
     # mallory adds ada and joe to her team and tries to act as them: each holds a role in
     # acme-widgets, which she does not administer
     mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.bind_login(owned, ADA, "ada", DEMO_ADMIN)
     ops.create_team(owned, mallory, "mteam")
     ops.add_member(owned, mallory, "mteam", DEMO_ADMIN, "viewer")
     ops.add_member(owned, mallory, "mteam", "joe@acme.com", "viewer")
-    ops.bind_login(owned, ADA, "ada", DEMO_ADMIN)
     before = queries.audit_count(owned)
     with pytest.raises(Refused, match=r"would also act in acme-widgets.*ask an admin"):
         ops.bind_login(owned, mallory, "mallory", DEMO_ADMIN)  # her own login: no offer needed

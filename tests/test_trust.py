@@ -97,7 +97,8 @@ def test_the_cli_audit_table_shows_the_os_login(owned):
                                    "--team", DEMO_TEAM, "-n", "1"])
     assert out.exit_code == 0, out.output
     header, _rule, row = out.output.splitlines()[:3]
-    assert header.split()[:4] == ["When", "Actor", "Login", "Action"]
+    # "Via": the OS login of a local run (an SSH key and peer for a served session)
+    assert header.split()[:4] == ["When", "Actor", "Via", "Action"]
     assert row.split()[1:4] == [DEMO_ADMIN, "ada-login", "app.update"]
 
 
