@@ -1123,8 +1123,8 @@ def accounts_bind(login: str, email: str) -> None:
     """Bind an OS login to an account.
 
     Whoever runs teamaccess under that login then acts as the account (without --as).
-    It takes both sides: an admin of every team where the account is a member or admin
-    (viewer memberships don't count) offers "LOGIN may act as EMAIL" by running this;
+    It takes both sides: an admin of every team the account reaches (any role, or a grant
+    on one of its apps) offers "LOGIN may act as EMAIL" by running this;
     the OS user LOGIN then confirms by running the same command themselves (teamaccess
     reads the login from the uid). An admin binding their own login needs no offer.
     The database file's owner binds directly. Offers last 7 days; every step is audited.
