@@ -8,8 +8,10 @@ PostgreSQL gets the same guarantee from SERIALIZABLE transactions retried on con
 from __future__ import annotations
 
 import os
+import pwd
 import random
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -87,8 +89,38 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def _refuse_uri_filenames(url: str) -> None:
+    """Refuse SQLite URI filenames and URL options: the file checked must be the file opened.
+
+    With ``file:...?uri=true`` SQLite opens whatever the URI names while the path as written
+    (a decoy in the caller's own folder) is what an ownership check would look at; options such
+    as ``immutable`` or ``nolock`` would also switch off the locking every writer relies on.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    if parsed.query or (parsed.database or "").startswith("file:"):
+        raise DatabaseProblem(
+            "SQLite URI filenames and URL options (file:..., ?uri=true, ?mode=...) are not "
+            "accepted: give --db / TEAMACCESS_DB as a plain path to the database file."
+        )
+
+
+def _shared_folder(folder: Path) -> bool:
+    """Whether a folder is set up for sharing: setgid, or writable by its group."""
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_ISGID | stat.S_IWGRP))
+
+
 def _create_private_file(path: Path) -> None:
-    """Create an empty database file readable and writable by its owner and group only.
+    """Create an empty database file: 0660 in a shared (setgid or group-writable) folder, else 0600.
+
+    Where users share a primary group (some distributions put everyone in ``users``), 0660 in a
+    personal folder would let all of them write a personal database; a folder set up for
+    sharing, as README's recipe does, is where the group is meant to reach it.
 
     Only the default data directory is made on demand: a missing folder in a path someone
     typed is far more likely a typo than a wish for new folders.
@@ -100,24 +132,45 @@ def _create_private_file(path: Path) -> None:
             f"No folder {path.parent}: create it first, or fix the path given by --db / "
             "TEAMACCESS_DB."
         )
+    mode = 0o660 if _shared_folder(path.parent) else 0o600
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
     except FileExistsError:
         return
-    os.close(fd)
-    os.chmod(path, 0o660)  # the umask may have taken the group bits
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken the group bits
+    finally:
+        os.close(fd)
 
 
 def _translate(err: BaseException, url: str) -> StoreError | None:
     """A one-line StoreError for a database failure a person can act on, else None."""
     message = str(getattr(err, "orig", err) or err).lower()
-    where = sqlite_path(url) or make_url(url).render_as_string(hide_password=True)
+    path = sqlite_path(url)
+    where = path or make_url(url).render_as_string(hide_password=True)
     if "file is not a database" in message or "database disk image is malformed" in message:
+        if path is not None and _sidecars(path):
+            # The usual way here: a backup copied over the file while its -wal was live; the
+            # old log's frames no longer fit the restored pages.
+            return DatabaseProblem(
+                f"{where} does not match its {path.name}-wal/-shm files (was a backup copied "
+                f"over it while it was in use?): stop every teamaccess using it, move "
+                f"{path.name}-wal and {path.name}-shm away, then copy the backup in again "
+                "(restore while nobody has the database open)."
+            )
         return DatabaseProblem(
             f"{where} is not a usable teamaccess database (not SQLite, or damaged): "
             "point --db / TEAMACCESS_DB at another file or restore a backup."
         )
     if "readonly database" in message or "read-only" in message:
+        blocking = _unwritable_sidecars(path) if path is not None else []
+        if blocking:
+            owner, names = blocking[0][1], " ".join(name for name, _ in blocking)
+            return DatabaseProblem(
+                f"{names} beside {where} belong to {owner} and are read-only for you: ask "
+                f"{owner} to run 'chmod g+rw {names}' there, or remove them when nobody has "
+                "the database open."
+            )
         return DatabaseProblem(
             f"{where} is read-only for you: ask its owner for write access (group rw) "
             "or use another file with --db."
@@ -135,6 +188,26 @@ def _translate(err: BaseException, url: str) -> StoreError | None:
     if isinstance(err, OperationalError) and "connection" in message:
         return DatabaseProblem(f"Can't reach the database at {where}: {message.splitlines()[0]}")
     return None
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """The -wal and -shm files beside a database that exist."""
+    return [side for side in (Path(f"{path}-wal"), Path(f"{path}-shm")) if side.exists()]
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _unwritable_sidecars(path: Path) -> list[tuple[str, str]]:
+    """(name, owner) of the -wal/-shm files that block us from writing a file we may write."""
+    if not os.access(path, os.W_OK):
+        return []  # the file itself is read-only for us: that is the message to give
+    return [(side.name, _owner_name(side.stat().st_uid)) for side in _sidecars(path)
+            if not os.access(side, os.W_OK)]
 
 
 def _unexpected(err: BaseException, where: str) -> DatabaseProblem:
@@ -172,15 +245,64 @@ def _upgrade(conn, version: int) -> None:
     )
 
 
+def _open_files() -> dict[int, tuple[int, int, int | None]]:
+    """This process's open descriptors: fd -> (st_dev, st_ino, owner uid or None).
+
+    The uid is None for what is not a database main file (not a regular file, or SQLite's
+    -wal/-shm/-journal beside it). Empty where there is no /proc.
+    """
+    found: dict[int, tuple[int, int, int | None]] = {}
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for name in names:
+        link = f"/proc/self/fd/{name}"
+        try:
+            info = os.stat(link)
+            target = os.readlink(link)
+        except OSError:  # closed meanwhile (listdir's own descriptor, another thread's)
+            continue
+        main = stat.S_ISREG(info.st_mode) and not target.endswith(("-wal", "-shm", "-journal"))
+        found[int(name)] = (info.st_dev, info.st_ino, info.st_uid if main else None)
+    return found
+
+
+def _share_sidecars(path: Path) -> None:
+    """Let the database's owner write the -wal/-shm files a read-only reader just created.
+
+    SQLite makes them with the database file's mode and the reader as owner, so a reader of a
+    0640 database leaves 0640 files the owner can't write, and the owner's next write fails.
+    Group write fixes that in a shared (setgid) folder, where the owner is in the file's group;
+    it gives away nothing: whoever may create files in that folder could have written them.
+    """
+    me = os.geteuid()
+    for side in _sidecars(path):
+        try:
+            info = side.stat()
+            if info.st_uid == me:
+                os.chmod(side, stat.S_IMODE(info.st_mode) | 0o660)
+        except OSError:
+            pass  # gone meanwhile (the owner checkpointed): nothing to fix
+
+
 class Database:
     """One database: its engine, its transactions and a cheap way to notice others' changes."""
 
     def __init__(self, where: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(where)
+        _refuse_uri_filenames(self.url)
         self.path = sqlite_path(self.url)
         self.backend = make_url(self.url).get_backend_name()
         self._unsafe = os.environ.get(UNSAFE_WRITES_ENV) == "1"
+        #: (st_dev, st_ino, st_uid) of the file SQLite holds open, pinned by the first connection
+        self._opened: tuple[int, int, int] | None = None
         if self.path is not None:
+            # Open the file a symlink points at now, and only that one: a link flipped later
+            # (between a check and an open) can't redirect us, and every connection is checked
+            # against the first one's file (see _pin_opened_file).
+            self.path = self.path.resolve()
+            self.url = "sqlite:///" + str(self.path)
             if self.path.is_dir():
                 raise DatabaseProblem(
                     f"{self.path} is a folder, not a database file: give a file path, e.g. "
@@ -238,6 +360,18 @@ class Database:
             kwargs["poolclass"] = StaticPool
         engine = create_engine(self.url, **kwargs)
 
+        if not memory:
+            @event.listens_for(engine, "do_connect")
+            def _open(dialect, _record, cargs, cparams):  # pragma: no cover - every test
+                before = _open_files()
+                conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
+                try:
+                    self._pin_opened_file(conn, before)
+                except BaseException:
+                    conn.close()
+                    raise
+                return conn
+
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
             # Let SQLAlchemy's "begin" event, not the driver, start transactions.
@@ -261,6 +395,57 @@ class Database:
 
         return engine
 
+    def _pin_opened_file(self, conn: sqlite3.Connection, before: dict[int, tuple[int, int]]) -> None:
+        """Remember which file the first connection opened; refuse a connection to any other.
+
+        Ownership (``--as``) is decided on this file, the one SQLite holds, not on whatever the
+        path names at the moment of a check: someone who can rename in the folder, or flip a
+        symlink or a folder of theirs on the way, could otherwise have the check look at one
+        file and SQLite open another.
+        """
+        assert self.path is not None
+        new = [ident for fd, ident in _open_files().items()
+               if before.get(fd) != ident and ident[2] is not None]
+        found = {ident[:2] for ident in new}
+        if len(found) == 1:
+            dev, ino = found.pop()
+            uid = next(ident[2] for ident in new if ident[:2] == (dev, ino))
+        else:  # no /proc, or SQLite reused a descriptor it already had open for this file
+            now = self.path.stat()
+            if found and (now.st_dev, now.st_ino) not in found:
+                raise DatabaseProblem(
+                    f"{self.path} changed while it was being opened: try again, and check who "
+                    "may rename files in its folder."
+                )
+            dev, ino, uid = now.st_dev, now.st_ino, now.st_uid
+        if self._opened is None:
+            self._opened = (dev, ino, uid)
+        elif self._opened[:2] != (dev, ino):
+            raise DatabaseProblem(
+                f"{self.path} was replaced by another file while in use: nothing was changed; "
+                "open it again, and check who may rename files in its folder."
+            )
+
+    def opened_file_owner(self) -> int | None:
+        """The uid owning the file SQLite holds, or None (PostgreSQL, memory, or replaced).
+
+        The file at the path is checked against the one the connections opened: if someone
+        swapped it since, nobody owns "the database" for the purpose of ``--as``.
+        """
+        if self._opened is None or self.path is None:
+            return None
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return None
+        if (now.st_dev, now.st_ino) != self._opened[:2]:
+            return None
+        return now.st_uid
+
+    def read_only_for_us(self) -> bool:
+        """Whether this process may not write the database file (mode bits, not a guess)."""
+        return self.path is not None and not os.access(self.path, os.W_OK)
+
     # -- schema ------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
@@ -275,7 +460,13 @@ class Database:
             except DBAPIError as again:
                 raise _translate(again, self.url) or problem from None
             self.read_only = True
-        version = int(row[0]) if row else 0
+        try:
+            version = int(row[0]) if row else 0
+        except (TypeError, ValueError):
+            raise DatabaseProblem(
+                f"{self._where} has a damaged schema_version ({str(row[0])[:40]!r}, not a "
+                "number): restore a backup, or point --db / TEAMACCESS_DB at another file."
+            ) from None
         if version > models.SCHEMA_VERSION:
             raise DatabaseProblem(
                 f"{self._where} has schema version {version}, newer than this teamaccess "
@@ -293,8 +484,14 @@ class Database:
                 f"{self._where} is not a teamaccess database: "
                 "point --db / TEAMACCESS_DB at another file."
             )
+        if self.path is not None and self.read_only_for_us():
+            # In rollback-journal mode SQLite lets a read-only file take a write lock, so the
+            # attempt above succeeded; switching it to WAL (a write) would then fail.
+            self.read_only = True
         if self.path is not None and not self.read_only:
             self._use_wal()
+        if self.read_only:
+            _share_sidecars(self.path)  # the read above may have created them
 
     def _use_wal(self) -> None:
         # Only now that the file is known to be ours: the journal mode is written into the file,
@@ -324,7 +521,10 @@ class Database:
                 row = conn.execute(
                     text("SELECT value FROM meta WHERE key = 'schema_version'")
                 ).first()
-                if row is not None and 1 <= int(row[0]) < models.SCHEMA_VERSION:
+                # A damaged (non-numeric) version is left for _ensure_schema to name.
+                if row is not None and str(row[0]).isdigit() and (
+                    1 <= int(row[0]) < models.SCHEMA_VERSION
+                ):
                     _upgrade(conn, int(row[0]))
                     return (str(models.SCHEMA_VERSION),)
                 return row
@@ -492,6 +692,8 @@ class Database:
             if self._listener.pid == os.getpid():  # a forked child leaves its parent's alone
                 self._listener.stop()
             self._listener = None
+        if self.path is not None and self.read_only_for_us():
+            _share_sidecars(self.path)
         with self._watch_lock:
             if self._watch is not None:
                 self._watch.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from .safetext import UNSAFE
 
-#: Control characters (C0, DEL, C1): user input quoted in a message must not bring any along,
-#: or a name holding "\n" or "\x1b[2J" could split the one line or drive the terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: User input quoted in a message must not bring unsafe characters along, or a name holding
+#: "\n", "\u2028" or "\x1b[2J" could split the one line, reorder it or drive the terminal.
+_CONTROL = UNSAFE
 
 #: However long the input it quotes, a message stays one readable line.
 MAX_MESSAGE = 500

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, select
@@ -26,18 +27,23 @@ from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKe
 from .policy import (
     AppAction,
     AppFacts,
+    BindFacts,
+    BindOutcome,
     Decision,
     Relation,
     Standing,
     TeamAction,
     decide_admins_remain,
     decide_app,
+    decide_bind,
     decide_grant_target,
     decide_team,
+    has_authority,
     is_stranger,
     relation,
 )
 from .queries import key_decision
+from .safetext import UNSAFE
 from .words import ALL, ROLES, SETTABLE_ROLES, Permission, Role
 
 T = TypeVar("T")
@@ -49,18 +55,25 @@ _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to thi
 class Actor:
     """Who is acting: their account's email and the OS login they are working under.
 
-    Over SSH (``teamaccess serve``) the login is the server's own, so the session's key
-    fingerprint and the client's address (``host:port``) say who acted instead.
+    Over SSH (``teamaccess serve``) there is no OS login (the server's own says nothing of the
+    person), so the session's key fingerprint and the client's address (``host:port``) say who
+    acted instead.
     """
 
     email: str
     login: str | None = None
     key_fingerprint: str | None = None
     peer: str | None = None
+    #: set by identity.resolve_actor only for the OS user owning the database file (or the
+    #: owner role on PostgreSQL), who may bind logins directly; never from a served session
+    owns_database: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada.
-        object.__setattr__(self, "email", self.email.strip().lower())
+        # Emails are stored lower-cased; an actor typed as ADA@acme.com is still ada. Only ASCII
+        # is folded: str.lower turns look-alikes into ASCII (the Kelvin sign into k), and such
+        # an actor must reach validate.email, which refuses it, not become someone else.
+        email = self.email.strip()
+        object.__setattr__(self, "email", email.lower() if email.isascii() else email)
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -136,7 +149,7 @@ def _cut(value: object | None, limit: int = _AUDIT_TEXT) -> str | None:
         return None
     # Control characters become "?": PostgreSQL refuses NUL in text (the denied event would be
     # lost with the whole transaction), and the log is shown in terminals.
-    text = validate._CONTROL.sub("?", str(value))
+    text = UNSAFE.sub("?", str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -882,80 +895,115 @@ def set_mfa(db: Database, actor: Actor, enabled: bool) -> bool:
     return _run(db, actor, "account.update", body, target=actor.email)
 
 
-def _beyond_my_teams(s: Session, me: Account | None, account: Account) -> list[str]:
-    """What acting as ``account`` would reach that ``me`` does not administer already.
+#: How long an offer "login L may act as EMAIL" waits for L to confirm it.
+OFFER_DAYS = 7
 
-    The teams ``account`` belongs to or holds grants in where ``me`` is not an admin, and its
-    personal apps: binding a login to an account hands all of that to whoever has the login.
+
+@dataclass(frozen=True)
+class Binding:
+    """The outcome of accounts:bind: bound now, or offered for the login's holder to confirm."""
+
+    login: str
+    email: str
+    offered: bool  # True: recorded only; the login's holder confirms by running accounts:bind
+    previous: str | None = None  # the account the login was moved away from
+
+
+def _admin_teams(s: Session, account: Account | None) -> frozenset[str]:
+    if account is None:
+        return frozenset()
+    return frozenset(s.scalars(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .where(Membership.account_id == account.id, Membership.role == "admin")))
+
+
+def _account_teams(s: Session, account: Account) -> tuple[frozenset[str], frozenset[str]]:
+    """The teams the account is in, and the teams of its grants: a binder must administer all
+    of them (policy.has_authority)."""
+    teams = frozenset(s.scalars(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .where(Membership.account_id == account.id)))
+    reach = set(s.scalars(
+        select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
+        .where(Grant.account_id == account.id)))
+    return teams, frozenset(reach)
+
+
+def _bind_event(email: str, login: str) -> str:
+    return _dump({"email": email, "login": login}) or ""
+
+
+def _offer_event(email: str, login: str) -> str:
+    return _dump({"offer": {"email": email, "login": login}}) or ""
+
+
+def _offered(s: Session, account: Account, login: str) -> bool:
+    """Whether an unexpired offer for ``login`` to act as ``account`` stands.
+
+    Offers live in the audit log (one ``account.update`` event each). One counts if nothing
+    bound the login since, it is younger than OFFER_DAYS, and whoever made it still has
+    authority over the account now.
     """
-    mine = set()
-    if me is not None:
-        mine = set(s.scalars(select(Membership.team_id).where(
-            Membership.account_id == me.id, Membership.role == "admin")))
-    reach = set(s.scalars(select(Membership.team_id).where(Membership.account_id == account.id)))
-    reach |= set(s.scalars(
-        select(App.team_id).join(Grant, Grant.app_id == App.id)
-        .where(Grant.account_id == account.id, App.team_id.is_not(None))))
-    beyond = sorted(s.scalars(select(Team.name).where(Team.id.in_(reach - mine))))
-    if me is None or me.id != account.id:
-        beyond += [f"personal app {n}" for n in s.scalars(
-            select(App.name).where(App.owner_account_id == account.id).order_by(App.name))]
-    return beyond
+    since = utcnow() - timedelta(days=OFFER_DAYS)
+    last_bound = s.scalar(select(func.max(AuditEvent.id)).where(
+        AuditEvent.action == "account.update", AuditEvent.outcome == "ok",
+        AuditEvent.after.endswith(f', "login": "{login}"}}', autoescape=True),
+        AuditEvent.after.startswith('{"email": ', autoescape=True))) or 0
+    offers = s.scalars(select(AuditEvent.actor_email).where(
+        AuditEvent.action == "account.update", AuditEvent.outcome == "ok",
+        AuditEvent.target_email == account.email, AuditEvent.id > last_bound,
+        AuditEvent.at >= since, AuditEvent.after == _offer_event(account.email, login),
+    ).order_by(AuditEvent.id.desc()))
+    teams, strong = _account_teams(s, account)
+    for offerer in dict.fromkeys(offers):
+        if has_authority(_admin_teams(s, _account(s, offerer)), teams, strong)[0]:
+            return True
+    return False
 
 
-def bind_login(db: Database, actor: Actor, login: str, email: str) -> str:
+def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
     """accounts:bind: tie an OS login to an account, so that the login acts as that account.
 
-    Whoever has the login then acts as the account, so an admin may bind a login only to an
-    account whose every team they administer (and which owns no personal apps), and may move
-    a login away from its holder only on the same terms. On a database where no login is bound
-    yet, the first binding is how the first admin claims their own account.
+    The rule is :func:`policy.decide_bind`: the database's owner binds directly; otherwise an
+    admin with authority over the account offers "login may act as email", and the login's
+    holder (proved by their uid) confirms by running the same command. Every step is audited.
     """
 
-    def body(s: Session, ev: _Event) -> str:
+    def body(s: Session, ev: _Event) -> Binding:
         name = validate.login(login)
         who = validate.email(email)
         ev.target = who
         account = _account(s, who)
         if account is None:
             raise NotFound(f"No account {who}: add them to a team first with members:add.")
-        any_bound = s.scalar(select(func.count()).select_from(Account).where(Account.os_login.is_not(None)))
         me = _account(s, actor.email)
         holder = s.scalars(select(Account).where(Account.os_login == name)).first()
-        if not any_bound:
-            if me is None or me.id != account.id:
-                raise Refused("No login is bound yet: the first binding must be your own account "
-                              f"(teamaccess --as {who} accounts:bind {name} {who} on your own file).")
-        else:
-            is_admin = me is not None and s.scalar(
-                select(func.count()).select_from(Membership).where(
-                    Membership.account_id == me.id, Membership.role == "admin")
-            )
-            if not is_admin:
-                raise Refused("Only a team admin may bind logins: ask one of your team's admins.")
-            beyond = _beyond_my_teams(s, me, account)
-            if beyond:
-                raise Refused(
-                    f"Can't bind a login to {who}: that would also act in {', '.join(beyond[:3])}"
-                    f"{' and more' if len(beyond) > 3 else ''}, which you don't administer; "
-                    "ask an admin of those teams."
-                )
-            if holder is not None and holder.id != account.id:
-                beyond = _beyond_my_teams(s, me, holder)
-                if beyond:
-                    raise Refused(
-                        f"Login {name} is bound to {holder.email}, who also works in "
-                        f"{', '.join(beyond[:3])}: ask an admin there to move it."
-                    )
+        teams, strong = _account_teams(s, account)
+        # A served session proves a key, never an OS login: it can't speak for one.
+        own_login = None if actor.key_fingerprint else actor.login
+        decision = decide_bind(BindFacts(
+            email=who, login=name, actor_email=actor.email, actor_login=own_login,
+            actor_owns_database=actor.owns_database, actor_admin_of=_admin_teams(s, me),
+            account_teams=teams, account_strong_teams=strong,
+            bound_to=holder.email if holder is not None else None,
+            offered=own_login == name and _offered(s, account, name),
+        ))
+        if decision.outcome is BindOutcome.REFUSE:
+            raise Refused(decision.reason, rule=decision.rule)
+        if decision.outcome is BindOutcome.OFFER:
+            ev.after = {"offer": {"email": who, "login": name}}
+            return Binding(name, who, offered=True)
+        previous = None
         if holder is not None and holder.id != account.id:
+            previous = holder.email
             ev.before = {"login": name, "email": holder.email}
             holder.os_login = None
             s.add(holder)
             s.flush()
-        ev.after = {"login": name, "email": who}
+        ev.after = {"email": who, "login": name}
         account.os_login = name
         s.add(account)
-        return who
+        return Binding(name, who, offered=False, previous=previous)
 
     return _run(db, actor, "account.update", body, target=email)
 
@@ -1037,3 +1085,12 @@ def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
         return change
 
     return _run(db, actor, "account.update", body, target=None)
+
+
+def refuse_act_as(db: Database, actor: Actor, reason: str) -> None:
+    """Log a refused ``--as`` (the actor as claimed, the real login) and raise the refusal."""
+
+    def body(s: Session, ev: _Event) -> None:
+        raise Refused(reason, rule="identity")
+
+    _run(db, actor, "account.act_as", body, target=actor.email)

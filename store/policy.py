@@ -411,6 +411,131 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
 
 
+# -- binding a login (or a key) to an account ---------------------------------------------------
+
+
+class BindOutcome(StrEnum):
+    """What ``accounts:bind`` (or adding a key to an account) does."""
+
+    BIND = "bind"  # the login (key) acts as the account from now on
+    OFFER = "offer"  # recorded: the login may act as the account once its holder confirms
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class BindFacts:
+    """What :func:`decide_bind` needs to know; the caller gathers it inside the transaction.
+
+    ``login`` is None when what is handed the account is not an OS login but a credential the
+    actor presents for it (an SSH key): nobody else has to confirm that.
+    """
+
+    email: str  # the account
+    login: str | None  # the OS login to bind, or None for a key
+    actor_email: str
+    actor_login: str | None  # the login the actor proved (uid, or the server's role)
+    actor_owns_database: bool  # the file's owner (or owner role): may rewrite it anyway
+    actor_admin_of: frozenset[str]  # teams the actor administers
+    #: teams the account is in, any role
+    account_teams: frozenset[str]
+    #: more of what the account reaches that a binder must administer: the teams of its grants
+    account_strong_teams: frozenset[str]
+    bound_to: str | None = None  # the account the login is bound to now
+    #: an unexpired offer "login may act as email" from someone who still has authority
+    offered: bool = False
+
+
+@dataclass(frozen=True)
+class BindDecision:
+    """The outcome, the one-line reason a person reads, and the rule that decided."""
+
+    outcome: BindOutcome
+    reason: str
+    rule: str
+
+    def __bool__(self) -> bool:
+        return self.outcome is not BindOutcome.REFUSE
+
+
+def has_authority(actor_admin_of: frozenset[str], account_teams: frozenset[str],
+                  account_strong_teams: frozenset[str] = frozenset()) -> tuple[bool, list[str]]:
+    """Whether an admin has authority over an account, and the teams they lack if not.
+
+    Authority means administering every team the account is in (any role, or any grant on one
+    of its apps; ``account_strong_teams`` is included for callers that keep it apart) and at
+    least one: whoever binds a login or adds a key acts as the account everywhere it reaches,
+    so a viewer's reach counts as much as an admin's. Ignoring weaker memberships would let the
+    admin of any team make someone a viewer there and then read every other team of theirs as
+    them. The price: someone can add an account to a team of their own and so keep its real
+    admin from binding it; the database's owner (the service account under ``serve``) always
+    can, and a person with a key adds their own further keys.
+    """
+    teams = account_teams | account_strong_teams
+    if not teams & actor_admin_of:
+        return False, []
+    missing = sorted(teams - actor_admin_of)
+    return not missing, missing
+
+
+def decide_bind(facts: BindFacts) -> BindDecision:
+    """May the actor tie ``facts.login`` (or a key, when login is None) to ``facts.email``?
+
+    - The database's owner binds directly: they can rewrite the file at will anyway.
+    - Otherwise binding a login takes both sides: authority over the person behind the account
+      (:func:`has_authority`) and proof of the login, which only its holder has (teamaccess
+      reads it from the uid). An admin with authority who runs it for someone else's login
+      records an offer; the login's holder confirms by running the same command. Nobody can
+      squat on a login (root's, or one not yet bound) by binding it to an account of theirs.
+    - A key (login None) goes to one's own account, or to one the actor has authority over.
+    """
+    login, email = facts.login, facts.email
+    if facts.login is not None and facts.bound_to == email:
+        return BindDecision(BindOutcome.REFUSE, f"Login {login} is already bound to {email}.",
+                            "bind:already")
+    if facts.actor_owns_database:
+        return BindDecision(BindOutcome.BIND, "the database's owner binds directly", "bind:owner")
+    authority, missing = has_authority(facts.actor_admin_of, facts.account_teams,
+                                       facts.account_strong_teams)
+    if login is None:
+        if facts.actor_email == email or authority:
+            return BindDecision(BindOutcome.BIND, "own account, or an admin of its teams",
+                                "bind:key")
+        return BindDecision(BindOutcome.REFUSE, _no_authority(email, missing), "bind:authority")
+    if facts.actor_login == login:
+        if authority:
+            return BindDecision(BindOutcome.BIND, "the login's holder, with authority",
+                                "bind:self")
+        if facts.offered:
+            return BindDecision(BindOutcome.BIND, "the login's holder confirms an offer",
+                                "bind:confirm")
+        if missing:  # an admin of some of its teams, not of all that count
+            return BindDecision(BindOutcome.REFUSE, _no_authority(email, missing),
+                                "bind:authority")
+        return BindDecision(
+            BindOutcome.REFUSE,
+            f"No admin has offered login {login} to act as {email}: ask an admin of "
+            f"{email}'s team to run 'teamaccess accounts:bind {login} {email}', then run it "
+            "yourself to confirm.",
+            "bind:no_offer",
+        )
+    if not authority:
+        return BindDecision(BindOutcome.REFUSE, _no_authority(email, missing), "bind:authority")
+    return BindDecision(
+        BindOutcome.OFFER,
+        f"offered: {login} confirms by running 'teamaccess accounts:bind {login} {email}'",
+        "bind:offer",
+    )
+
+
+def _no_authority(email: str, missing: list[str]) -> str:
+    if not missing:
+        return (f"Only an admin of {email}'s team may bind a login or key to it: "
+                "ask one of that team's admins.")
+    shown = ", ".join(missing[:3]) + (" and more" if len(missing) > 3 else "")
+    return (f"Can't bind to {email}: that would also act in {shown}, which you don't "
+            "administer; ask an admin of those teams (or the database's owner).")
+
+
 # -- a team user's role, decided before asking (the dashboard greys keys and asks with it) ------
 
 
@@ -480,9 +605,11 @@ def decide_act_for(
             "account:act_for:no_team",
             f"Can't {doing} {target}: they are in none of your teams; add them to a team first",
         )
-    beyond = sorted(target_teams - administers)
-    beyond += [f"personal app {name}" for name in target_personal_apps]
-    if beyond:
+    # The same authority accounts:bind asks for (one rule: has_authority).
+    authority, missing = has_authority(
+        administers, target_teams, frozenset(f"personal app {name}" for name in target_personal_apps))
+    beyond = missing or sorted(target_teams - administers)
+    if not authority:
         more = " and more" if len(beyond) > 3 else ""
         return _deny(
             "account:act_for:beyond_my_teams",

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from . import validate
+from . import safetext, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
 from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
@@ -233,14 +233,15 @@ def _time(value: Any, where: str) -> datetime | None:
 #: What Rich/Textual would read as markup: a name must never restyle the screen showing it.
 _MARKUP = re.compile(r"\[/?[A-Za-z#@$][^\]]*\]|\[/\]")
 
-#: Format characters (bidi overrides and isolates, zero-width spaces and joiners, BOM) make a
-#: name show as something it is not; line separators break the one-line output; a lone
-#: surrogate can't be stored as UTF-8 at all.
-_HIDDEN = frozenset({"Cf", "Zl", "Zp", "Cs"})
-
-
 def _hidden(value: str) -> str | None:
-    return next((ch for ch in value if unicodedata.category(ch) in _HIDDEN), None)
+    """The first unsafe character (store/safetext.py) that is not a plain control character.
+
+    Format characters (bidi overrides and isolates, zero-width spaces and joiners, BOM) and
+    blank look-alikes (U+3164) make a name show as something it is not; line separators break
+    the one-line output; a lone surrogate can't be stored as UTF-8 at all.
+    """
+    found = safetext.has_unsafe(value)
+    return None if found is None or unicodedata.category(found) == "Cc" else found
 
 
 def _text(value: Any, where: str, limit: int) -> str | None:
@@ -248,14 +249,14 @@ def _text(value: Any, where: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise Invalid(f"{where}: expected text of at most {limit} characters.")
-    if validate._CONTROL.search(value) or _MARKUP.search(value):
-        raise Invalid(f"{where}: control characters and [markup] tags are not allowed in a name.")
     hidden = _hidden(value)
     if hidden is not None:
         raise Invalid(
             f"{where}: the name holds an invisible or direction-changing character "
             f"(U+{ord(hidden):04X}); remove it and import again."
         )
+    if validate._CONTROL.search(value) or _MARKUP.search(value):
+        raise Invalid(f"{where}: control characters and [markup] tags are not allowed in a name.")
     return value
 
 

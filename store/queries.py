@@ -822,18 +822,25 @@ def audit(
 ) -> list[AuditRow]:
     """The team's audit log, newest first (admins only), filtered by actor, app or action.
 
-    Includes MFA changes (account.update) of the team's current users.
+    An event is shown only to admins of the team it belongs to: the team's own events, and the
+    account events (MFA, bindings, refused ``--as``) of accounts that were the team's users when
+    the event happened. Adding an account to one's own team shows nothing of its past.
     """
     with db.read() as s:
         t = _team(s, team)
         _require(s, t, actor, TeamAction.READ_AUDIT)
-        members = select(Account.email).join(Membership, Membership.account_id == Account.id).where(
-            Membership.team_id == t.id
+        was_member = exists().where(
+            Account.email == AuditEvent.target_email,
+            Membership.account_id == Account.id,
+            Membership.team_id == t.id,
+            Membership.created_at <= AuditEvent.at,
         )
         stmt = select(AuditEvent).where(
             or_(
                 AuditEvent.team_id == t.id,
-                (AuditEvent.action == "account.update") & AuditEvent.target_email.in_(members),
+                AuditEvent.team_id.is_(None)
+                & AuditEvent.action.startswith("account.")
+                & was_member,
             )
         )
         if who:

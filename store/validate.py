@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import Invalid
+from .safetext import UNSAFE
 from .words import PERMISSIONS, ROLES, Permission
 
 # Re-exported for the callers that take them from here (portable.py among them).
@@ -15,7 +16,7 @@ from .words import sort_permissions as sort_permissions
 _LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+\Z")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\Z")
 _APP = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = UNSAFE  # the one "unsafe characters" rule; portable.py checks names with it
 
 MAX_EMAIL = 254
 MAX_LOGIN = 64
@@ -31,7 +32,14 @@ def email(value: str) -> str:
     """Return the email trimmed and lower-cased, or raise Invalid saying what is wrong."""
     if not isinstance(value, str):
         raise Invalid("Invalid email: expected text. Give an address like joe@acme.com.")
-    text = value.strip().lower()
+    text = value.strip()
+    if not text.isascii():
+        # Before lower-casing: str.lower folds look-alikes into ASCII (the Kelvin sign K
+        # becomes k), so "\u212aen@" would otherwise become someone else's "ken@".
+        raise Invalid(
+            f"Invalid email {_shown(text)!r}: use ASCII letters, digits and . _ % + - only."
+        )
+    text = text.lower()
     if not text:
         raise Invalid("Invalid email: it is empty. Give an address like joe@acme.com.")
     if len(text) > MAX_EMAIL:

@@ -409,6 +409,9 @@ def test_audit_table_and_json(sdb):
     lines = ok(run(sdb, "audit", "--team", "acme", "-n", "3")).splitlines()
     assert lines[0].split()[:4] == ["When", "Actor", "Via", "Action"]
     assert len(lines) == 5
+    # the OS login each event was made under is shown beside the account (issue 11)
+    newest = queries.audit(sdb, "ada@acme.com", "acme", limit=1)[0]
+    assert lines[2].split()[1:3] == ["ada@acme.com", newest.actor_login or "?"]
     data = json.loads(ok(run(sdb, "audit", "--team", "acme", "--json")))
     assert data[0]["action"] == "collaborator.create"
     assert data[0]["actor"]["email"] == "ada@acme.com" and data[0]["outcome"] == "ok"
@@ -704,7 +707,7 @@ REFUSALS = [
     ("joe@acme.com", ["apps:unlock", "--app", "website-prod"], "Only team admins and accounts with manage", True),
     ("ada@acme.com", ["teams:create", "acme"], "already exists", True),
     ("joe@acme.com", ["account:mfa", "--disable"], "already disabled", True),
-    ("joe@acme.com", ["accounts:bind", "joe", "val@acme.com"], "the first binding must be your own", True),
+    ("joe@acme.com", ["accounts:bind", "joe", "nobody@acme.com"], "No account nobody@acme.com", True),
     ("joe@acme.com", ["export", "--team", "acme"], "must be a team admin", False),
     ("joe@acme.com", ["resources", "--team", "acme-widgets"], "not a user of acme-widgets", False),
 ]

@@ -52,15 +52,27 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
-def test_a_new_database_is_readable_and_writable_by_owner_and_group_only(tmp_path, umask):
+@pytest.mark.parametrize("folder_mode, file_mode", [
+    (0o700, 0o600),  # a personal folder: owner only, even where users share a primary group
+    (0o755, 0o600),
+    (0o2770, 0o660),  # README's shared (setgid) folder: owner and group
+    (0o3770, 0o660),
+    (0o770, 0o660),  # group-writable: meant for the group
+])
+def test_a_new_database_is_private_unless_its_folder_is_shared(tmp_path, umask, folder_mode,
+                                                               file_mode):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    folder.chmod(folder_mode)
     old = os.umask(umask)
     try:
-        db = Database(tmp_path / "new.db")
+        db = Database(folder / "new.db")
         ops.create_team(db, ADA, "mode-team")  # a write, so that -wal and -shm exist too
     finally:
         os.umask(old)
+    tmp_path = folder
     try:
-        assert (tmp_path / "new.db").stat().st_mode & 0o777 == 0o660
+        assert (tmp_path / "new.db").stat().st_mode & 0o777 == file_mode
         for side in ("new.db-wal", "new.db-shm"):
             mode = (tmp_path / side).stat().st_mode & 0o777
             assert mode & 0o007 == 0, f"{side} is open to others: {oct(mode)}"

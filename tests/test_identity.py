@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from teamaccess.store import identity, ops, queries
+from teamaccess.store import identity, ops, policy, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import DEMO_ADMIN, DEMO_TEAM, build_demo
 from teamaccess.store.errors import Invalid, NotFound, Refused
@@ -137,56 +137,159 @@ def _bound_email(db: Database, login: str) -> str | None:
     return account.email if account else None
 
 
-def test_the_first_binding_must_be_the_binders_own_account(owned):
+ADA = ops.Actor(DEMO_ADMIN, "ada")  # a team admin on a database someone else owns
+
+
+def _offer_and_confirm(db: Database, admin: ops.Actor, login: str, email: str) -> None:
+    assert ops.bind_login(db, admin, login, email).offered
+    assert _bound_email(db, login) != email  # an offer binds nothing yet
+    assert not ops.bind_login(db, ops.Actor(email, login), login, email).offered
+    assert _bound_email(db, login) == email
+
+
+def test_the_databases_owner_binds_directly(owned):
+    owner = identity.resolve_actor(owned, DEMO_ADMIN)
+    assert owner.owns_database
+    binding = ops.bind_login(owned, owner, "joe", "joe@acme.com")
+    assert (binding.offered, _bound_email(owned, "joe")) == (False, "joe@acme.com")
+
+
+def test_binding_someone_elses_login_is_an_offer_until_its_holder_confirms(owned):
     before = queries.audit_count(owned)
-    with pytest.raises(Refused, match="first binding must be your own account"):
-        ops.bind_login(owned, ops.Actor(DEMO_ADMIN, "ada"), "ada", "joe@acme.com")
-    assert _bound_email(owned, "ada") is None
-    assert queries.audit_count(owned) == before + 1  # the refusal is logged, nothing else
+    _offer_and_confirm(owned, ADA, "joe", "joe@acme.com")
+    events = queries.audit(owned, DEMO_ADMIN, DEMO_TEAM, action="account.update", limit=2)
+    assert [(e.actor_email, e.actor_login, e.after) for e in events] == [
+        ("joe@acme.com", "joe", {"email": "joe@acme.com", "login": "joe"}),
+        (DEMO_ADMIN, "ada", {"offer": {"email": "joe@acme.com", "login": "joe"}}),
+    ]
+    assert queries.audit_count(owned) == before + 2
+    # the offer is used up: moving joe's login elsewhere and back needs a new one
+    ops.bind_login(owned, identity.resolve_actor(owned, DEMO_ADMIN), "joe", "alan@acme.com")
+    with pytest.raises(Refused, match="No admin has offered login joe"):
+        ops.bind_login(owned, ops.Actor("joe@acme.com", "joe"), "joe", "joe@acme.com")
+    assert _bound_email(owned, "joe") == "alan@acme.com"
 
 
-def test_only_an_admin_of_the_accounts_team_may_bind_a_login_to_it(owned):
-    ada = ops.Actor(DEMO_ADMIN, "ada")
-    ops.bind_login(owned, ada, "ada", DEMO_ADMIN)
+def test_an_admin_binds_their_own_login_without_an_offer(owned):
+    assert not ops.bind_login(owned, ADA, "ada", DEMO_ADMIN).offered
+    assert _bound_email(owned, "ada") == DEMO_ADMIN
+
+
+def test_confirming_without_an_offer_is_refused_and_changes_nothing(owned):
+    before = queries.audit_count(owned)
+    for actor, login in ((ops.Actor("joe@acme.com", "joe"), "joe"),
+                         (ops.Actor("joe@acme.com", "root"), "root")):
+        with pytest.raises(Refused, match=f"No admin has offered login {login} to act as joe"):
+            ops.bind_login(owned, actor, login, "joe@acme.com")
+        assert _bound_email(owned, login) is None
+    assert queries.audit_count(owned) == before + 2  # the refusals are logged, nothing else
+
+
+def test_an_offer_made_to_another_login_or_account_does_not_count(owned):
+    ops.bind_login(owned, ADA, "joe", "joe@acme.com")  # offered to login joe, as joe
+    with pytest.raises(Refused, match="No admin has offered login tim"):
+        ops.bind_login(owned, ops.Actor("joe@acme.com", "tim"), "tim", "joe@acme.com")
+    with pytest.raises(Refused, match="No admin has offered login joe to act as alan"):
+        ops.bind_login(owned, ops.Actor("alan@acme.com", "joe"), "joe", "alan@acme.com")
+    assert _bound_email(owned, "tim") is None and _bound_email(owned, "joe") is None
+
+
+def test_an_offer_from_someone_who_lost_authority_no_longer_counts(owned):
+    owner = identity.resolve_actor(owned, DEMO_ADMIN)
+    ops.add_member(owned, owner, DEMO_TEAM, "eve@acme.com", "admin")
+    eve = ops.Actor("eve@acme.com", "eve")
+    assert ops.bind_login(owned, eve, "joe", "joe@acme.com").offered
+    ops.remove_member(owned, owner, DEMO_TEAM, "eve@acme.com")
+    with pytest.raises(Refused, match="No admin has offered login joe"):
+        ops.bind_login(owned, ops.Actor("joe@acme.com", "joe"), "joe", "joe@acme.com")
+    assert _bound_email(owned, "joe") is None
+
+
+def test_only_an_admin_of_the_accounts_team_may_offer(owned):
     for who in ("joe@acme.com", "tim@acme.com", "sam@freelance.dev"):  # member, viewer, collaborator
-        with pytest.raises(Refused, match="Only a team admin may bind logins"):
-            ops.bind_login(owned, ops.Actor(who, who[:3]), who[:3], who)
-        assert _bound_email(owned, who[:3]) is None
-    ops.bind_login(owned, ada, "joe", "joe@acme.com")
+        before = queries.audit_count(owned)
+        with pytest.raises(Refused, match="Only an admin of .*'s team may bind"):
+            ops.bind_login(owned, ops.Actor(who, who[:3]), "alan", "alan@acme.com")
+        assert queries.audit_count(owned) == before + 1
+    assert _bound_email(owned, "alan") is None
+
+
+def test_squatting_on_root_or_an_unbound_login_does_not_work(owned):
+    # mallory makes a team of her own, adds an account she controls, and "binds" logins to it
+    mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.create_team(owned, mallory, "mteam")
+    ops.add_member(owned, mallory, "mteam", "trap@evil.example", "admin")
+    for login in ("root", "carol"):
+        assert ops.bind_login(owned, mallory, login, "trap@evil.example").offered
+        assert _bound_email(owned, login) is None
+    # the real admin's binding still works, offered and confirmed by carol herself
+    ops.add_member(owned, ADA, DEMO_TEAM, "carol@acme.com", "member")
+    _offer_and_confirm(owned, ADA, "carol", "carol@acme.com")
+    assert _bound_email(owned, "root") is None
+
+
+def test_a_viewer_elsewhere_cannot_be_read_through_a_binding_and_the_owner_still_binds(owned):
+    # mallory makes joe a viewer of her team (and gives him a personal app), tim a member and
+    # alan a view-only grant: none of it lets her act as them (she would read acme-widgets as
+    # them); it keeps ada, who administers only acme-widgets, from offering joe a binding, but
+    # the database's owner still binds.
+    mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.create_team(owned, mallory, "mteam")
+    ops.add_member(owned, mallory, "mteam", "joe@acme.com", "viewer")
+    ops.add_member(owned, mallory, "mteam", "tim@acme.com", "member")
+    ops.create_app(owned, mallory, "mallory-gift", "mteam")
+    ops.grant_access(owned, mallory, "mallory-gift", "alan@acme.com", [])  # view only
+    ops.create_app(owned, mallory, "personal-gift")
+    ops.transfer_app(owned, mallory, "personal-gift", "joe@acme.com")
+    before = queries.audit_count(owned)
+    for login, email in (("mallory", "tim@acme.com"), ("mallory", "alan@acme.com"),
+                         ("mallory", "joe@acme.com")):
+        with pytest.raises(Refused, match=r"would also act in acme-widgets"):
+            ops.bind_login(owned, mallory, login, email)
+    with pytest.raises(Refused, match=r"would also act in .*mteam"):
+        ops.bind_login(owned, ADA, "joe", "joe@acme.com")
+    assert queries.audit_count(owned) == before + 4
+    assert _bound_email(owned, "mallory") is None and _bound_email(owned, "joe") is None
+    owner = identity.resolve_actor(owned, DEMO_ADMIN)
+    assert owner.owns_database
+    ops.bind_login(owned, owner, "joe", "joe@acme.com")
+    ops.bind_login(owned, owner, "alan", "alan@acme.com")
     assert _bound_email(owned, "joe") == "joe@acme.com"
+    assert _bound_email(owned, "alan") == "alan@acme.com"
 
 
 def test_an_admin_of_another_team_cannot_take_over_an_account_by_binding(owned):
-    # mallory makes a team of her own, adds ada to it, and tries to bind her login to ada:
-    # she would then act as ada, an admin of acme-widgets, which she does not administer.
-    ada = ops.Actor(DEMO_ADMIN, "ada")
-    ops.bind_login(owned, ada, "ada", DEMO_ADMIN)
+    # mallory adds ada and joe to her team and tries to act as them: each holds a role in
+    # acme-widgets, which she does not administer
     mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.bind_login(owned, ADA, "ada", DEMO_ADMIN)
     ops.create_team(owned, mallory, "mteam")
     ops.add_member(owned, mallory, "mteam", DEMO_ADMIN, "viewer")
     ops.add_member(owned, mallory, "mteam", "joe@acme.com", "viewer")
     before = queries.audit_count(owned)
     with pytest.raises(Refused, match=r"would also act in acme-widgets.*ask an admin"):
-        ops.bind_login(owned, mallory, "mallory", DEMO_ADMIN)
+        ops.bind_login(owned, mallory, "mallory", DEMO_ADMIN)  # her own login: no offer needed
     with pytest.raises(Refused, match=r"would also act in acme-widgets"):
         ops.bind_login(owned, mallory, "mallory", "joe@acme.com")
-    # nor may she take ada's own login away from her
-    ops.add_member(owned, mallory, "mteam", "fresh@evil.example", "viewer")
-    with pytest.raises(Refused, match=r"Login ada is bound to ada@acme.com"):
-        ops.bind_login(owned, mallory, "ada", "fresh@evil.example")
+    with pytest.raises(Refused, match=r"would also act in acme-widgets"):
+        ops.bind_login(owned, mallory, "ada", "joe@acme.com")
     assert _bound_email(owned, "ada") == DEMO_ADMIN
     assert _bound_email(owned, "mallory") is None
-    assert queries.audit_count(owned) == before + 4  # three refusals and fresh's membership
-    # within her own team she may bind whom she administers entirely
-    ops.bind_login(owned, mallory, "fresh", "fresh@evil.example")
-    assert _bound_email(owned, "fresh") == "fresh@evil.example"
+    assert queries.audit_count(owned) == before + 3
+    # nor does a key (login None) reach the account: decide_bind is the keys' rule too
+    facts = policy.BindFacts(
+        email=DEMO_ADMIN, login=None, actor_email=mallory.email, actor_login="mallory",
+        actor_owns_database=False, actor_admin_of=frozenset({"mteam"}),
+        account_teams=frozenset({"mteam", DEMO_TEAM}), account_strong_teams=frozenset({DEMO_TEAM}))
+    assert policy.decide_bind(facts).outcome is policy.BindOutcome.REFUSE
 
 
 def test_binding_a_login_again_moves_it(owned):
-    ada = ops.Actor(DEMO_ADMIN, "ada")
-    ops.bind_login(owned, ada, "ada", DEMO_ADMIN)
-    ops.bind_login(owned, ada, "shared-login", "joe@acme.com")
-    ops.bind_login(owned, ada, "shared-login", "alan@acme.com")
+    owner = identity.resolve_actor(owned, DEMO_ADMIN)
+    ops.bind_login(owned, owner, "ada", DEMO_ADMIN)
+    ops.bind_login(owned, owner, "shared-login", "joe@acme.com")
+    moved = ops.bind_login(owned, owner, "shared-login", "alan@acme.com")
+    assert moved.previous == "joe@acme.com"
     assert _bound_email(owned, "shared-login") == "alan@acme.com"
     with owned.read() as s:
         logins = s.execute(text("SELECT email, os_login FROM account WHERE os_login IS NOT NULL"))
@@ -233,6 +336,19 @@ def test_on_postgresql_as_is_honoured_for_the_owner_role_only(pg_db):
             conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
             conn.exec_driver_sql(f'DROP ROLE "{role}"')
             conn.commit()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_an_offer_is_confirmed_by_its_login_and_audited(pg_db):
+    build_demo(pg_db)
+    _offer_and_confirm(pg_db, ADA, "joe", "joe@acme.com")
+    mallory = ops.Actor("mallory@evil.example", "mallory")
+    ops.create_team(pg_db, mallory, "mteam")
+    ops.add_member(pg_db, mallory, "mteam", "joe@acme.com", "viewer")
+    assert not [e for e in queries.audit(pg_db, mallory.email, "mteam")
+                if e.action.startswith("account.")]
+    steps = queries.audit(pg_db, DEMO_ADMIN, DEMO_TEAM, action="account.update", limit=2)
+    assert [e.actor_login for e in steps] == ["joe", "ada"]
 
 
 # -- the command line ----------------------------------------------------------------------------

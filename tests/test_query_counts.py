@@ -44,7 +44,8 @@ def _build(path, n: int) -> Database:
     db = Database(path)
     generate(db, team=TEAM, users=n, apps=n, grants=n, seed=1)
     admin = ops.Actor(ADMIN)
-    ops.bind_login(db, admin, os_login(), ADMIN)  # so "who acts" looks the login up
+    # the admin binds their own login (so "who acts" looks it up)
+    ops.bind_login(db, ops.Actor(ADMIN, os_login()), os_login(), ADMIN)
     # The collaborator holds grants on a tenth of the apps, so their listings grow too.
     for j in range(0, n, 10):
         ops.grant_access(db, admin, f"{TEAM}-app-{j:05d}", OUTSIDER, ["deploy"])

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from teamaccess.store import ops, portable, queries, sshkeys
+from teamaccess.store import ops, portable, queries, sshkeys, validate
 from teamaccess.store.db import Database, default_path
 from teamaccess.store.errors import Invalid, NotFound, StoreError
-from teamaccess.store.identity import resolve_actor
+from teamaccess.store.identity import acting_login, resolve_actor
 from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
 from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
@@ -425,10 +425,29 @@ def cli(ctx: click.Context) -> None:
 
 
 def open_dashboard(db: Database, actor: Actor, team: str | None) -> None:
-    """Open the Textual dashboard (the only place that imports Textual)."""
+    """Open the Textual dashboard (the only place that imports Textual).
+
+    Without a terminal on both ends it refuses in one line; if the terminal goes away while it
+    runs, it closes (see tui/terminal_watch.py) and exits 1.
+    """
+    from teamaccess.tui import terminal_watch
+
+    problem = terminal_watch.missing_terminal()
+    if problem is not None:
+        raise click.ClickException(problem)
     from teamaccess.tui.app import TeamAccessApp
 
-    TeamAccessApp(db, actor, team=team).run()
+    app = TeamAccessApp(db, actor, team=team)
+    watch = terminal_watch.TerminalWatch(
+        sys.stdin.fileno(), lambda: app.call_from_thread(app.exit, None, 1))
+    watch.start()
+    try:
+        app.run()
+    finally:
+        watch.stop()
+    if watch.gone.is_set():
+        terminal_watch.say_gone()
+        sys.exit(1)
 
 
 def command(name: str, **kw: Any) -> Callable[[Callable], click.Command]:
@@ -1104,10 +1123,38 @@ def accounts_bind(login: str, email: str) -> None:
     """Bind an OS login to an account.
 
     Whoever runs teamaccess under that login then acts as the account (without --as).
+    It takes both sides: an admin of every team the account reaches (any role, or a grant
+    on one of its apps) offers "LOGIN may act as EMAIL" by running this;
+    the OS user LOGIN then confirms by running the same command themselves (teamaccess
+    reads the login from the uid). An admin binding their own login needs no offer.
+    The database file's owner binds directly. Offers last 7 days; every step is audited.
     """
     s = _state()
-    who = ops.bind_login(s.db(), s.actor(), login, email)
-    done(f"Binding login {shown(login.strip())} to {shown(who)}")
+    db = s.db()
+    binding = ops.bind_login(db, _binding_actor(s, db, login, email), login, email)
+    if binding.offered:
+        progress(f"Offering login {shown(binding.login)} to act as {shown(binding.email)}")
+        note(f"{shown(binding.login)} confirms by running: teamaccess accounts:bind "
+             f"{shown(binding.login)} {shown(binding.email)}")
+        return
+    progress(f"Binding login {shown(binding.login)} to {shown(binding.email)}")
+
+
+def _binding_actor(s: State, db: Database, login: str, email: str) -> Actor:
+    """Who runs accounts:bind: as usual, or the login's holder confirming an offer.
+
+    A login nobody has bound yet has no account to act as; confirming an offer made to it is
+    the one thing it may do, and it does so as the account offered (the store checks the offer).
+    """
+    try:
+        return s.actor()
+    except NotFound:
+        if s.as_email is not None or os.environ.get("TEAMACCESS_AS"):
+            raise
+        me = acting_login(db)
+        if login.strip() != me:
+            raise
+        return Actor(validate.email(email), me)
 
 
 # -- SSH keys (for teamaccess serve) -----------------------------------------------------------

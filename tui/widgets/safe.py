@@ -6,9 +6,9 @@ import re
 
 from rich.text import Text
 
-# C0/C1 controls (ESC starts every terminal sequence) plus the invisible bidi and zero-width
-# marks that can make text read differently from what is stored.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# The store's one rule (C0/C1 controls, separators, bidi and invisible format characters, blank
+# look-alikes), so that the dashboard hides exactly what the command line hides.
+from teamaccess.store.safetext import UNSAFE as _UNSAFE
 
 
 def _picture(match: re.Match[str]) -> str:
