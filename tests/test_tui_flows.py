@@ -271,7 +271,7 @@ async def test_refused_lock_shows_the_store_reason_and_changes_nothing(demo):
         ops.lock_app(demo, ADA, "test")  # someone else was quicker
         locked_at = app_row(demo, "test").locked_at
         await press(pilot, app, "l")
-        assert app.last_error == "cannot lock test. This app is already locked."
+        assert app.last_error == "Cannot lock test. This app is already locked."
         assert app_row(demo, "test").locked_at == locked_at
         assert rows(app)[column(app).index("test")][1] == "locked"  # and the list caught up
 
@@ -609,7 +609,7 @@ async def test_markup_and_escapes_in_user_data_are_shown_literally(demo):
     with demo.read() as s:
         assert s.scalars(select(Account.name).where(Account.email == "joe@acme.com")).one() == evil_name
     app = make(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(180, 30)) as pilot:  # wide enough for every cell in full
         await settle(pilot, app)
         joe = rows(app)[column(app).index("joe@acme.com")]
         assert joe[1] == "[bold red]Mallory[/] ␛[31mred␛[0m"
@@ -636,8 +636,8 @@ async def test_audit_newest_first_filter_and_details(demo):
         assert column(app, 6) == ["mallory@example.com"]  # Target, after the Via column
         await press(pilot, app, "enter")
         assert isinstance(app.screen, HelpScreen)
-        assert "to add, change or remove team users" in str(
-            app.screen.query_one(".help-body Static").render())
+        assert "to add, change or remove team users" in " ".join(str(  # wrapped, indented
+            app.screen.query_one(".help-body Static").render()).split())
         await press(pilot, app, "escape")
         assert not isinstance(app.screen, HelpScreen)
 

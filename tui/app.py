@@ -46,19 +46,24 @@ from teamaccess.tui.screens.main import TABS, MainScreen
 from teamaccess.tui.textual_private import compose_off_stack
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
-from teamaccess.tui.widgets.words import in_dashboard_words
+from teamaccess.tui.widgets.words import about_you, in_dashboard_words
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 T = TypeVar("T")
 
 _TRUECOLOR = ("truecolor", "24bit")
+
+#: The characters Textual makes of escape followed at once by a digit (macOS option+digit).
+_OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7",
+                  "•": "8", "ª": "9", "º": "0"}
 
 
 def pick_theme(explicit: str | None = None) -> str:
@@ -98,12 +103,38 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
+class KeysPalette(CommandPalette):
+    """Textual's command palette with a footer of its own keys (escape closes it, the arrows
+    choose), over the footer of the screen it was opened on, which would mislead here."""
+
+    BINDINGS = [
+        Binding("escape", "escape", "Close", id="palette.close"),
+        Binding("enter", "run_chosen", "Run", id="palette.run", show=True),
+        Binding("down", "cursor_down", "Next", id="palette.next", key_display="↓", show=True),
+        Binding("up", "command_list('cursor_up')", "Previous", id="palette.previous",
+                key_display="↑", show=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Footer(compact=True)
+
+    async def action_run_chosen(self) -> None:
+        """Enter runs the command under the cursor (the palette's own input does it too)."""
+        await self.query_one(Input).action_submit()
+
+
 class TeamAccessApp(App[None]):
     """The teamaccess dashboard for one acting account."""
 
     CSS_PATH = "app.tcss"
     #: Seconds an opening access pane waits for its first rows before it shows without them.
     ACCESS_WAIT = 0.1
+    #: Seconds keys typed ahead wait at most for a tab, pane or dialog to arrive.
+    KEY_HOLD_LIMIT = 1.5
+    #: Seconds an outcome, and a refusal, stays on the footer's line.
+    OUTCOME_SECONDS = 2.5
+    REFUSAL_SECONDS = 5.0
     TITLE = "teamaccess"
     COMMANDS = {ActionsProvider}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -191,6 +222,13 @@ class TeamAccessApp(App[None]):
         self._access_wanted = False
         self._preparing = False
         self._stop = threading.Event()
+        # Keys typed while the last one is still being handled (see on_event).
+        self._held_keys: list[events.Key] = []
+        self._key_in_flight = False
+        self._key_sent_at = 0.0
+        self._drain_scheduled = False
+        # Where the keyboard was on each screen before the terminal became too small.
+        self._focus_before_small: list[tuple[Screen, Any]] | None = None
         self.watcher: Watcher | None = None
         self.idle_gc = IdleCollector()
         # Over SSH every frame of an animation is bytes on the wire: none at all.
@@ -230,13 +268,122 @@ class TeamAccessApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.idle_gc.saw_input()
-            if (isinstance(event, events.Key) and event.key == "escape" and self._access_wanted
-                    and isinstance(self.screen, MainScreen)):
-                # Typed ahead for the access pane that is still opening: it backs out of that
-                # pane, which then never appears, rather than landing on the list beneath.
-                self._access_wanted = False
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            typed = self._split_escape(event)
+            if typed is not None:  # escape and a digit, typed fast: both keys, in order
+                for key in typed:
+                    await self.on_event(key)
                 return
+            # One key at a time: the next waits until this one has been handled all the way up
+            # and what it started (a tab, a pane, a dialog) has settled, so it reaches the screen
+            # it was typed for (tmux delivers "3 2 Enter Escape 1" in one read).
+            if self._held_keys or self._key_pending():
+                self._held_keys.append(event)
+                self._schedule_drain()
+                return
+            await self._dispatch_key(event)
+            return
         await super().on_event(event)
+
+    def _split_escape(self, event: events.Key) -> list[events.Key] | None:
+        """Escape then a digit within ``ESCDELAY`` (100 ms) reach Textual as one macOS option
+        character ("escape 1" as "¡"): outside a text box, where such a character means
+        nothing here, they are the two keys typed."""
+        digit = _OPTION_DIGITS.get(event.character or "")
+        if digit is None or isinstance(self.focused, Input):
+            return None
+        return [events.Key("escape", "\x1b"), events.Key(digit, digit)]
+
+    async def _dispatch_key(self, event: events.Key) -> None:
+        """Hand one typed key to Textual, and hold the next until this one went all the way."""
+        if (event.key == "escape" and self._access_wanted
+                and isinstance(self.screen, MainScreen)):
+            # Typed ahead for the access pane that is still opening: it backs out of that
+            # pane, which then never appears, rather than landing on the list beneath.
+            self._access_wanted = False
+            return
+        target = self.focused or self.screen
+        self._key_in_flight = True
+        self._key_sent_at = time.monotonic()
+        await super().on_event(event)
+        # A marker follows the key up the chain it bubbles along (each queue is first in,
+        # first out), so it reaches the app only after the key was handled or stopped.
+        chain = [node for node in target.ancestors_with_self if node is not self]
+        self._follow_key(chain)
+
+    def _follow_key(self, chain: list[Any]) -> None:
+        if not chain:
+            self.call_later(self._key_done)
+            return
+        node, rest = chain[0], chain[1:]
+        if not node.call_later(self._follow_key, rest):
+            self.call_later(self._key_done)  # the node went away meanwhile
+
+    def _key_pending(self) -> bool:
+        """The last key is still on its way up (for at most the hold limit)."""
+        return (self._key_in_flight
+                and time.monotonic() - self._key_sent_at < self.KEY_HOLD_LIMIT)
+
+    def _key_done(self) -> None:
+        self._key_in_flight = False
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._held_keys and not self._drain_scheduled:
+            self._drain_scheduled = True
+            # After a refresh: a focus or a mount the last key started is done by then.
+            self.call_after_refresh(self._drain_keys)
+
+    def switching(self) -> bool:
+        """A tab, pane or dialog is still arriving: keys typed now wait for it."""
+        if self._access_wanted:
+            return True
+        screen = self.screen
+        focused = self.focused
+        if focused is not None and focused.screen is not screen:
+            return True  # the keyboard has not moved to the new screen yet
+        if isinstance(screen, MainScreen):
+            try:
+                view = screen.active_view
+            except NoMatches:  # still composing its tabs
+                return True
+            if not view.is_mounted or (view.pending and not view.loaded):
+                return True  # the list being switched to has no rows yet
+        return False
+
+    async def _drain_keys(self) -> None:
+        self._drain_scheduled = False
+        if not self._held_keys:
+            return
+        # What a key started may take a while (a slow read); past a limit the keys go anyway
+        # rather than be lost.
+        if self._key_pending() or (
+                self.switching() and time.monotonic() - self._key_sent_at < self.KEY_HOLD_LIMIT):
+            self._drain_scheduled = True
+            self.set_timer(0.02, self._drain_keys)
+            return
+        await self._dispatch_key(self._held_keys.pop(0))
+        self._schedule_drain()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below 80x24 every screen hides its widgets (see TooSmall), and Textual moves the
+        keyboard off them; remember where it was on each screen and put it back once the
+        terminal is large enough again."""
+        small = event.size.width < 80 or event.size.height < 24
+        if small and self._focus_before_small is None:
+            self._focus_before_small = [(s, s.focused) for s in self.screen_stack]
+        elif not small and self._focus_before_small is not None:
+            remembered, self._focus_before_small = self._focus_before_small, None
+            # After the screens have taken their new size classes (Textual resizes them on a
+            # timer) and shown their widgets again.
+            self.set_timer(0.05, partial(self._refocus, remembered))
+
+    def _refocus(self, remembered: list[tuple[Screen, Any]]) -> None:
+        for screen, widget in remembered:
+            if (widget is not None and widget.is_attached and screen in self.screen_stack
+                    and widget.screen is screen):
+                screen.set_focus(widget)
+        self.screen.refresh_bindings()
 
     @property
     def main(self) -> MainScreen:
@@ -381,12 +528,19 @@ class TeamAccessApp(App[None]):
 
     def report(self, message: str, *, error: bool = False) -> None:
         """Tell the user an outcome in one line (user data shown literally)."""
-        line = clean(in_dashboard_words(message) if error else message)
+        line = clean(about_you(in_dashboard_words(message), self.actor.email) if error
+                     else message)
+        if line.startswith("cannot "):  # the store's reason opens a sentence here
+            line = "C" + line[1:]
+        if line.endswith(".."):  # a reason that ended in a full stop, given one more
+            line = line[:-1]
         self.last_message = line
         if error:
             self.last_error = line
-        self.notify(line, title="Refused" if error else "", severity="error" if error else "information",
-                    markup=False, timeout=8 if error else 4)
+        # One at a time, and short-lived: it sits over the footer's keys (see app.tcss).
+        self.clear_notifications()
+        self.notify(line, severity="error" if error else "information",
+                    markup=False, timeout=self.REFUSAL_SECONDS if error else self.OUTCOME_SECONDS)
 
     def on_team_access_app_reported(self, message: Reported) -> None:
         if message.changed:
@@ -500,6 +654,11 @@ class TeamAccessApp(App[None]):
             self.pop_screen()
         self.main.show_tab(tab_id)
 
+    def action_command_palette(self) -> None:
+        """The command palette, with its own keys in its footer."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(KeysPalette(id="--command-palette"))
+
     def action_keys(self) -> None:
         """Show your own SSH keys (from any screen: it opens on top)."""
         if not isinstance(self.screen, KeysScreen):
@@ -555,7 +714,10 @@ class TeamAccessApp(App[None]):
                 continue
             seen.add(b.id)
             keys.append((self.get_key_display(b), b.tooltip or b.description))
-        keys.extend([("j / k", "Down / up (arrows too)"), ("enter", "Open the selected row"),
+        keys.extend([("j / k", "Down / up (arrows too)"),
+                     ("g / G", "First / last row of the whole list (home / end too)"),
+                     ("pgup / pgdn", "A page up / down"),
+                     ("enter", "Open the selected row"),
                      ("ctrl+p", "Every action you may take here, by name"),
                      ("escape", "Back out of a dialog, a filter or a pane")])
         notes = [

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from teamaccess.store.errors import StoreError
 from teamaccess.tui.errorlog import log_quietly, unexpected
@@ -54,6 +55,13 @@ class TableView(Vertical):
 
     WINDOW = 60
     COLUMNS: tuple[tuple[str, str], ...] = ()
+    #: Free-text columns that may be cut (with an ellipsis) so that every column fits the
+    #: width: column -> (the most it shows, the least it is cut to). The widest is cut first;
+    #: roles, permissions, badges and dates are never listed here.
+    SQUEEZE: dict[str, tuple[int, int]] = {}
+    #: SQUEEZE columns that name someone or something (an email): cut only once the others
+    #: are down to their least.
+    SQUEEZE_LAST: tuple[str, ...] = ()
     noun = "rows"
 
     BINDINGS = [
@@ -114,6 +122,8 @@ class TableView(Vertical):
         self._keys_signature: Any = None
         # A row just added or changed here: the cursor goes to it once the next load shows it.
         self._land_on: str | None = None
+        # How wide each SQUEEZE column may be now (empty: as wide as its most).
+        self._room: dict[str, int] = {}
 
     @property
     def ta(self) -> TeamAccessApp:
@@ -357,12 +367,88 @@ class TableView(Vertical):
         self._found = len(found)
         shown = found[: self.window]
         self._shown = {self.key(item): item for item in shown}
+        keep = None
+        if self._fit():
+            # Textual's columns only ever widen: narrower cells need the columns made afresh.
+            keep = self.table.cursor_key
+            self._cells = {}
+            self.table.reset([(key, self.label(key, label)) for key, label in self.COLUMNS])
         self.table.show_rows([(self.key(item), self.row_cells(item)) for item in shown])
+        if keep is not None and keep in self._shown:
+            self.table.move_cursor(row=self.table.get_row_index(keep), animate=False)
         self.query_one(".status", Static).update(self.status(len(shown), len(found)))
         self.after_refilter()
 
     def after_refilter(self) -> None:
         """Hook run after the table was updated."""
+
+    # -- fitting the width -------------------------------------------------------------------
+
+    def room(self, column: str) -> int:
+        """How many cells a SQUEEZE column's values may take now."""
+        return self._room.get(column, self.SQUEEZE[column][0])
+
+    def label(self, column: str, label: str) -> Text:
+        """A column's label, cut to the column's room like its cells."""
+        if column in self._room:
+            return cut(label, self._room[column])
+        return Text(label)
+
+    def squeeze_text(self, item: Any) -> dict[str, str]:
+        """The uncut text of each SQUEEZE column of an item (to measure what it needs)."""
+        return {}
+
+    def _fit(self) -> bool:
+        """Decide how wide each SQUEEZE column may be so that the last column is on screen;
+        True when that changed (the rows must then be built again)."""
+        if not self.SQUEEZE or not self.table.is_mounted:
+            return False
+        table = self.table
+        available = table.scrollable_content_region.width
+        if available <= 0:
+            return False
+        pad = 2 * table.cell_padding
+        labels = dict(self.COLUMNS)
+        # The other columns as the rows about to be shown need them (the table may still hold
+        # the last rows, or none).
+        keys = [key for key, _label in self.COLUMNS]
+        widths = {key: cell_len(label) for key, label in self.COLUMNS if key not in self.SQUEEZE}
+        for item in self._shown.values():
+            for key, cell in zip(keys, self.row_cells(item), strict=False):
+                if key in widths:
+                    size = cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+                    widths[key] = max(widths[key], size)
+        fixed = sum(widths.values()) + pad * len(widths)
+        want = {c: min(most, cell_len(labels[c])) for c, (most, _least) in self.SQUEEZE.items()}
+        for item in self._shown.values():
+            for c, value in self.squeeze_text(item).items():
+                if want[c] < self.SQUEEZE[c][0]:
+                    want[c] = max(want[c], min(self.SQUEEZE[c][0], cell_len(value)))
+        over = fixed + sum(want.values()) + pad * len(want) - available
+        room: dict[str, int] = {}
+        if over > 0:
+            while over > 0:
+                cuttable = [c for c in want if want[c] > self.SQUEEZE[c][1]]
+                first = [c for c in cuttable if c not in self.SQUEEZE_LAST] or cuttable
+                widest = max(first, key=want.__getitem__, default=None)
+                if widest is None:
+                    break  # cut to the least everywhere: the rest scrolls sideways
+                want[widest] -= 1
+                over -= 1
+            room = want
+        if room == self._room:
+            return False
+        self._room = room
+        return True
+
+    def on_resize(self, _event: Any) -> None:
+        """A new width: cut the free-text columns afresh once the table has its new size."""
+        if self.SQUEEZE and self.loaded:
+            self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.is_mounted and self.table.is_mounted:
+            self.refilter()
 
     def show_all(self) -> None:
         """Put every matching row in the table (G / End go to the very last one)."""

@@ -48,9 +48,13 @@ LOCKED = "locked"
 UNLOCKED = "open"
 
 
-def mfa_badge(mfa: bool) -> Text:
+def mfa_badge(mfa: bool, no_color: bool = False) -> Text:
     """An MFA badge that reads without colour: a symbol and a word; the warning is reversed, so
-    it is the most visible cell with or without colour (NO_COLOR turns red into grey)."""
+    it is the most visible cell with or without colour. Under NO_COLOR Textual turns red into a
+    grey next to the background's, so there the warning is black on white (the two ends of the
+    grey scale) and the ok badge is dim."""
+    if no_color:
+        return Text(MFA_ON, style="dim") if mfa else Text(NO_MFA, style="bold #ffffff on #000000 reverse")
     return Text(MFA_ON, style="green") if mfa else Text(NO_MFA, style="bold reverse red")
 
 
@@ -92,6 +96,8 @@ class RosterView(TeamView):
     COLUMNS = (("email", "Email"), ("name", "Name"), ("role", "Role"), ("mfa", "MFA"),
                ("since", "Since"), ("apps", "Apps (collaborators)"))
     SORTS = ("email", "name", "role", "mfa", "since")
+    SQUEEZE = {"email": (32, 16), "name": (36, 8), "apps": (40, 10)}
+    SQUEEZE_LAST = ("email",)
 
     BINDINGS = [
         Binding("a", "add_user", "Add", id="roster.add", tooltip="Add a team user with a role"),
@@ -137,9 +143,12 @@ class RosterView(TeamView):
 
     def cells(self, item: queries.MemberRow) -> Sequence[Text]:
         role = Text(item.role, style="italic" if item.role == queries.COLLABORATOR else "")
-        return (cut(item.email, 32), cut(item.name or "", 36), role,
-                mfa_badge(item.mfa), Text(item.since.strftime("%Y-%m-%d")),
-                cut(", ".join(item.apps), 40))
+        return (cut(item.email, self.room("email")), cut(item.name or "", self.room("name")), role,
+                mfa_badge(item.mfa, self.app.no_color), Text(item.since.strftime("%Y-%m-%d")),
+                cut(", ".join(item.apps), self.room("apps")))
+
+    def squeeze_text(self, item: queries.MemberRow) -> dict[str, str]:
+        return {"email": item.email, "name": item.name or "", "apps": ", ".join(item.apps)}
 
     def after_load(self) -> None:
         if self.refusal is None:
@@ -180,7 +189,8 @@ class RosterView(TeamView):
     def after_refilter(self) -> None:
         for key, label in self.COLUMNS:
             mark = (" ▼" if self.sort_reversed else " ▲") if key == self.sort_by else ""
-            self.table.columns[key].label = Text(label + mark)  # type: ignore[index]
+            self.table.columns[key].label = (  # type: ignore[index]
+                self.label(key, label + mark) if key in self.SQUEEZE else Text(label + mark))
         self.table.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -217,7 +227,8 @@ class RosterView(TeamView):
             decision = decide_team(TeamAction.MANAGE_MEMBERS, team, rel)
             if not decision:
                 return decision.reason + "."
-            return "The list is empty: nobody to change (a adds a user)."
+            verb = "remove" if action == "remove_user" else "change"
+            return f"The list is empty: nobody to {verb} (a adds a user)."
         if action == "add_collaborator":
             return decide_team(TeamAction.ADD_COLLABORATOR, team, rel).reason + "."
         return None
@@ -581,6 +592,8 @@ class AppsView(TeamView):
             return f"No app is selected: the list is empty{create}."
         app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
                        "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action == "lock" and item.locked:  # said first: whoever you are, nothing to do
+            return f"{clean(item.name)} is already locked."
         if action in app_actions:
             facts, standing = self.facts(item)
             decision = decide_app(app_actions[action], facts, standing)
@@ -651,9 +664,11 @@ class AppsView(TeamView):
             return
         ta = self.ta
 
-        ta.confirm_op(Text(f"Leave {clean(item.name)}?"),
-                      Text("Your explicit grant on it will be dropped; what your "
-                           "team role gives stays."), "Leave",
+        if ta.relation is Relation.COLLABORATOR:  # no team role: the grant is all they have
+            body = "You will lose access to it: your grant is all you hold there."
+        else:
+            body = "Your explicit grant on it will be dropped; what your team role gives stays."
+        ta.confirm_op(Text(f"Leave {clean(item.name)}?"), Text(body), "Leave",
                       lambda: ops.leave_app(ta.db, ta.actor, item.name), lambda c: f"Left {c.app}.")
 
     def action_transfer_in(self) -> None:
@@ -780,6 +795,9 @@ class AuditView(TeamView):
     # The outcome first: a refusal must be seen at 80 columns, whatever the other cells hold.
     COLUMNS = (("outcome", "Outcome"), ("at", "When (UTC)"), ("actor", "Actor"), ("via", "Via"),
                ("action", "Action"), ("app", "App"), ("target", "Target"), ("detail", "Detail"))
+    SQUEEZE = {"detail": (48, 6), "target": (28, 6), "actor": (28, 6), "via": (28, 4),
+               "app": (24, 4), "action": (32, 6)}
+    SQUEEZE_LAST = ("actor", "via", "target")
 
     def fetch(self) -> Any:
         return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
@@ -790,9 +808,15 @@ class AuditView(TeamView):
     def cells(self, item: queries.AuditRow) -> Sequence[Text]:
         outcome = Text("✓ ok", style="green") if item.outcome == "ok" else Text(
             "✗ " + clean(item.outcome), style="bold reverse red")
-        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")), cut(item.actor_email, 28),
-                cut(_via(item, short=True), 28), text(item.action), cut(item.app or "", 24),
-                cut(item.target or "", 28), cut(_detail(item), 48))
+        return (outcome, Text(item.at.strftime("%Y-%m-%d %H:%M")),
+                cut(item.actor_email, self.room("actor")),
+                cut(_via(item, short=True), self.room("via")), cut(item.action, self.room("action")),
+                cut(item.app or "", self.room("app")), cut(item.target or "", self.room("target")),
+                cut(_detail(item), self.room("detail")))
+
+    def squeeze_text(self, item: queries.AuditRow) -> dict[str, str]:
+        return {"actor": item.actor_email, "via": _via(item, short=True), "app": item.app or "",
+                "target": item.target or "", "detail": _detail(item), "action": item.action}
 
     def haystack(self, item: queries.AuditRow) -> str:
         return " ".join((item.at.strftime("%Y-%m-%d %H:%M"), item.actor_email, _via(item),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -147,6 +148,12 @@ class FormDialog(ModalScreen[Any]):
     ok_label: str = "Save"
     #: A form holding a Select: tall enough that the Select's list opens inside the dialog.
     holds_choices: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The footer names ctrl+s as the button does ("Destroy (ctrl+s)", not "Save").
+        if "ok_label" in cls.__dict__ and "BINDINGS" not in cls.__dict__:
+            cls.BINDINGS = [Binding("ctrl+s", "submit", cls.ok_label, id="form.submit")]
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, action: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -586,9 +593,13 @@ class HelpScreen(ModalScreen[None]):
             yield Static(text(self._title), classes="dialog-title")
             body = Text()
             width = min(24, max((len(k) for k, _d in self._keys), default=0))
+            # The dialog's text width (80 wide at most, less its border, padding and scrollbar):
+            # a long description wraps under itself, not back under its label.
+            room = max(20, min(80, self.app.size.width or 80) - 7 - width - 2)
             for key, description in self._keys:
                 body.append(f"{clean(key):<{width}}", style="bold")
-                body.append(f"  {clean(description)}\n")
+                lines = textwrap.wrap(clean(description), room) or [""]
+                body.append("  " + ("\n" + " " * (width + 2)).join(lines) + "\n")
             for note in self._notes:
                 body.append(f"\n{note}", style="dim")
             with VerticalScroll(classes="help-body"):

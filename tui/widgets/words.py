@@ -32,3 +32,29 @@ def in_dashboard_words(message: str) -> str:
     for pattern, replacement in _ADVICE:
         message = pattern.sub(replacement, message)
     return message
+
+
+def about_you(message: str, email: str) -> str:
+    """``message`` saying "you" where the store named the acting account by its email (the
+    store's wording serves the CLI, where the email reads well enough)."""
+    if email not in message:
+        return message
+    for named, yours in (
+        (f"Can't change the role of {email}: they are", "Can't change your own role: you are"),
+        (f"Can't remove {email}: they are", "Can't remove yourself: you are"),
+        (f"Can't change the role of {email}: that would", "Can't change your own role: that would"),
+        (f"Can't remove {email}: that would", "Can't remove yourself: that would"),
+    ):
+        if message.startswith(named):
+            return yours + message[len(named):]
+    for named, yours in (
+        (f"{email} is the only admin of", "You are the only admin of"),
+        (f"{email} already has every permission", "You already have every permission"),
+        (f"{email} is already", "You are already"),
+    ):
+        if message.startswith(named):
+            message = yours + message[len(named):]
+            message = message.replace("remove them", "remove yourself")
+            message = message.replace("change their role", "change your own role")
+            break
+    return message
