@@ -272,7 +272,10 @@ def test_bulk_on_a_terminal_asks_which_apps(sdb, monkeypatch):
     assert "Give numbers from 1 to 2" in result.stderr  # 9 is not on the list: asked again
     assert result.stderr.endswith("Transferring joe-two... done\n")
     assert [a.name for a in queries.apps(sdb, "joe@acme.com") if a.team is None] == ["joe-one"]
-    stop = run(sdb, "apps:transfer", "acme", "--bulk", who="joe@acme.com", input="\n")
+    # --confirm on a terminal still shows the list: it names the recipient, not the apps
+    stop = run(sdb, "apps:transfer", "acme", "--bulk", "-c", "acme", who="joe@acme.com",
+               input="\n")
+    assert "  1  joe-one (joe@acme.com)\n" in stop.stderr
     assert stop.exit_code == 1 and stop.stderr.endswith("Error: No apps chosen. Aborted.\n")
     assert [a.name for a in queries.apps(sdb, "joe@acme.com") if a.team is None] == ["joe-one"]
 
@@ -287,7 +290,8 @@ def test_bulk_reports_each_refusal_and_goes_on(sdb):
     assert result.exit_code == 1 and result.stdout == ""
     lines = result.stderr.splitlines()
     assert lines[0] == "Transferring applications to joe-team..."
-    assert lines[1].startswith("Error: ") and "viewer" in lines[1]
+    assert lines[1] == "Transferring val-app... !"  # which app failed, as Heroku marks it
+    assert lines[2].startswith("Error: ") and "viewer" in lines[2]
     assert everything(sdb) == before
     assert queries.audit_count(sdb) == events + 1  # one denied event, written by the store
 

@@ -857,8 +857,8 @@ def apps_transfer(recipient: str, app: str | None, locked: bool, confirm: str | 
     arrives, in the same step.
 
     With --bulk, you choose among the apps you may transfer (your personal apps and the apps of
-    teams you are an admin of), as Heroku's --bulk does; without a terminal, --confirm RECIPIENT
-    transfers all of them. Each app is transferred on its own: a refused one is reported and
+    teams you are an admin of), as Heroku's --bulk does: on a terminal always; without one,
+    --confirm RECIPIENT transfers all of them. Each app is transferred on its own: a refused one is reported and
     the rest go on (exit status 1 if any was refused).
     """
     s = _state()
@@ -918,12 +918,12 @@ def _transfer_bulk(s: State, recipient: str, locked: bool, confirm: str | None) 
         raise click.ClickException(
             f"You have no apps you may transfer to {shown(to)}: 'teamaccess apps' lists yours."
         )
-    if confirm is not None:
-        if confirm.strip() != to:
-            raise click.ClickException(
-                f"Confirmation {shown(confirm)} did not match {shown(to)}. Aborted."
-            )
-        chosen = candidates
+    if confirm is not None and confirm.strip() != to:
+        raise click.ClickException(
+            f"Confirmation {shown(confirm)} did not match {shown(to)}. Aborted."
+        )
+    if confirm is not None and not stdin_is_terminal():
+        chosen = candidates  # a script said whom, and that it means every app
     elif not stdin_is_terminal():
         raise click.ClickException(
             f"--bulk asks which apps to transfer: run it on a terminal, or pass --confirm "
@@ -939,7 +939,10 @@ def _transfer_bulk(s: State, recipient: str, locked: bool, confirm: str | None) 
         try:
             _transfer_one(s, row.name, recipient, locked, bulk=True)
         except StoreError as err:
+            # Heroku's failed step: the app's line ends in "!", then why, so a reader of a long
+            # list knows which apps moved and which did not.
             refused += 1
+            note(f"Transferring {shown(row.name)}... !")
             _error(str(err))
     if refused:
         raise click.exceptions.Exit(1)
