@@ -320,6 +320,7 @@ def test_an_alias_reports_usage_errors_under_its_own_name(sdb):
     result = run(sdb, "lock")
     assert failed(result, 2).startswith("Error: Missing option '--app'")
     assert "See 'teamaccess lock --help'." in result.stderr
+    assert "(or set TEAMACCESS_APP)" in result.stderr  # the stand-in is named where it's missing
 
 
 def test_aliases_stay_out_of_the_command_list_and_show_in_help(sdb):

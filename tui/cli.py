@@ -167,10 +167,18 @@ def team_option(f: Callable) -> Callable:
     )(f)
 
 
+class _EnvOption(click.Option):
+    """An option an environment variable stands in for: a missing one names the variable too."""
+
+    def get_error_hint(self, ctx: click.Context) -> str:
+        hint = super().get_error_hint(ctx)
+        return f"{hint} (or set {self.envvar})" if isinstance(self.envvar, str) else hint
+
+
 def app_option(f: Callable) -> Callable:
     """``--app``/``-a``, required, as in Heroku; TEAMACCESS_APP stands in for it (HEROKU_APP)."""
     return click.option("--app", "-a", "app", metavar="APP", required=True, envvar=APP_ENV,
-                        shell_complete=_completer("app"),
+                        cls=_EnvOption, shell_complete=_completer("app"),
                         help=f"App name (default: {APP_ENV}).")(f)
 
 
