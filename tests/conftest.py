@@ -111,6 +111,32 @@ def any_demo_db(any_db):
 # -- the dashboard, driven like a person (Textual's Pilot) -----------------------------------
 
 
+# -- the seed's teams, for the command line's transcripts -----------------------------------------
+
+SEED_ADMIN = ops.Actor("ada@acme.com", "ada")
+
+
+def seed(db: Database) -> None:
+    """The seed's teams: acme-widgets and acme (apps myapp, test, website-prod locked, website-staging)."""
+    ops.create_team(db, SEED_ADMIN, "acme-widgets")
+    ops.create_team(db, SEED_ADMIN, "acme")
+    for name in ("website-staging", "myapp", "website-prod", "test"):
+        ops.create_app(db, SEED_ADMIN, name, "acme")
+    ops.lock_app(db, SEED_ADMIN, "website-prod")
+    ops.add_member(db, SEED_ADMIN, "acme", "joe@acme.com", "member")
+    ops.add_member(db, SEED_ADMIN, "acme", "val@acme.com", "viewer")
+    ops.grant_access(db, SEED_ADMIN, "test", "sam@freelance.dev", "deploy")
+
+
+@pytest.fixture
+def sdb(tmp_path):
+    """A database holding the seed's teams."""
+    database = Database(tmp_path / "seed.db")
+    seed(database)
+    yield database
+    database.close()
+
+
 def sync(test):
     """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
 

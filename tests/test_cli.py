@@ -17,25 +17,6 @@ from teamaccess.tui.cli import cli
 ADA = ops.Actor("ada@acme.com", "ada")
 
 
-def seed(db: Database) -> None:
-    """The seed's teams: acme-widgets and acme (apps myapp, test, website-prod locked, website-staging)."""
-    ops.create_team(db, ADA, "acme-widgets")
-    ops.create_team(db, ADA, "acme")
-    for name in ("website-staging", "myapp", "website-prod", "test"):
-        ops.create_app(db, ADA, name, "acme")
-    ops.lock_app(db, ADA, "website-prod")
-    ops.add_member(db, ADA, "acme", "joe@acme.com", "member")
-    ops.add_member(db, ADA, "acme", "val@acme.com", "viewer")
-    ops.grant_access(db, ADA, "test", "sam@freelance.dev", "deploy")
-
-
-@pytest.fixture
-def sdb(tmp_path):
-    """A database holding the seed's teams."""
-    database = Database(tmp_path / "cli.db")
-    seed(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture(autouse=True)

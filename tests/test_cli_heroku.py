@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import seed
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.tui import cli as cli_module
@@ -25,25 +26,6 @@ JOE = ops.Actor("joe@acme.com", "joe")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-def seed(db: Database) -> None:
-    """The seed's teams: acme (myapp, test, website-prod locked, website-staging) and acme-widgets."""
-    ops.create_team(db, ADA, "acme-widgets")
-    ops.create_team(db, ADA, "acme")
-    for name in ("website-staging", "myapp", "website-prod", "test"):
-        ops.create_app(db, ADA, name, "acme")
-    ops.lock_app(db, ADA, "website-prod")
-    ops.add_member(db, ADA, "acme", "joe@acme.com", "member")
-    ops.add_member(db, ADA, "acme", "val@acme.com", "viewer")
-    ops.grant_access(db, ADA, "test", "sam@freelance.dev", "deploy")
-
-
-@pytest.fixture
-def sdb(tmp_path):
-    """A database holding the seed's teams."""
-    database = Database(tmp_path / "heroku.db")
-    seed(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture(autouse=True)
