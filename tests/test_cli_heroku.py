@@ -495,3 +495,14 @@ def test_public_id_is_uuid5_of_kind_key_and_time_in_any_zone():
     assert public_id("app", 42, two_hours_east) == expected
     assert public_id("app", 43, naive) != expected != public_id("team", 42, naive)
     assert public_id("app", 42, naive + timedelta(microseconds=1)) != expected
+
+
+def test_a_long_target_in_a_refused_attempt_is_cut_in_the_audit_table(sdb):
+    long_email = "x" * 290 + "@acme.com"  # over 254 characters: refused, and logged
+    refused = run(sdb, "members:add", long_email, "--team", "acme", "--role", "member")
+    assert refused.exit_code == 1
+    table = data(run(sdb, "audit", "--team", "acme", "-n", "1")).splitlines()
+    assert "x" * 59 + "\u2026" in table[2].split()  # Target, cut with an ellipsis
+    assert max(len(line) for line in table) < 200  # the row no longer spans 260 columns
+    whole = json.loads(data(run(sdb, "audit", "--team", "acme", "-n", "1", "--json")))
+    assert len(whole[0]["target"]["email"]) > 250  # --json keeps what the log holds

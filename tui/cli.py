@@ -1256,6 +1256,9 @@ def keys_remove(fingerprint: str) -> None:
 # -- team views ------------------------------------------------------------------------------
 
 
+AUDIT_CELL = 60  # the widest an audit table's actor, via, app or target cell gets
+
+
 def _audit_detail(row: queries.AuditRow) -> str:
     if row.outcome != "ok":
         return row.reason or ""
@@ -1299,11 +1302,18 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
     if not rows:
         say(f"No audit events for {shown(name)}.")
         return
+    # A refused attempt may name a 300-character target: cut the middle columns, so one such
+    # row doesn't push Outcome and Detail off every screen (--json keeps them whole).
     table(
         ("When", "Actor", "Via", "Action", "App", "Target", "Outcome", "Detail"),
-        ((iso(r.at.replace(microsecond=0)), r.actor_email, _audit_via(r), r.action, r.app or "",
-          r.target or "", r.outcome, _audit_detail(r)) for r in rows),
+        ((iso(r.at.replace(microsecond=0)), _cut(r.actor_email), _cut(_audit_via(r)), r.action,
+          _cut(r.app or ""), _cut(r.target or ""), r.outcome, _audit_detail(r)) for r in rows),
     )
+
+
+def _cut(value: str, width: int = AUDIT_CELL) -> str:
+    """``value`` cut to ``width`` characters, ending in an ellipsis when it was longer."""
+    return value if len(value) <= width else value[: width - 1] + "\u2026"
 
 
 @command("resources")
