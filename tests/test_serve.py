@@ -653,3 +653,42 @@ def test_a_bad_or_busy_listen_address_is_one_line_and_creates_nothing(tmp_path):
                               capture_output=True, text=True, timeout=30)
     assert busy.returncode == 1
     assert busy.stderr.startswith("Error: Can't listen on") and len(busy.stderr.splitlines()) == 1
+
+
+def test_a_key_planted_on_a_future_admin_stops_logging_in_over_ssh(tmp_path):
+    """The tester's attack, through the real client: mal (admin of evil-co only) adds a new
+    account to evil-co, plants carol's key on it, and waits for ada to make it an admin."""
+    folder = tmp_path / "plant"
+    folder.mkdir(mode=0o700)
+    path = folder / "ta.db"
+    db = Database(path)
+    build_demo(db)
+    path.chmod(0o600)
+    ada, _ = make_key(folder, "ada")
+    mal, _ = make_key(folder, "mal")
+    carol, carol_fp = make_key(folder, "carol")
+    ops.add_key(db, ops.Actor("ada@acme.com"), (folder / "ada.pub").read_text())
+    ops.create_team(db, ops.Actor("mal@acme.com"), "evil-co")
+    ops.add_key(db, ops.Actor("mal@acme.com"), (folder / "mal.pub").read_text())
+    server = Served(str(path), folder)
+    try:
+        victim = "victim@acme.com"
+        assert server.ssh(mal, "members:add", victim, "--team", "evil-co", "--role", "viewer").returncode == 0
+        planted = server.ssh(mal, "keys:add", "-", "--account", victim, input=(folder / "carol.pub").read_text())
+        assert planted.returncode == 0, planted.stderr
+        assert server.ssh(carol, "teams").returncode == 0  # mal administers all of victim's teams
+        promoted = server.ssh(ada, "members:add", victim, "--team", TEAM, "--role", "admin")
+        assert promoted.returncode == 0, promoted.stderr
+        refused = server.ssh(carol, "teams")
+        assert refused.returncode == 255 and refused.stdout == ""
+        listed = server.ssh(ada, "keys", "--account", victim)
+        assert listed.returncode == 0, listed.stderr
+        assert carol_fp in listed.stdout
+        assert "suspended: added by mal@acme.com, who no longer administers all of this " \
+               "account's teams" in listed.stdout
+        removed = server.ssh(ada, "keys:remove", carol_fp)
+        assert removed.returncode == 0, removed.stderr
+        assert queries.keys(db, victim) == []
+    finally:
+        assert server.stop() == 0
+        db.close()
