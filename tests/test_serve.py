@@ -508,20 +508,67 @@ def test_max_sessions_and_login_grace_bound_what_strangers_hold(world, tmp_path)
     folder = world["folder"]
     server = Served(str(world["path"]), folder, "--max-sessions", "2", "--login-grace", "1")
     try:
-        # two strangers connect and say nothing: the third connection finds no room ...
+        # two strangers connect and say nothing: the login grace time drops them
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
-        time.sleep(0.3)
-        full = server.ssh(world["ada"], "teams")
-        assert full.returncode == 255
-        # ... until the login grace time has dropped them
         for sock in idle:
             sock.settimeout(5)
             sock.recv(1024)  # the server's version line
             assert sock.recv(1024) == b""  # then the server hangs up
             sock.close()
-        time.sleep(0.3)
         assert server.ssh(world["ada"], "teams").returncode == 0
     finally:
+        assert server.stop() == 0
+
+
+def test_sockets_that_only_send_a_banner_do_not_lock_people_out(world):
+    """A flood of connections that never log in: each new one pushes the oldest still logging
+    in out (their room is max(4, max_sessions // 4)), so a person still gets in at once."""
+    from teamaccess.tui.serve import pending_cap
+
+    assert [pending_cap(n) for n in (1, 2, 4, 8, 16, 32, 100)] == [1, 2, 4, 4, 4, 8, 25]
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "32", "--login-grace", "20")
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(32):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"SSH-2.0-banner-only\r\n")
+            idle.append(sock)
+        time.sleep(0.3)
+        started = time.monotonic()
+        got_in = server.ssh(world["ada"], "teams", timeout=15)
+        assert got_in.returncode == 0, got_in.stderr
+        assert time.monotonic() - started < 10  # not after the 20 s login grace
+        # the oldest stallers were dropped; at most 8 (and none of the first 24) remain open
+        still_open = 0
+        for n, sock in enumerate(idle):
+            sock.settimeout(0.5)
+            try:
+                while chunk := sock.recv(4096):
+                    del chunk
+            except TimeoutError:
+                still_open += 1
+                assert n >= 24, f"staller {n} is still connected"
+            except ConnectionResetError:
+                pass  # dropped
+        assert still_open <= 8
+    finally:
+        for sock in idle:
+            sock.close()
+        assert server.stop() == 0
+
+
+def test_max_sessions_bounds_the_connections_logged_in(world):
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "1")
+    holder = subprocess.Popen(ssh_argv(server.port, world["ada"]) + ["import", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)  # ada's first connection is logged in, waiting for standard input
+        assert holder.poll() is None
+        second = server.ssh(world["tim"], "teams")
+        assert second.returncode == 255 and second.stdout == ""
+    finally:
+        holder.kill()
+        holder.communicate()
         assert server.stop() == 0
 
 
