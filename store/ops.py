@@ -42,7 +42,7 @@ from .policy import (
     is_stranger,
     relation,
 )
-from .queries import key_decision, key_decision_to_remove
+from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
 from .words import ALL, ROLES, SETTABLE_ROLES, Permission, Role
 
@@ -988,6 +988,8 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
             account_teams=teams, account_strong_teams=strong,
             bound_to=holder.email if holder is not None else None,
             offered=offerer is not None,
+            binding_lapsed=holder is not None and holder.id == account.id
+            and not delegated_use(s, account, account.os_login_by, "binding"),
         ))
         if decision.outcome is BindOutcome.REFUSE:
             raise Refused(decision.reason, rule=decision.rule)

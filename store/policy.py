@@ -443,6 +443,9 @@ class BindFacts:
     bound_to: str | None = None  # the account the login is bound to now
     #: an unexpired offer "login may act as email" from someone who still has authority
     offered: bool = False
+    #: the login is bound to ``email`` already, but by someone who lost authority over it
+    #: (decide_delegated_use): binding it again is how it is mended
+    binding_lapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -489,7 +492,7 @@ def decide_bind(facts: BindFacts) -> BindDecision:
     - A key (login None) goes to one's own account, or to one the actor has authority over.
     """
     login, email = facts.login, facts.email
-    if facts.login is not None and facts.bound_to == email:
+    if facts.login is not None and facts.bound_to == email and not facts.binding_lapsed:
         return BindDecision(BindOutcome.REFUSE, f"Login {login} is already bound to {email}.",
                             "bind:already")
     if facts.actor_owns_database:

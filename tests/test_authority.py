@@ -226,6 +226,39 @@ def test_a_self_bound_login_stops_working_when_the_account_joins_another_team(ow
     assert identity.resolve_actor(owned).email == "newhire@acme.com"
 
 
+def test_a_lapsed_binding_is_mended_by_binding_it_again(owned, monkeypatch):
+    ops.create_team(owned, MAL, "evil-co")
+    ops.add_member(owned, MAL, "evil-co", "newhire@acme.com", "member")
+    ops.bind_login(owned, MAL, "sx_mal", "newhire@acme.com")
+    ops.add_member(owned, ADA, DEMO_TEAM, "newhire@acme.com", "member")
+    ops.add_member(owned, MAL, "evil-co", DEMO_ADMIN, "admin")  # ada now has authority
+    ops.remove_member(owned, MAL, "evil-co", "mal@acme.com")  # and mal has none
+    # still bound, but lapsed: it is not "already bound", an admin with authority offers again
+    assert ops.bind_login(owned, ADA, "sx_mal", "newhire@acme.com").offered
+    ops.bind_login(owned, ops.Actor("newhire@acme.com", "sx_mal"), "sx_mal", "newhire@acme.com")
+    with owned.read() as s:
+        assert s.scalar(select(Account.os_login_by).where(Account.email == "newhire@acme.com")) \
+            == DEMO_ADMIN
+    # a working binding is still "already bound"
+    with pytest.raises(Refused, match="already bound"):
+        ops.bind_login(owned, ADA, "sx_mal", "newhire@acme.com")
+    monkeypatch.setattr(identity, "os_login", lambda: "sx_mal")
+    _as_other_user(owned, monkeypatch)
+    assert identity.resolve_actor(owned).email == "newhire@acme.com"
+
+
+def test_the_owner_mends_a_lapsed_binding_for_good(owned, monkeypatch):
+    ops.create_team(owned, MAL, "evil-co")
+    ops.add_member(owned, MAL, "evil-co", "newhire@acme.com", "member")
+    ops.bind_login(owned, MAL, "sx_mal", "newhire@acme.com")
+    ops.add_member(owned, ADA, DEMO_TEAM, "newhire@acme.com", "member")
+    binding = ops.bind_login(owned, identity.resolve_actor(owned, DEMO_ADMIN), "sx_mal", "newhire@acme.com")
+    assert not binding.offered
+    monkeypatch.setattr(identity, "os_login", lambda: "sx_mal")
+    _as_other_user(owned, monkeypatch)
+    assert identity.resolve_actor(owned).email == "newhire@acme.com"
+
+
 def test_an_offered_binding_lapses_with_its_offerer_not_the_confirmer(owned, monkeypatch):
     ops.create_team(owned, MAL, "evil-co")
     ops.add_member(owned, MAL, "evil-co", "newhire@acme.com", "member")
