@@ -351,3 +351,15 @@ def test_a_version_2_postgresql_database_is_upgraded_to_3(pg_url):
         postgres_server.drop_schema(pg_url, schema)
 
 
+
+
+def test_the_dashboard_keys_screen_shows_why_a_key_is_suspended(owned, pubs):
+    from teamaccess.tui.screens.keys import KeysView
+
+    _plant_key(owned, pubs[0])
+    ops.add_member(owned, ADA, DEMO_TEAM, VICTIM, "admin")
+    own = ops.add_key(owned, ops.Actor(VICTIM), pubs[1]).fingerprint
+    notes = {r.fingerprint: KeysView._note(r).plain for r in queries.keys(owned, VICTIM)}
+    assert notes[own] == ""
+    assert [n for fp, n in notes.items() if fp != own] == [
+        "suspended: added by mal@acme.com, who no longer administers all of this account's teams"]
