@@ -359,7 +359,9 @@ def test_the_dashboard_keys_screen_shows_why_a_key_is_suspended(owned, pubs):
     _plant_key(owned, pubs[0])
     ops.add_member(owned, ADA, DEMO_TEAM, VICTIM, "admin")
     own = ops.add_key(owned, ops.Actor(VICTIM), pubs[1]).fingerprint
-    notes = {r.fingerprint: KeysView._note(r).plain for r in queries.keys(owned, VICTIM)}
-    assert notes[own] == ""
-    assert [n for fp, n in notes.items() if fp != own] == [
-        "suspended: added by mal@acme.com, who no longer administers all of this account's teams"]
+    rows = queries.keys(owned, VICTIM)
+    notes = {r.fingerprint: (KeysView._note(r).plain, r.comment) for r in rows}
+    assert notes[own][0] == notes[own][1]  # a working key: its comment only
+    [(note, comment)] = [v for fp, v in notes.items() if fp != own]
+    assert note == ("suspended: added by mal@acme.com, who no longer administers all of this "
+                    f"account's teams ({comment})")
