@@ -239,6 +239,8 @@ def _upgrade(conn, version: int) -> None:
         conn.exec_driver_sql("ALTER TABLE audit_event ADD COLUMN actor_key VARCHAR(64)")
         conn.exec_driver_sql("ALTER TABLE audit_event ADD COLUMN actor_peer VARCHAR(64)")
         models.SshKey.__table__.create(conn)
+    if version < 3:  # who authorized a login's binding (NULL: the owner, as before)
+        conn.exec_driver_sql("ALTER TABLE account ADD COLUMN os_login_by VARCHAR(254)")
     conn.execute(
         text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
         {"v": str(models.SCHEMA_VERSION)},

@@ -15,7 +15,7 @@ from . import ops, validate
 from .db import Database
 from .errors import Busy, DatabaseProblem, NotFound, Refused
 from .ops import Actor
-from .queries import account_by_login
+from .queries import account_by_login, binding_lapsed
 
 
 def os_login() -> str:
@@ -161,7 +161,13 @@ def resolve_actor(db: Database, as_email: str | None = None) -> Actor:
             f"No account is bound to your login {login!r}: pass --as EMAIL (on a database you "
             f"own) or ask a team admin to run 'teamaccess accounts:bind {login} EMAIL'."
         )
-    return Actor(email, login, owns_database=may_act_as_anyone(db))
+    owns = may_act_as_anyone(db)
+    if not owns:
+        lapsed = binding_lapsed(db, bound)
+        if lapsed is not None:
+            _log_refusal(db, email, login, lapsed)
+            raise Refused(lapsed, rule="binding:use:lapsed")
+    return Actor(email, login, owns_database=owns)
 
 
 def _log_refusal(db: Database, email: str, login: str, reason: str) -> None:

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 from .words import PERMISSIONS, ROLES, Permission
 
 #: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; db.py upgrades 1.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -35,6 +35,9 @@ class Account(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=120)
     mfa_enabled: bool = Field(default=False)
     os_login: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    #: who authorized the os_login binding (None: the database's owner); it lapses when they
+    #: no longer administer all of this account's teams (policy.decide_delegated_use)
+    os_login_by: str | None = Field(default=None, sa_column=Column(String(254)))
     created_at: datetime = Field(default_factory=utcnow)
 
 

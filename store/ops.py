@@ -42,7 +42,7 @@ from .policy import (
     is_stranger,
     relation,
 )
-from .queries import key_decision
+from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
 from .words import ALL, ROLES, SETTABLE_ROLES, Permission, Role
 
@@ -937,8 +937,8 @@ def _offer_event(email: str, login: str) -> str:
     return _dump({"offer": {"email": email, "login": login}}) or ""
 
 
-def _offered(s: Session, account: Account, login: str) -> bool:
-    """Whether an unexpired offer for ``login`` to act as ``account`` stands.
+def _offered(s: Session, account: Account, login: str) -> str | None:
+    """Who made an unexpired offer for ``login`` to act as ``account`` that stands, or None.
 
     Offers live in the audit log (one ``account.update`` event each). One counts if nothing
     bound the login since, it is younger than OFFER_DAYS, and whoever made it still has
@@ -957,8 +957,8 @@ def _offered(s: Session, account: Account, login: str) -> bool:
     teams, strong = _account_teams(s, account)
     for offerer in dict.fromkeys(offers):
         if has_authority(_admin_teams(s, _account(s, offerer)), teams, strong)[0]:
-            return True
-    return False
+            return offerer
+    return None
 
 
 def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
@@ -981,12 +981,15 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
         teams, strong = _account_teams(s, account)
         # A served session proves a key, never an OS login: it can't speak for one.
         own_login = None if actor.key_fingerprint else actor.login
+        offerer = _offered(s, account, name) if own_login == name else None
         decision = decide_bind(BindFacts(
             email=who, login=name, actor_email=actor.email, actor_login=own_login,
             actor_owns_database=actor.owns_database, actor_admin_of=_admin_teams(s, me),
             account_teams=teams, account_strong_teams=strong,
             bound_to=holder.email if holder is not None else None,
-            offered=own_login == name and _offered(s, account, name),
+            offered=offerer is not None,
+            binding_lapsed=holder is not None and holder.id == account.id
+            and not delegated_use(s, account, account.os_login_by, "binding"),
         ))
         if decision.outcome is BindOutcome.REFUSE:
             raise Refused(decision.reason, rule=decision.rule)
@@ -1002,6 +1005,10 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
             s.flush()
         ev.after = {"email": who, "login": name}
         account.os_login = name
+        # Who authorized it, so the binding lapses when they lose authority over the account
+        # (policy.decide_delegated_use); None: the database's owner, whose bindings never lapse.
+        account.os_login_by = (None if decision.rule == "bind:owner"
+                               else offerer if decision.rule == "bind:confirm" else actor.email)
         s.add(account)
         return Binding(name, who, offered=False, previous=previous)
 
@@ -1074,7 +1081,7 @@ def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
         key = s.scalars(select(SshKey).where(SshKey.fingerprint == fp)).first()
         holder = s.get(Account, key.account_id) if key is not None else None
         if key is None or holder is None or (
-            not _act_for(s, actor, holder, "remove a key of").allowed
+            not key_decision_to_remove(s, actor.email, key, holder).allowed
         ):
             # Whose a key is stays private to whoever may manage it: a stranger learns nothing.
             raise NotFound(f"No key {fp} among the keys you manage: run 'teamaccess keys' to list yours.")

@@ -443,6 +443,9 @@ class BindFacts:
     bound_to: str | None = None  # the account the login is bound to now
     #: an unexpired offer "login may act as email" from someone who still has authority
     offered: bool = False
+    #: the login is bound to ``email`` already, but by someone who lost authority over it
+    #: (decide_delegated_use): binding it again is how it is mended
+    binding_lapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -489,7 +492,7 @@ def decide_bind(facts: BindFacts) -> BindDecision:
     - A key (login None) goes to one's own account, or to one the actor has authority over.
     """
     login, email = facts.login, facts.email
-    if facts.login is not None and facts.bound_to == email:
+    if facts.login is not None and facts.bound_to == email and not facts.binding_lapsed:
         return BindDecision(BindOutcome.REFUSE, f"Login {login} is already bound to {email}.",
                             "bind:already")
     if facts.actor_owns_database:
@@ -624,3 +627,61 @@ def decide_admins_left(team: str, admins_left: int) -> Decision:
     """SPEC rule 1 (:func:`decide_admins_remain`) for a change that knows only how many admins
     it leaves, such as an import of many rows at once."""
     return decide_admins_remain(team, None, admins_left, change=f"change the users of {team}")
+
+
+# -- a key or binding made for someone else lapses with its authorizer's authority -----------
+
+
+def decide_delegated_use(
+    account: str,
+    authorizer: str | None,
+    *,
+    authorizer_admin_of: frozenset[str],
+    account_teams: frozenset[str],
+    account_strong_teams: frozenset[str] = frozenset(),
+    what: str = "key",
+) -> Decision:
+    """May a key (``what="key"``) or login binding (``what="binding"``) of ``account`` be used now?
+
+    Authority over an account is checked when a key is added or a login bound, but the account
+    can join more teams later (an attacker adds a new hire to a team of theirs, plants a key,
+    and waits for a real admin to promote the hire). So whatever someone other than the account
+    itself authorized works only while its authorizer still has authority
+    (:func:`has_authority`) over the account; it works again if that authority returns.
+    ``authorizer`` None means the database's owner, whose bindings never lapse.
+    """
+    if authorizer is None:
+        return _allow(f"{what}:use:owner", "authorized by the database's owner")
+    if authorizer == account:
+        return _allow(f"{what}:use:self", "the account's own")
+    authority, _missing = has_authority(authorizer_admin_of, account_teams, account_strong_teams)
+    if authority:
+        return _allow(f"{what}:use:authority", f"{authorizer} still administers all of {account}'s teams")
+    if what == "binding":
+        return _deny(
+            "binding:use:lapsed",
+            f"your login's binding to {account} was made by {authorizer}, who no longer "
+            f"administers all of {account}'s teams: ask the database's owner or an admin of "
+            f"every team of {account} to bind it again",
+        )
+    return _deny(
+        "key:use:lapsed",
+        f"suspended: added by {authorizer}, who no longer administers all of this account's teams",
+    )
+
+
+def decide_remove_key(
+    act_for: Decision, *, actor_admin_of: frozenset[str], account_teams: frozenset[str],
+    key_suspended: bool,
+) -> Decision:
+    """May the actor remove a key of an account? ``act_for`` is :func:`decide_act_for`'s answer.
+
+    The account itself and whoever has authority over it may (``act_for``). A suspended key
+    (its creator lost authority) may also be removed by an admin of any team of the account:
+    the admins who can't yet act for the account are the ones the key was planted against.
+    """
+    if act_for:
+        return act_for
+    if key_suspended and actor_admin_of & account_teams:
+        return _allow("key:remove:suspended", "an admin of the account's team removes a suspended key")
+    return act_for

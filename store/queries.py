@@ -29,6 +29,8 @@ from .policy import (
     UsersVisible,
     decide_act_for,
     decide_app,
+    decide_delegated_use,
+    decide_remove_key,
     decide_team,
     effective_permissions,
     explain_missing,
@@ -166,6 +168,8 @@ class KeyRow:
     comment: str | None
     created_at: datetime
     created_by: str
+    #: why the key can't log in now (its creator lost authority over the account), or None
+    suspended: str | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -285,6 +289,17 @@ def account_by_login(db: Database, login: str) -> Account | None:
     """The account bound to an OS login, if any."""
     with db.read() as s:
         return s.scalars(select(Account).where(Account.os_login == login)).first()
+
+
+def binding_lapsed(db: Database, account: Account) -> str | None:
+    """Why ``account``'s login binding can't be used now (its authorizer lost authority over the
+    account: policy.decide_delegated_use), or None when it can."""
+    with db.read() as s:
+        fresh = s.get(Account, account.id)
+        if fresh is None:
+            return None
+        decision = delegated_use(s, fresh, fresh.os_login_by, "binding")
+        return None if decision else decision.reason
 
 
 def team_keys(db: Database, names: Iterable[str]) -> dict[str, tuple[int, datetime]]:
@@ -889,17 +904,69 @@ def act_for_facts(s: Session, me: Account | None, account: Account) -> dict[str,
             "target_personal_apps": personal}
 
 
-def account_for_key(db: Database, fingerprint: str) -> str | None:
-    """The email of the account an SSH key (by its ``SHA256:`` fingerprint) belongs to, if any.
+def delegated_use(s: Session, account: Account, authorizer: str | None, what: str):
+    """policy.decide_delegated_use for ``account``'s key or binding authorized by ``authorizer``.
 
-    One query on the fingerprint's unique index: the SSH server asks this at every login.
+    Two queries at most: the account's teams (memberships and grant teams, as
+    ops._account_teams computes them) and the teams the authorizer administers.
+    """
+    if authorizer is None or authorizer == account.email:
+        return decide_delegated_use(account.email, authorizer, authorizer_admin_of=frozenset(),
+                                    account_teams=frozenset(), what=what)
+    teams = frozenset(s.scalars(union(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .where(Membership.account_id == account.id),
+        select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
+        .where(Grant.account_id == account.id))))
+    admin_of = frozenset(s.scalars(
+        select(Team.name).join(Membership, Membership.team_id == Team.id)
+        .join(Account, Account.id == Membership.account_id)
+        .where(Account.email == authorizer, Membership.role == "admin")))
+    return decide_delegated_use(account.email, authorizer, authorizer_admin_of=admin_of,
+                                account_teams=teams, what=what)
+
+
+def account_for_key(db: Database, fingerprint: str) -> str | None:
+    """The email of the account an SSH key (by its ``SHA256:`` fingerprint) logs in as, if any.
+
+    The SSH server asks this at every login. A key added by someone other than the account
+    works only while its creator still has authority over the account
+    (policy.decide_delegated_use): three queries at most, one for the account's own keys.
     """
     with db.read() as s:
-        return s.scalar(
-            select(Account.email)
+        row = s.execute(
+            select(Account, SshKey.created_by)
             .join(SshKey, SshKey.account_id == Account.id)
             .where(SshKey.fingerprint == fingerprint)
-        )
+        ).first()
+        if row is None:
+            return None
+        account, created_by = row
+        if not delegated_use(s, account, created_by, "key"):
+            return None
+        return account.email
+
+
+def _admin_of_a_team_of(s: Session, actor: str, account: str) -> bool:
+    """Whether ``actor`` administers a team ``account`` is in (or holds a grant of)."""
+    me, target = _me(s, actor), _me(s, account)
+    if me is None or target is None:
+        return False
+    facts = act_for_facts(s, me, target)
+    return bool(facts["administers"] & facts["target_teams"])  # type: ignore[operator]
+
+
+def key_decision_to_remove(s: Session, actor: str, key: SshKey, account: Account):
+    """policy.decide_remove_key: the keys rule, or an admin of a team of the account removing
+    a key whose creator lost authority over it."""
+    act_for = key_decision(s, actor, account.email, "remove a key of")
+    if act_for:
+        return act_for
+    facts = act_for_facts(s, _me(s, actor), account)
+    return decide_remove_key(
+        act_for, actor_admin_of=facts["administers"],  # type: ignore[arg-type]
+        account_teams=facts["target_teams"],  # type: ignore[arg-type]
+        key_suspended=not delegated_use(s, account, key.created_by, "key"))
 
 
 def key_rule(db: Database, actor: str, account: str):
@@ -932,18 +999,27 @@ def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
     me_email = validate.email(actor)
     who = validate.email(account) if account is not None else me_email
     with db.read() as s:
+        allowed = True
         if who != me_email:
             decision = key_decision(s, me_email, who, "list the keys of")
             if not decision.allowed:
-                raise Refused(decision.reason, rule=decision.rule)
+                # An admin of one of the account's teams sees its suspended keys (to remove
+                # them), nothing else.
+                if not _admin_of_a_team_of(s, me_email, who):
+                    raise Refused(decision.reason, rule=decision.rule)
+                allowed = False
         target = _me(s, who)
         if target is None:
             return []
         rows = s.execute(
             select(SshKey).where(SshKey.account_id == target.id).order_by(SshKey.created_at, SshKey.id)
         ).scalars()
+        rows = list(rows)
+        lapsed = {by: delegated_use(s, target, by, "key") for by in {k.created_by for k in rows}}
         return [
             KeyRow(k.id, who, k.fingerprint, k.key_type, k.public_key, k.comment,
-                   _as_utc(k.created_at) or k.created_at, k.created_by)
+                   _as_utc(k.created_at) or k.created_at, k.created_by,
+                   None if lapsed[k.created_by] else lapsed[k.created_by].reason)
             for k in rows
+            if allowed or not lapsed[k.created_by]
         ]

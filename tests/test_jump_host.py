@@ -278,3 +278,27 @@ def test_a_read_only_file_in_rollback_mode_can_be_read(host):
     code, _out, err = host.cli("grace", "teams:create", "graces")
     assert code == 1 and "read-only for you" in err
     assert host.db.read_bytes() == before
+
+
+def test_a_login_bound_to_a_new_hire_stops_working_when_the_hire_joins_acme(host):
+    """The tester's attack 2 as bob (bound to bob@acme.com, a member): he binds his own login
+    to a new hire in a team of his own, then ada makes the hire an admin of acme-widgets."""
+    bob = host.users["bob"]
+    host.ok("bob", "teams:create", "evil-co")
+    host.ok("bob", "members:add", "newhire@acme.com", "--team", "evil-co", "--role", "member")
+    code, _out, err = host.cli("bob", "accounts:bind", bob, "newhire@acme.com")
+    assert (code, err) == (0, f"Binding login {bob} to newhire@acme.com... done\n")
+    host.ok("ada", "members:add", "newhire@acme.com", "--team", "acme-widgets", "--role", "admin")
+    before = host.role_of("joe@acme.com"), host.role_of("newhire@acme.com")
+    code, out, err = host.cli("bob", "members:add", "joe@acme.com", "--team", "acme-widgets",
+                              "--role", "admin")
+    assert code == 1 and out == ""
+    assert err == (
+        "Error: your login's binding to newhire@acme.com was made by bob@acme.com, who no longer "
+        "administers all of newhire@acme.com's teams: ask the database's owner or an admin of "
+        "every team of newhire@acme.com to bind it again\n")
+    assert (host.role_of("joe@acme.com"), host.role_of("newhire@acme.com")) == before
+    assert host.audit()[-1][1:] == (bob, "account.act_as", "newhire@acme.com", "denied")
+    # ada (the file's owner) binds it again: from now on it holds whatever teams newhire joins
+    host.ok("ada", "accounts:bind", bob, "newhire@acme.com")
+    assert "acme-widgets" in host.ok("bob", "teams")

@@ -508,20 +508,67 @@ def test_max_sessions_and_login_grace_bound_what_strangers_hold(world, tmp_path)
     folder = world["folder"]
     server = Served(str(world["path"]), folder, "--max-sessions", "2", "--login-grace", "1")
     try:
-        # two strangers connect and say nothing: the third connection finds no room ...
+        # two strangers connect and say nothing: the login grace time drops them
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
-        time.sleep(0.3)
-        full = server.ssh(world["ada"], "teams")
-        assert full.returncode == 255
-        # ... until the login grace time has dropped them
         for sock in idle:
             sock.settimeout(5)
             sock.recv(1024)  # the server's version line
             assert sock.recv(1024) == b""  # then the server hangs up
             sock.close()
-        time.sleep(0.3)
         assert server.ssh(world["ada"], "teams").returncode == 0
     finally:
+        assert server.stop() == 0
+
+
+def test_sockets_that_only_send_a_banner_do_not_lock_people_out(world):
+    """A flood of connections that never log in: each new one pushes the oldest still logging
+    in out (their room is max(4, max_sessions // 4)), so a person still gets in at once."""
+    from teamaccess.tui.serve import pending_cap
+
+    assert [pending_cap(n) for n in (1, 2, 4, 8, 16, 32, 100)] == [1, 2, 4, 4, 4, 8, 25]
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "32", "--login-grace", "20")
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(32):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"SSH-2.0-banner-only\r\n")
+            idle.append(sock)
+        time.sleep(0.3)
+        started = time.monotonic()
+        got_in = server.ssh(world["ada"], "teams", timeout=15)
+        assert got_in.returncode == 0, got_in.stderr
+        assert time.monotonic() - started < 10  # not after the 20 s login grace
+        # the oldest stallers were dropped; at most 8 (and none of the first 24) remain open
+        still_open = 0
+        for n, sock in enumerate(idle):
+            sock.settimeout(0.5)
+            try:
+                while chunk := sock.recv(4096):
+                    del chunk
+            except TimeoutError:
+                still_open += 1
+                assert n >= 24, f"staller {n} is still connected"
+            except ConnectionResetError:
+                pass  # dropped
+        assert still_open <= 8
+    finally:
+        for sock in idle:
+            sock.close()
+        assert server.stop() == 0
+
+
+def test_max_sessions_bounds_the_connections_logged_in(world):
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "1")
+    holder = subprocess.Popen(ssh_argv(server.port, world["ada"]) + ["import", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)  # ada's first connection is logged in, waiting for standard input
+        assert holder.poll() is None
+        second = server.ssh(world["tim"], "teams")
+        assert second.returncode == 255 and second.stdout == ""
+    finally:
+        holder.kill()
+        holder.communicate()
         assert server.stop() == 0
 
 
@@ -653,3 +700,42 @@ def test_a_bad_or_busy_listen_address_is_one_line_and_creates_nothing(tmp_path):
                               capture_output=True, text=True, timeout=30)
     assert busy.returncode == 1
     assert busy.stderr.startswith("Error: Can't listen on") and len(busy.stderr.splitlines()) == 1
+
+
+def test_a_key_planted_on_a_future_admin_stops_logging_in_over_ssh(tmp_path):
+    """The tester's attack, through the real client: mal (admin of evil-co only) adds a new
+    account to evil-co, plants carol's key on it, and waits for ada to make it an admin."""
+    folder = tmp_path / "plant"
+    folder.mkdir(mode=0o700)
+    path = folder / "ta.db"
+    db = Database(path)
+    build_demo(db)
+    path.chmod(0o600)
+    ada, _ = make_key(folder, "ada")
+    mal, _ = make_key(folder, "mal")
+    carol, carol_fp = make_key(folder, "carol")
+    ops.add_key(db, ops.Actor("ada@acme.com"), (folder / "ada.pub").read_text())
+    ops.create_team(db, ops.Actor("mal@acme.com"), "evil-co")
+    ops.add_key(db, ops.Actor("mal@acme.com"), (folder / "mal.pub").read_text())
+    server = Served(str(path), folder)
+    try:
+        victim = "victim@acme.com"
+        assert server.ssh(mal, "members:add", victim, "--team", "evil-co", "--role", "viewer").returncode == 0
+        planted = server.ssh(mal, "keys:add", "-", "--account", victim, input=(folder / "carol.pub").read_text())
+        assert planted.returncode == 0, planted.stderr
+        assert server.ssh(carol, "teams").returncode == 0  # mal administers all of victim's teams
+        promoted = server.ssh(ada, "members:add", victim, "--team", TEAM, "--role", "admin")
+        assert promoted.returncode == 0, promoted.stderr
+        refused = server.ssh(carol, "teams")
+        assert refused.returncode == 255 and refused.stdout == ""
+        listed = server.ssh(ada, "keys", "--account", victim)
+        assert listed.returncode == 0, listed.stderr
+        assert carol_fp in listed.stdout
+        assert "suspended: added by mal@acme.com, who no longer administers all of this " \
+               "account's teams" in listed.stdout
+        removed = server.ssh(ada, "keys:remove", carol_fp)
+        assert removed.returncode == 0, removed.stderr
+        assert queries.keys(db, victim) == []
+    finally:
+        assert server.stop() == 0
+        db.close()

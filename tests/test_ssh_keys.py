@@ -474,7 +474,7 @@ def test_first_opens_of_a_version_1_database_at_once_upgrade_it_once(backend, tm
         assert outcomes == ["ok"] * 4
         db = Database(where)
         with db.read() as s:
-            assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "2"
+            assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == str(SCHEMA_VERSION)
             assert s.execute(text("SELECT count(*) FROM ssh_key")).scalar() == 0
             assert s.execute(text("SELECT count(actor_key) FROM audit_event")).scalar() == 0
         db.close()

@@ -1177,7 +1177,7 @@ def _key_json(row: queries.KeyRow) -> dict[str, Any]:
     return {"id": row_id("key", row.id, row.created_at), "email": row.email, "fingerprint": row.fingerprint,
             "key_type": row.key_type, "public_key": public_key, "comment": row.comment,
             "created_at": iso(row.created_at), "updated_at": iso(row.created_at),
-            "created_by": row.created_by}
+            "created_by": row.created_by, "suspended": row.suspended}
 
 
 @command("keys")
@@ -1197,8 +1197,15 @@ def keys_cmd(account: str | None, as_json: bool) -> None:
         return
     say(f"=== {shown(owner)} keys")
     table(("Fingerprint", "Type", "Added", "Comment"),
-          ((r.fingerprint, r.key_type, iso(r.created_at.replace(microsecond=0)), r.comment or "")
+          ((r.fingerprint, r.key_type, iso(r.created_at.replace(microsecond=0)), _key_note(r))
            for r in rows))
+
+
+def _key_note(row: queries.KeyRow) -> str:
+    """The comment, after why the key can't log in now (its creator lost authority), if so."""
+    if row.suspended is None:
+        return row.comment or ""
+    return row.suspended + (f" ({row.comment})" if row.comment else "")
 
 
 def _read_key_argument(key: str, served: bool) -> str:

@@ -574,13 +574,24 @@ class Server(asyncssh.SSHServer):
         self.conn = conn
         host, port = (conn.get_extra_info("peername") or ("?", 0))[:2]
         self.peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-        if len(self.hub.connections) >= self.hub.options.max_sessions or self.hub.shutting_down:
-            log.warning("refused a connection from %s: %d already open", self.peer, len(self.hub.connections))
+        if self.hub.shutting_down:
             conn.close()
             return
+        # Connections still logging in have their own, smaller room: when it is full the oldest
+        # one goes, so sockets that only send a banner can't keep a person out for the whole
+        # login grace time, and logged-in sessions are never refused because of them.
+        pending = self.hub.pending
+        if len(pending) >= self.hub.pending_cap:
+            oldest = next(iter(pending))
+            log.warning("dropped a connection from %s still logging in: %d are", oldest.peer, len(pending))
+            del pending[oldest]
+            if oldest.conn is not None:
+                oldest.conn.close()
+        pending[self] = None
         self.hub.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.hub.pending.pop(self, None)
         self.hub.connections.discard(self)
 
     def begin_auth(self, username: str) -> bool:
@@ -614,6 +625,15 @@ class Server(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         assert self._candidate is not None
         self.key_fingerprint, self.email = self._candidate
+        self.hub.pending.pop(self, None)
+        logged_in = len(self.hub.connections) - len(self.hub.pending)
+        if logged_in > self.hub.options.max_sessions:
+            log.warning("refused %s from %s: %d connections already logged in", self.email,
+                        self.peer, logged_in - 1)
+            self.hub.connections.discard(self)
+            if self.conn is not None:
+                self.conn.close()
+            return
         log.info("%s authenticated from %s with %s", self.email, self.peer, self.key_fingerprint)
 
     def session_requested(self) -> Session | bool:
@@ -639,6 +659,12 @@ class Server(asyncssh.SSHServer):
         return False
 
 
+def pending_cap(max_sessions: int) -> int:
+    """How many connections may be logging in at once: a quarter of ``max_sessions``, at least
+    4 (and no more than ``max_sessions``)."""
+    return min(max_sessions, max(4, max_sessions // 4))
+
+
 class Hub:
     """What every connection shares: options, the database lookup, the zygote, the shutdown."""
 
@@ -648,6 +674,9 @@ class Hub:
         self.authorize = authorize
         self.launcher = launcher
         self.connections: set[Server] = set()
+        #: the connections still logging in, oldest first (a dict as an ordered set)
+        self.pending: dict[Server, None] = {}
+        self.pending_cap = pending_cap(options.max_sessions)
         self.shutting_down = False
 
 

@@ -88,7 +88,16 @@ class KeysView(TableView):
 
     def cells(self, item: queries.KeyRow) -> Sequence[Text]:
         return (text(item.fingerprint), text(short_type(item.key_type)),
-                Text(item.created_at.strftime("%Y-%m-%d")), text(item.comment or ""))
+                Text(item.created_at.strftime("%Y-%m-%d")), self._note(item))
+
+    @staticmethod
+    def _note(item: queries.KeyRow) -> Text:
+        """The comment; for a key that can't log in now, first why (its creator lost authority)."""
+        if item.suspended is None:
+            return text(item.comment or "")
+        note = text(item.suspended + (f" ({item.comment})" if item.comment else ""))
+        note.stylize("bold red")
+        return note
 
     def haystack(self, item: queries.KeyRow) -> str:
         return f"{item.fingerprint} {item.key_type} {item.comment or ''}".lower()
