@@ -1263,7 +1263,7 @@ def keys_remove(fingerprint: str) -> None:
 # -- team views ------------------------------------------------------------------------------
 
 
-AUDIT_CELL = 60  # the widest an audit table's actor, via, app or target cell gets
+AUDIT_CELL = 60  # the widest an audit table's actor, app or target cell gets (Via is bounded)
 
 
 def _audit_detail(row: queries.AuditRow) -> str:
@@ -1309,11 +1309,11 @@ def audit_cmd(team: str | None, limit: int, as_json: bool) -> None:
     if not rows:
         say(f"No audit events for {shown(name)}.")
         return
-    # A refused attempt may name a 300-character target: cut the middle columns, so one such
+    # A refused attempt may name a 300-character target: cut the free-text columns, so one such
     # row doesn't push Outcome and Detail off every screen (--json keeps them whole).
     table(
         ("When", "Actor", "Via", "Action", "App", "Target", "Outcome", "Detail"),
-        ((iso(r.at.replace(microsecond=0)), _cut(r.actor_email), _cut(_audit_via(r)), r.action,
+        ((iso(r.at.replace(microsecond=0)), _cut(r.actor_email), _audit_via(r), r.action,
           _cut(r.app or ""), _cut(r.target or ""), r.outcome, _audit_detail(r)) for r in rows),
     )
 
