@@ -498,9 +498,20 @@ class Database:
     def _use_wal(self) -> None:
         # Only now that the file is known to be ours: the journal mode is written into the file,
         # and someone else's SQLite file must come out of a failed open untouched.
+        # Leaving rollback-journal mode needs the file to itself for a moment: several first
+        # opens of an older file at once (each upgrading it in turn) can outwait one busy
+        # timeout on a loaded machine, so a busy answer is tried again, as writes are.
         raw = self.engine.raw_connection()
         try:
-            raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+                    return
+                except sqlite3.OperationalError as err:
+                    busy = any(word in str(err).lower() for word in ("locked", "busy"))
+                    if attempt == WRITE_ATTEMPTS or not busy:
+                        raise
+                    time.sleep(0.05 * attempt)
         except sqlite3.Error as err:
             raise _translate(err, self.url) or _unexpected(err, self._where) from None
         finally:
