@@ -4,11 +4,10 @@ views showing a served session's key and peer. Every refusal is checked to chang
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import subprocess
 
 import pytest
+from conftest import make, press, settle, sync
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
@@ -20,13 +19,6 @@ from textual.widgets import Input
 TEAM = "acme-widgets"
 SIZE = (100, 30)
 
-
-def sync(test):
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
 
 
 @pytest.fixture
@@ -48,25 +40,6 @@ def pubs(tmp_path_factory) -> list[str]:
         out.append((folder / f"{name}.pub").read_text().strip())
     return out
 
-
-def make(db: Database, email: str = "ada@acme.com") -> TeamAccessApp:
-    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), TEAM, theme="textual-dark",
-                         watch=False)
-
-
-async def settle(pilot, app: TeamAccessApp) -> None:
-    for _ in range(400):
-        await pilot.pause(0.01)
-        if app.settled:
-            await pilot.pause()
-            if app.settled:
-                return
-    raise AssertionError("the dashboard never settled")
-
-
-async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
-    await pilot.press(*keys)
-    await settle(pilot, app)
 
 
 def shown_keys(app: TeamAccessApp) -> list[str]:

@@ -3,10 +3,8 @@ before its fix), then what users of k9s, lazygit, htop, Posting and Harlequin ex
 
 from __future__ import annotations
 
-import asyncio
-import functools
-
 import pytest
+from conftest import make, press, settle, sync
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
@@ -21,15 +19,6 @@ ADA = ops.Actor("ada@acme.com", "ada")
 SIZE = (100, 30)
 
 
-def sync(test):
-    """Run an async test on a fresh event loop (no async pytest plugin is needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
 
 @pytest.fixture
 def demo(tmp_path):
@@ -38,26 +27,6 @@ def demo(tmp_path):
     yield database
     database.close()
 
-
-def make(db: Database, email: str = "ada@acme.com", team: str | None = TEAM, **kw) -> TeamAccessApp:
-    return TeamAccessApp(db, ops.Actor(email, email.split("@")[0]), team, theme="textual-dark",
-                         watch=kw.pop("watch", False), **kw)
-
-
-async def settle(pilot, app: TeamAccessApp) -> None:
-    """Wait until no load or write is in flight and the screen has caught up."""
-    for _ in range(400):
-        await pilot.pause(0.01)
-        if app.settled:
-            await pilot.pause()
-            if app.settled:
-                return
-    raise AssertionError("the dashboard never settled")
-
-
-async def press(pilot, app: TeamAccessApp, *keys: str) -> None:
-    await pilot.press(*keys)
-    await settle(pilot, app)
 
 
 def front(app: TeamAccessApp):
