@@ -48,6 +48,39 @@ def demo_db(tmp_path):
     database.close()
 
 
+@pytest.fixture
+def owned(demo_db):
+    """The demo database in a file this process owns (a personal database: --as is honoured)."""
+    return demo_db
+
+
+# -- the command line's results ------------------------------------------------------------------
+
+
+def data(result) -> str:
+    """A command that prints data: exit 0, all of it on stdout, nothing on stderr."""
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stderr == ""
+    return result.stdout
+
+
+def progress(result) -> str:
+    """A command that changes something: Heroku's lines on stderr, stdout (data only) empty."""
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    return result.stderr
+
+
+def failed(result, code: int = 1) -> str:
+    """The one error line on stderr, with nothing on stdout and no traceback."""
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
 # -- PostgreSQL (issue 6): the same store on a real server ---------------------------------------
 # TEAMACCESS_TEST_PG_URL names a server (.ci/run starts one); without it a throwaway server is
 # started from the local PostgreSQL binaries; without those the PostgreSQL cases are skipped

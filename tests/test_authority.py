@@ -27,13 +27,6 @@ MAL = ops.Actor("mal@acme.com", "sx_mal")
 VICTIM = "victim@acme.com"
 
 
-@pytest.fixture
-def owned(tmp_path) -> Database:
-    db = Database(tmp_path / "mine.db")
-    build_demo(db)
-    yield db
-    db.close()
-
 
 @pytest.fixture(autouse=True)
 def _no_as_from_outside(monkeypatch):

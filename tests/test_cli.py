@@ -7,6 +7,9 @@ import json
 import click
 import pytest
 from click.testing import CliRunner
+from conftest import data as ok
+from conftest import failed
+from conftest import progress as done_ok
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
@@ -32,27 +35,7 @@ def run(db: Database, *args: str, who: str | None = "ada@acme.com", input: str |
     return CliRunner().invoke(cli, [*args, *extra], input=input, env=env, prog_name="teamaccess")
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stderr == ""
-    return result.stdout
 
-
-def done_ok(result) -> str:
-    """Heroku's progress lines: on stderr, with nothing on stdout (it holds only data)."""
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    return result.stderr
-
-
-def failed(result, code: int = 1) -> str:
-    """The one error line on stderr, with nothing on stdout and no traceback."""
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def roster(db, team="acme"):

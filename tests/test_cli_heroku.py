@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import seed
+from conftest import data, failed, progress, seed
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
 from teamaccess.tui import cli as cli_module
@@ -42,27 +42,7 @@ def run(db: Database, *args: str, who: str | None = "ada@acme.com", input: str |
     return CliRunner().invoke(cli, [*args, *extra], input=input, env=env, prog_name="teamaccess")
 
 
-def data(result) -> str:
-    """A command that prints data: exit 0, all of it on stdout, nothing on stderr."""
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stderr == ""
-    return result.stdout
 
-
-def progress(result) -> str:
-    """A command that changes something: exit 0, Heroku's lines on stderr, stdout empty."""
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    return result.stderr
-
-
-def failed(result, code: int = 1) -> str:
-    """The one error line on stderr, nothing on stdout."""
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 def app_names(db: Database, team: str = "acme") -> list[str]:

@@ -20,14 +20,6 @@ ME = pwd.getpwuid(os.geteuid()).pw_name
 OTHER_UID = 65534  # nobody
 
 
-@pytest.fixture
-def owned(tmp_path) -> Database:
-    """The demo database in a file this process owns (a personal database)."""
-    db = Database(tmp_path / "mine.db")
-    build_demo(db)
-    yield db
-    db.close()
-
 
 @pytest.fixture
 def shared(owned, monkeypatch) -> Database:

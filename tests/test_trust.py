@@ -26,13 +26,6 @@ from teamaccess.tui.widgets import safe
 OTHER_UID = 65534
 
 
-@pytest.fixture
-def owned(tmp_path) -> Database:
-    db = Database(tmp_path / "mine.db")
-    build_demo(db)
-    yield db
-    db.close()
-
 
 @pytest.fixture(autouse=True)
 def _no_as_from_outside(monkeypatch):
