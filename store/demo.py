@@ -102,8 +102,8 @@ class _HoldsOtherData(Exception):
     so that the whole transaction is rolled back without even a denied event."""
 
 
-def _holds_other_data(s: Session) -> bool:
-    return any(s.scalar(select(column).limit(1)) is not None
+def _holds_other_data(session: Session) -> bool:
+    return any(session.scalar(select(column).limit(1)) is not None
                for column in (Team.id, Account.id, App.id, AuditEvent.id))
 
 
@@ -125,16 +125,16 @@ def build_demo(db: Database) -> bool:
     operation path as every change (one transaction, one event per change), each event marked
     as demo data (OS login ``demo``, reason ``demo data``).
     """
-    with db.read() as s:
-        if s.scalars(select(Team.id).where(Team.name == DEMO_TEAM)).first() is not None:
+    with db.read() as session:
+        if session.scalars(select(Team.id).where(Team.name == DEMO_TEAM)).first() is not None:
             return False
-        if _holds_other_data(s):
+        if _holds_other_data(session):
             raise _not_empty(db)
 
-    def body(s: Session, ev: ops._Event) -> bool:
-        if _holds_other_data(s):  # someone wrote since the check above
+    def body(session: Session, event: ops._Event) -> bool:
+        if _holds_other_data(session):  # someone wrote since the check above
             raise _HoldsOtherData
-        _build(s, ev)
+        _build(session, event)
         return True
 
     try:
@@ -143,37 +143,37 @@ def build_demo(db: Database) -> bool:
         raise _not_empty(db) from None
 
 
-def _build(s: Session, ev: ops._Event) -> None:
+def _build(session: Session, event: ops._Event) -> None:
     team = Team(name=DEMO_TEAM, created_at=_T0)
-    s.add(team)
+    session.add(team)
     accounts: dict[str, Account] = {}
     for email, name, _role, mfa, _days in DEMO_USERS:
         accounts[email] = Account(email=email, name=name, mfa_enabled=mfa, created_at=_T0)
-        s.add(accounts[email])
-    s.flush()
+        session.add(accounts[email])
+    session.flush()
     for email, _name, role, _mfa, days in DEMO_USERS:
         if role is not None:
-            s.add(Membership(team_id=team.id, account_id=accounts[email].id, role=role,
-                             created_at=_T0 + timedelta(days=days)))
+            session.add(Membership(team_id=team.id, account_id=accounts[email].id, role=role,
+                                   created_at=_T0 + timedelta(days=days)))
     apps: dict[str, App] = {}
     for i, (name, locked, creator) in enumerate(DEMO_APPS):
         apps[name] = App(name=name, team_id=team.id, locked=locked,
                          locked_at=_LOCKED_AT if locked else None,
                          created_by_id=accounts[creator].id,
                          created_at=_T0 + timedelta(days=3 + i))
-        s.add(apps[name])
+        session.add(apps[name])
     personal = App(name="ada-sandbox", owner_account_id=accounts[DEMO_ADMIN].id,
                    created_by_id=accounts[DEMO_ADMIN].id, created_at=_T0)
-    s.add(personal)
-    s.flush()
+    session.add(personal)
+    session.flush()
     roles = {e: r for e, _n, r, _m, _d in DEMO_USERS}
     for name, _locked, creator in DEMO_APPS:
         if roles[creator] != "admin":
-            s.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
+            session.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
                         can_deploy=True, can_operate=True, can_manage=True,
                         origin="creator", created_at=apps[name].created_at))
     for email, app, perms in DEMO_GRANTS:
-        s.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
+        session.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
                     can_deploy="deploy" in perms, can_operate="operate" in perms,
                     can_manage="manage" in perms,
                     origin="collaborator" if roles[email] is None else "granted",
@@ -181,20 +181,20 @@ def _build(s: Session, ev: ops._Event) -> None:
     rng = random.Random(7)
     for app in [*apps.values(), personal]:
         prod = app.name.endswith("-prod") or app.name in ("billing-service", "admin-panel")
-        s.add(Resource(app_id=app.id, kind="dyno", name="web", plan=_PLANS["web"][0],
-                       quantity=4 if prod else 1, monthly_cents=_PLANS["web"][1]))
+        session.add(Resource(app_id=app.id, kind="dyno", name="web", plan=_PLANS["web"][0],
+                             quantity=4 if prod else 1, monthly_cents=_PLANS["web"][1]))
         if prod or rng.random() < 0.5:
-            s.add(Resource(app_id=app.id, kind="dyno", name="worker",
-                           plan=_PLANS["worker"][0], quantity=2 if prod else 1,
-                           monthly_cents=_PLANS["worker"][1]))
+            session.add(Resource(app_id=app.id, kind="dyno", name="worker",
+                                 plan=_PLANS["worker"][0], quantity=2 if prod else 1,
+                                 monthly_cents=_PLANS["worker"][1]))
         for addon in ("heroku-postgresql", "heroku-redis", "papertrail"):
             if prod or rng.random() < 0.4:
-                s.add(Resource(app_id=app.id, kind="addon", name=addon,
-                               plan=_PLANS[addon][0], monthly_cents=_PLANS[addon][1]))
+                session.add(Resource(app_id=app.id, kind="addon", name=addon,
+                                     plan=_PLANS[addon][0], monthly_cents=_PLANS[addon][1]))
     # A made-up history for the audit view, in the demo people's names and on the demo's
     # dates: each event says it is demo data, in its login and its reason.
-    ev.team_id = team.id
-    ev.changes = log = ops.Changes(ops.Actor(DEMO_ADMIN, DEMO_LOGIN))
+    event.team_id = team.id
+    event.changes = log = ops.Changes(ops.Actor(DEMO_ADMIN, DEMO_LOGIN))
     history = [
         (0, DEMO_ADMIN, "team.create", None, None, None, {"team": DEMO_TEAM}),
         (2, DEMO_ADMIN, "team_membership.create", None, "grace@acme.com", None, {"role": "admin"}),
@@ -230,12 +230,12 @@ def generate(
     base = datetime(2023, 1, 1, tzinfo=UTC)
     lock_time = base + timedelta(days=400)
 
-    def body(s) -> None:
-        conn = s.connection()
-        t = Team(name=team, created_at=base)
-        s.add(t)
-        s.flush()
-        first = (s.scalar(select(Account.id).order_by(Account.id.desc()).limit(1)) or 0) + 1
+    def body(session) -> None:
+        conn = session.connection()
+        team_row = Team(name=team, created_at=base)
+        session.add(team_row)
+        session.flush()
+        first = (session.scalar(select(Account.id).order_by(Account.id.desc()).limit(1)) or 0) + 1
         conn.execute(insert(Account), [
             {"id": first + i, "email": f"user{i:06d}@{team}.example.com",
              "name": f"User {i:06d}", "mfa_enabled": rng.random() >= 0.2,
@@ -243,14 +243,14 @@ def generate(
             for i in range(users)
         ])
         conn.execute(insert(Membership), [
-            {"team_id": t.id, "account_id": first + i,
+            {"team_id": team_row.id, "account_id": first + i,
              "role": "admin" if i < max(1, users // 50) else ("member" if rng.random() < 0.714 else "viewer"),
              "created_at": base + timedelta(minutes=i)}
             for i in range(users)
         ])
-        app_first = (s.scalar(select(App.id).order_by(App.id.desc()).limit(1)) or 0) + 1
+        app_first = (session.scalar(select(App.id).order_by(App.id.desc()).limit(1)) or 0) + 1
         conn.execute(insert(App), [
-            {"id": app_first + j, "name": f"{team}-app-{j:05d}", "team_id": t.id,
+            {"id": app_first + j, "name": f"{team}-app-{j:05d}", "team_id": team_row.id,
              "owner_account_id": None, "locked": j % 10 == 0,
              "locked_at": lock_time if j % 10 == 0 else None,
              "created_by_id": first + (j % users), "created_at": base}

@@ -200,9 +200,9 @@ class Changes:
             "reason": reason,
         })
 
-    def write(self, s: Session) -> None:
+    def write(self, session: Session) -> None:
         """Insert the events in one executemany."""
-        bulk_insert(s, AuditEvent, self.rows)
+        bulk_insert(session, AuditEvent, self.rows)
 
 
 class _Converted(dict):
@@ -217,7 +217,7 @@ class _Converted(dict):
         return result
 
 
-def bulk_insert(s: Session, model: type, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """Insert many rows of ``model`` (each with the same keys) in one executemany.
 
     Tens of thousands of rows: SQLAlchemy's per-row parameter processing would cost more than
@@ -225,7 +225,7 @@ def bulk_insert(s: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    conn = s.connection()
+    conn = session.connection()
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
     if mark is None:  # pragma: no cover - SQLite and psycopg take one of those
         conn.execute(insert(model), rows)
@@ -262,32 +262,32 @@ def _run(
     ``body`` may rename the event's action (``ev.action``) once it knows which it is.
     """
 
-    def transaction(s: Session) -> T | _Failed:
-        ev = _Event(action, team, app, target)
+    def transaction(session: Session) -> T | _Failed:
+        event = _Event(action, team, app, target)
         outcome, reason, result = "ok", None, None
         try:
-            with s.begin_nested():
+            with session.begin_nested():
                 validate.email(actor.email)  # a malformed actor is refused, and logged, up front
-                result = body(s, ev)
+                result = body(session, event)
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
         else:
-            if ev.changes is not None:
-                ev.changes.write(s)
+            if event.changes is not None:
+                event.changes.write(session)
                 return result  # type: ignore[return-value]
-        s.add(
+        session.add(
             AuditEvent(
                 actor_email=_cut(actor.email, 254) or "",
                 actor_login=_cut(actor.login, 64),
                 actor_key=_cut(actor.key_fingerprint, 64),
                 actor_peer=_cut(actor.peer, 64),
-                action=ev.action,
-                team_id=ev.team_id,
-                team_name=_cut(ev.team_name),
-                app_name=_cut(ev.app_name),
-                target_email=_cut(ev.target),
-                before=_dump(ev.before),
-                after=_dump(ev.after),
+                action=event.action,
+                team_id=event.team_id,
+                team_name=_cut(event.team_name),
+                app_name=_cut(event.app_name),
+                target_email=_cut(event.target),
+                before=_dump(event.before),
+                after=_dump(event.after),
                 outcome=outcome,
                 reason=reason,
             )
@@ -303,57 +303,57 @@ def _run(
 # -- loading facts ---------------------------------------------------------------------------
 
 
-def _team(s: Session, name: str, ev: _Event | None = None, *, lock: bool = False) -> Team:
+def _team(session: Session, name: str, event: _Event | None = None, *, lock: bool = False) -> Team:
     name = validate.team_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     stmt = select(Team).where(Team.name == name)
     if lock:  # PostgreSQL: serialise writers on one team (SQLite's BEGIN IMMEDIATE already does)
         stmt = stmt.with_for_update()
-    team = s.scalars(stmt).first()
+    team = session.scalars(stmt).first()
     if team is None:
         raise NotFound(f"Team {name} not found: run 'teamaccess teams' to see your teams.")
-    if ev is not None:
-        ev.team_id, ev.team_name = team.id, team.name
+    if event is not None:
+        event.team_id, event.team_name = team.id, team.name
     return team
 
 
-def _account(s: Session, email: str) -> Account | None:
-    return s.scalars(select(Account).where(Account.email == email)).first()
+def _account(session: Session, email: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.email == email)).first()
 
 
-def _ensure_account(s: Session, email: str) -> Account:
-    account = _account(s, email)
+def _ensure_account(session: Session, email: str) -> Account:
+    account = _account(session, email)
     if account is None:
         account = Account(email=email)
-        s.add(account)
-        s.flush()
+        session.add(account)
+        session.flush()
     return account
 
 
-def _membership(s: Session, team_id: int, account_id: int | None) -> Membership | None:
+def _membership(session: Session, team_id: int, account_id: int | None) -> Membership | None:
     if account_id is None:
         return None
-    return s.scalars(
+    return session.scalars(
         select(Membership).where(
             Membership.team_id == team_id, Membership.account_id == account_id
         )
     ).first()
 
 
-def _grant(s: Session, app_id: int, account_id: int | None) -> Grant | None:
+def _grant(session: Session, app_id: int, account_id: int | None) -> Grant | None:
     if account_id is None:
         return None
-    return s.scalars(
+    return session.scalars(
         select(Grant).where(Grant.app_id == app_id, Grant.account_id == account_id)
     ).first()
 
 
-def _relation(s: Session, team: Team, account: Account | None) -> Relation:
+def _relation(session: Session, team: Team, account: Account | None) -> Relation:
     if account is None:
         return Relation.OUTSIDER
-    m = _membership(s, team.id, account.id)
-    if m is not None:
-        return Relation(m.role)
-    has_grant = s.scalar(
+    membership = _membership(session, team.id, account.id)
+    if membership is not None:
+        return Relation(membership.role)
+    has_grant = session.scalar(
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
@@ -362,20 +362,20 @@ def _relation(s: Session, team: Team, account: Account | None) -> Relation:
     return relation(None, bool(has_grant))
 
 
-def _app(s: Session, name: str, ev: _Event | None = None) -> App:
+def _app(session: Session, name: str, event: _Event | None = None) -> App:
     name = validate.app_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
-    app = s.scalars(select(App).where(App.name == name)).first()
+    app = session.scalars(select(App).where(App.name == name)).first()
     if app is None:
         raise _missing_app(name)
-    if ev is not None and app.team_id is not None:
-        team = s.get(Team, app.team_id)
-        ev.team_id, ev.team_name = app.team_id, team.name if team else None
+    if event is not None and app.team_id is not None:
+        team = session.get(Team, app.team_id)
+        event.team_id, event.team_name = app.team_id, team.name if team else None
     return app
 
 
-def _facts(s: Session, app: App) -> AppFacts:
-    team = s.get(Team, app.team_id) if app.team_id is not None else None
-    owner = s.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
+def _facts(session: Session, app: App) -> AppFacts:
+    team = session.get(Team, app.team_id) if app.team_id is not None else None
+    owner = session.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
     return AppFacts(
         name=app.name,
         team=team.name if team else None,
@@ -385,17 +385,17 @@ def _facts(s: Session, app: App) -> AppFacts:
     )
 
 
-def _standing(s: Session, app: App, email: str, account: Account | None) -> Standing:
+def _standing(session: Session, app: App, email: str, account: Account | None) -> Standing:
     if account is None:
         return Standing(email=email)
-    m = _membership(s, app.team_id, account.id) if app.team_id is not None else None
-    g = _grant(s, app.id, account.id)
+    membership = _membership(session, app.team_id, account.id) if app.team_id is not None else None
+    grant_row = _grant(session, app.id, account.id)
     return Standing(
         email=email,
-        role=m.role if m else None,
-        member_since=m.created_at if m else None,
-        grant=g.permissions if g else None,
-        grant_origin=g.origin if g else None,
+        role=membership.role if membership else None,
+        member_since=membership.created_at if membership else None,
+        grant=grant_row.permissions if grant_row else None,
+        grant_origin=grant_row.origin if grant_row else None,
     )
 
 
@@ -404,25 +404,25 @@ def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:
         raise refusal(decision.reason, rule=decision.rule)
 
 
-def _admins(s: Session, team_id: int) -> int:
-    return s.scalar(
+def _admins(session: Session, team_id: int) -> int:
+    return session.scalar(
         select(func.count())
         .select_from(Membership)
         .where(Membership.team_id == team_id, Membership.role == Role.ADMIN)
     ) or 0
 
 
-def _check_admins_remain(s: Session, t: Team, role: str, new_role: str | None, change: str) -> None:
+def _check_admins_remain(session: Session, team_row: Team, role: str, new_role: str | None, change: str) -> None:
     """Refuse (SPEC rule 1) a change of one user's role to ``new_role`` (None: removal)."""
     if role != Role.ADMIN or new_role == Role.ADMIN:
         return  # the count of admins doesn't move: no need to read it
-    before = _admins(s, t.id)
-    _check(decide_admins_remain(t.name, before, before - 1, change=change), LastAdminRefused)
+    before = _admins(session, team_row.id)
+    _check(decide_admins_remain(team_row.name, before, before - 1, change=change), LastAdminRefused)
 
 
-def _require_team(s: Session, team: Team, actor: Actor, action: TeamAction, **kw) -> Account | None:
-    account = _account(s, actor.email)
-    _check(decide_team(action, team.name, _relation(s, team, account), **kw))
+def _require_team(session: Session, team: Team, actor: Actor, action: TeamAction, **kw) -> Account | None:
+    account = _account(session, actor.email)
+    _check(decide_team(action, team.name, _relation(session, team, account), **kw))
     return account
 
 
@@ -436,18 +436,18 @@ def _perms(perms: Iterable[str]) -> tuple[str, ...]:
 def create_team(db: Database, actor: Actor, name: str) -> str:
     """Create a team; the actor becomes its first admin. Returns the team's name."""
 
-    def body(s: Session, ev: _Event) -> str:
+    def body(session: Session, event: _Event) -> str:
         team_name = validate.team_name(name)
         email = validate.email(actor.email)
-        if s.scalars(select(Team).where(Team.name == team_name)).first() is not None:
+        if session.scalars(select(Team).where(Team.name == team_name)).first() is not None:
             raise Refused(f"Team {team_name} already exists: choose another name.")
-        account = _ensure_account(s, email)
+        account = _ensure_account(session, email)
         team = Team(name=team_name)
-        s.add(team)
-        s.flush()
-        s.add(Membership(team_id=team.id, account_id=account.id, role=Role.ADMIN))
-        ev.team_id, ev.team_name = team.id, team.name
-        ev.after = {"team": team.name, "admin": email}
+        session.add(team)
+        session.flush()
+        session.add(Membership(team_id=team.id, account_id=account.id, role=Role.ADMIN))
+        event.team_id, event.team_name = team.id, team.name
+        event.after = {"team": team.name, "admin": email}
         return team.name
 
     return _run(db, actor, "team.create", body, team=name)
@@ -456,17 +456,17 @@ def create_team(db: Database, actor: Actor, name: str) -> str:
 def rename_team(db: Database, actor: Actor, team: str, new_name: str) -> str:
     """Rename a team (admins only). Returns the new name."""
 
-    def body(s: Session, ev: _Event) -> str:
-        t = _team(s, team, ev, lock=True)
-        _require_team(s, t, actor, TeamAction.RENAME_TEAM)
+    def body(session: Session, event: _Event) -> str:
+        team_row = _team(session, team, event, lock=True)
+        _require_team(session, team_row, actor, TeamAction.RENAME_TEAM)
         new = validate.team_name(new_name)
-        if new == t.name:
-            raise Refused(f"Team {t.name} already has that name.")
-        if s.scalars(select(Team).where(Team.name == new)).first() is not None:
-            raise Refused(f"Can't rename {t.name} to {new}: a team named {new} exists already.")
-        ev.before, ev.after = {"name": t.name}, {"name": new}
-        t.name = new
-        s.add(t)
+        if new == team_row.name:
+            raise Refused(f"Team {team_row.name} already has that name.")
+        if session.scalars(select(Team).where(Team.name == new)).first() is not None:
+            raise Refused(f"Can't rename {team_row.name} to {new}: a team named {new} exists already.")
+        event.before, event.after = {"name": team_row.name}, {"name": new}
+        team_row.name = new
+        session.add(team_row)
         return new
 
     return _run(db, actor, "team.update", body, team=team)
@@ -495,38 +495,38 @@ def _set_membership(
     *,
     create: bool,
 ) -> MemberChange:
-    def body(s: Session, ev: _Event) -> MemberChange:
-        t = _team(s, team, ev, lock=True)
-        _require_team(s, t, actor, TeamAction.MANAGE_MEMBERS)
+    def body(session: Session, event: _Event) -> MemberChange:
+        team_row = _team(session, team, event, lock=True)
+        _require_team(session, team_row, actor, TeamAction.MANAGE_MEMBERS)
         who = validate.email(email)
-        ev.target = who
+        event.target = who
         new_role = validate.role(role, allowed_roles)
-        account = _account(s, who)
-        m = _membership(s, t.id, account.id if account else None)
-        if m is None:
+        account = _account(session, who)
+        membership = _membership(session, team_row.id, account.id if account else None)
+        if membership is None:
             if not create:
                 kind = (
                     "only a collaborator"
-                    if _relation(s, t, account) is Relation.COLLABORATOR
+                    if _relation(session, team_row, account) is Relation.COLLABORATOR
                     else "not a user"
                 )
                 raise Refused(
-                    f"{who} is {kind} of {t.name}: add them first with "
-                    f"'teamaccess members:add {who} --team {t.name} --role {new_role}'."
+                    f"{who} is {kind} of {team_row.name}: add them first with "
+                    f"'teamaccess members:add {who} --team {team_row.name} --role {new_role}'."
                 )
-            account = account or _ensure_account(s, who)
-            s.add(Membership(team_id=t.id, account_id=account.id, role=new_role))
-            ev.action = "team_membership.create"
-            ev.after = {"role": new_role}
-            return MemberChange(t.name, who, new_role, None)
-        ev.action = "team_membership.update"
-        if m.role == new_role:
-            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {t.name}.")
-        _check_admins_remain(s, t, m.role, new_role, f"change the role of {who}")
-        ev.before, ev.after = {"role": m.role}, {"role": new_role}
-        previous, m.role = m.role, new_role
-        s.add(m)
-        return MemberChange(t.name, who, new_role, previous)
+            account = account or _ensure_account(session, who)
+            session.add(Membership(team_id=team_row.id, account_id=account.id, role=new_role))
+            event.action = "team_membership.create"
+            event.after = {"role": new_role}
+            return MemberChange(team_row.name, who, new_role, None)
+        event.action = "team_membership.update"
+        if membership.role == new_role:
+            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'app_row'} {new_role} of {team_row.name}.")
+        _check_admins_remain(session, team_row, membership.role, new_role, f"change the role of {who}")
+        event.before, event.after = {"role": membership.role}, {"role": new_role}
+        previous, membership.role = membership.role, new_role
+        session.add(membership)
+        return MemberChange(team_row.name, who, new_role, previous)
 
     # The body renames the action to .create or .update once it knows which it is.
     default = "team_membership.create" if create else "team_membership.update"
@@ -536,28 +536,28 @@ def _set_membership(
 def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
     """members:remove: end a membership; explicit grants stay and are listed in the result."""
 
-    def body(s: Session, ev: _Event) -> Removal:
-        t = _team(s, team, ev, lock=True)
-        _require_team(s, t, actor, TeamAction.MANAGE_MEMBERS)
+    def body(session: Session, event: _Event) -> Removal:
+        team_row = _team(session, team, event, lock=True)
+        _require_team(session, team_row, actor, TeamAction.MANAGE_MEMBERS)
         who = validate.email(email)
-        ev.target = who
-        account = _account(s, who)
-        m = _membership(s, t.id, account.id if account else None)
-        if m is None:
-            raise NotFound(f"{who} is not a user of {t.name}: run 'teamaccess members --team {t.name}'.")
-        _check_admins_remain(s, t, m.role, None, f"remove {who}")
+        event.target = who
+        account = _account(session, who)
+        membership = _membership(session, team_row.id, account.id if account else None)
+        if membership is None:
+            raise NotFound(f"{who} is not a user of {team_row.name}: run 'teamaccess members --team {team_row.name}'.")
+        _check_admins_remain(session, team_row, membership.role, None, f"remove {who}")
         kept = tuple(
-            s.scalars(
+            session.scalars(
                 select(App.name)
                 .join(Grant, Grant.app_id == App.id)
-                .where(App.team_id == t.id, Grant.account_id == account.id)
+                .where(App.team_id == team_row.id, Grant.account_id == account.id)
                 .order_by(App.name)
             )
         )
-        ev.before = {"role": m.role}
-        ev.after = {"kept_grants": list(kept)} if kept else None
-        s.delete(m)
-        return Removal(t.name, who, m.role, kept)
+        event.before = {"role": membership.role}
+        event.after = {"kept_grants": list(kept)} if kept else None
+        session.delete(membership)
+        return Removal(team_row.name, who, membership.role, kept)
 
     return _run(db, actor, "team_membership.destroy", body, team=team, target=email)
 
@@ -565,30 +565,30 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
 def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str) -> GrantChange:
     """The team page's "add a collaborator": a view-only grant on one team app (admins only)."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        t = _team(s, team, ev, lock=True)
-        _require_team(s, t, actor, TeamAction.ADD_COLLABORATOR)
+    def body(session: Session, event: _Event) -> GrantChange:
+        team_row = _team(session, team, event, lock=True)
+        _require_team(session, team_row, actor, TeamAction.ADD_COLLABORATOR)
         who = validate.email(email)
-        ev.target = who
-        a = _app(s, validate.app_name(app))
-        ev.app_name = a.name
-        if a.team_id != t.id:
-            raise Refused(f"{a.name} is not an app of {t.name}: choose one of the team's apps.")
-        account = _account(s, who)
-        m = _membership(s, t.id, account.id if account else None)
-        _check(decide_grant_target(t.name, who, m.role if m else None))
-        if m is not None:
+        event.target = who
+        app_row = _app(session, validate.app_name(app))
+        event.app_name = app_row.name
+        if app_row.team_id != team_row.id:
+            raise Refused(f"{app_row.name} is not an app of {team_row.name}: choose one of the team's apps.")
+        account = _account(session, who)
+        membership = _membership(session, team_row.id, account.id if account else None)
+        _check(decide_grant_target(team_row.name, who, membership.role if membership else None))
+        if membership is not None:
             raise Refused(
-                f"{who} is a user of {t.name}: grant them permissions from {a.name}'s access pane."
+                f"{who} is a user of {team_row.name}: grant them permissions from {app_row.name}'s access pane."
             )
-        if _grant(s, a.id, account.id if account else None) is not None:
-            raise Refused(f"{who} already has access to {a.name}: use access:update.")
-        account = account or _ensure_account(s, who)
-        me = _account(s, actor.email)
-        s.add(Grant(app_id=a.id, account_id=account.id, origin="collaborator",
-                    granted_by_id=me.id if me else None))
-        ev.after = {"permissions": [Permission.VIEW]}
-        return GrantChange(a.name, who, (Permission.VIEW,))
+        if _grant(session, app_row.id, account.id if account else None) is not None:
+            raise Refused(f"{who} already has access to {app_row.name}: use access:update.")
+        account = account or _ensure_account(session, who)
+        actor_account = _account(session, actor.email)
+        session.add(Grant(app_id=app_row.id, account_id=account.id, origin="collaborator",
+                    granted_by_id=actor_account.id if actor_account else None))
+        event.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(app_row.name, who, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, team=team, target=email, app=app)
 
@@ -600,11 +600,11 @@ def _missing_app(name: str) -> NotFound:
     return NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
 
 
-def _require_app(s: Session, a: App, actor: Actor, action: AppAction) -> Account | None:
-    account = _account(s, actor.email)
-    facts, standing = _facts(s, a), _standing(s, a, actor.email, account)
+def _require_app(session: Session, app_row: App, actor: Actor, action: AppAction) -> Account | None:
+    account = _account(session, actor.email)
+    facts, standing = _facts(session, app_row), _standing(session, app_row, actor.email, account)
     if is_stranger(facts, standing):
-        raise _missing_app(a.name)
+        raise _missing_app(app_row.name)
     _check(decide_app(action, facts, standing))
     return account
 
@@ -614,30 +614,30 @@ def grant_access(
 ) -> GrantChange:
     """access:add: give an account an explicit grant (view plus what is asked)."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        a = _app(s, app, ev)
-        me = _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
+    def body(session: Session, event: _Event) -> GrantChange:
+        app_row = _app(session, app, event)
+        actor_account = _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
         who = validate.email(email)
-        ev.target = who
+        event.target = who
         perms = validate.permissions(permissions)
-        account = _account(s, who)
-        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
-        if _grant(s, a.id, account.id if account else None) is not None:
-            raise Refused(f"{who} already has access to {a.name}: use access:update.")
-        account = account or _ensure_account(s, who)
-        s.add(Grant.holding(perms, app_id=a.id, account_id=account.id, origin="granted",
-                            granted_by_id=me.id if me else None))
-        ev.after = {"permissions": list(_perms(perms))}
-        return GrantChange(a.name, who, _perms(perms))
+        account = _account(session, who)
+        _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
+        if _grant(session, app_row.id, account.id if account else None) is not None:
+            raise Refused(f"{who} already has access to {app_row.name}: use access:update.")
+        account = account or _ensure_account(session, who)
+        session.add(Grant.holding(perms, app_id=app_row.id, account_id=account.id, origin="granted",
+                                  granted_by_id=actor_account.id if actor_account else None))
+        event.after = {"permissions": list(_perms(perms))}
+        return GrantChange(app_row.name, who, _perms(perms))
 
     return _run(db, actor, "collaborator.create", body, app=app, target=email)
 
 
-def _role_on(s: Session, a: App, account: Account | None) -> str | None:
-    if a.team_id is None or account is None:
+def _role_on(session: Session, app_row: App, account: Account | None) -> str | None:
+    if app_row.team_id is None or account is None:
         return None
-    m = _membership(s, a.team_id, account.id)
-    return m.role if m else None
+    membership = _membership(session, app_row.team_id, account.id)
+    return membership.role if membership else None
 
 
 def update_access(
@@ -645,24 +645,24 @@ def update_access(
 ) -> GrantChange:
     """access:update: replace an existing grant's whole set."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        a = _app(s, app, ev)
-        _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
+    def body(session: Session, event: _Event) -> GrantChange:
+        app_row = _app(session, app, event)
+        _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
         who = validate.email(email)
-        ev.target = who
+        event.target = who
         perms = validate.permissions(permissions)
-        account = _account(s, who)
-        _check(decide_grant_target(ev.team_name, who, _role_on(s, a, account)))
-        g = _grant(s, a.id, account.id if account else None)
-        if g is None:
-            raise NotFound(f"{who} has no grant on {a.name}: use access:add.")
-        before = _perms(g.permissions)
+        account = _account(session, who)
+        _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
+        grant_row = _grant(session, app_row.id, account.id if account else None)
+        if grant_row is None:
+            raise NotFound(f"{who} has no grant on {app_row.name}: use access:add.")
+        before = _perms(grant_row.permissions)
         if set(before) == set(perms):
-            raise Refused(f"{who} already has exactly {', '.join(before)} on {a.name}.")
-        g.set_permissions(perms)
-        s.add(g)
-        ev.before, ev.after = {"permissions": list(before)}, {"permissions": list(_perms(perms))}
-        return GrantChange(a.name, who, _perms(perms), before)
+            raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}.")
+        grant_row.set_permissions(perms)
+        session.add(grant_row)
+        event.before, event.after = {"permissions": list(before)}, {"permissions": list(_perms(perms))}
+        return GrantChange(app_row.name, who, _perms(perms), before)
 
     return _run(db, actor, "collaborator.update", body, app=app, target=email)
 
@@ -670,20 +670,20 @@ def update_access(
 def revoke_access(db: Database, actor: Actor, app: str, email: str) -> GrantChange:
     """access:remove: drop an account's explicit grant (allowed for an admin's old grant too)."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        a = _app(s, app, ev)
+    def body(session: Session, event: _Event) -> GrantChange:
+        app_row = _app(session, app, event)
         who = validate.email(email)
-        ev.target = who
-        account = _account(s, who)
-        g = _grant(s, a.id, account.id if account else None)
-        if who != validate.email(actor.email) or g is None:
-            _require_app(s, a, actor, AppAction.MANAGE_ACCESS)
-        if g is None:
-            raise NotFound(f"{who} has no grant on {a.name}: nothing to remove.")
-        before = _perms(g.permissions)
-        s.delete(g)
-        ev.before = {"permissions": list(before)}
-        return GrantChange(a.name, who, (), before)
+        event.target = who
+        account = _account(session, who)
+        grant_row = _grant(session, app_row.id, account.id if account else None)
+        if who != validate.email(actor.email) or grant_row is None:
+            _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
+        if grant_row is None:
+            raise NotFound(f"{who} has no grant on {app_row.name}: nothing to remove.")
+        before = _perms(grant_row.permissions)
+        session.delete(grant_row)
+        event.before = {"permissions": list(before)}
+        return GrantChange(app_row.name, who, (), before)
 
     return _run(db, actor, "collaborator.destroy", body, app=app, target=email)
 
@@ -691,13 +691,13 @@ def revoke_access(db: Database, actor: Actor, app: str, email: str) -> GrantChan
 def join_app(db: Database, actor: Actor, app: str) -> GrantChange:
     """apps:join: a member or viewer gives themselves a view grant on an unlocked team app."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        a = _app(s, app, ev)
-        ev.target = actor.email
-        me = _require_app(s, a, actor, AppAction.JOIN)
-        s.add(Grant(app_id=a.id, account_id=me.id, origin="join", granted_by_id=me.id))
-        ev.after = {"permissions": [Permission.VIEW]}
-        return GrantChange(a.name, actor.email, (Permission.VIEW,))
+    def body(session: Session, event: _Event) -> GrantChange:
+        app_row = _app(session, app, event)
+        event.target = actor.email
+        actor_account = _require_app(session, app_row, actor, AppAction.JOIN)
+        session.add(Grant(app_id=app_row.id, account_id=actor_account.id, origin="join", granted_by_id=actor_account.id))
+        event.after = {"permissions": [Permission.VIEW]}
+        return GrantChange(app_row.name, actor.email, (Permission.VIEW,))
 
     return _run(db, actor, "collaborator.create", body, app=app, target=actor.email)
 
@@ -705,15 +705,15 @@ def join_app(db: Database, actor: Actor, app: str) -> GrantChange:
 def leave_app(db: Database, actor: Actor, app: str) -> GrantChange:
     """apps:leave: drop your own grant on an app."""
 
-    def body(s: Session, ev: _Event) -> GrantChange:
-        a = _app(s, app, ev)
-        ev.target = actor.email
-        me = _require_app(s, a, actor, AppAction.LEAVE)
-        g = _grant(s, a.id, me.id)
-        before = _perms(g.permissions)
-        s.delete(g)
-        ev.before = {"permissions": list(before)}
-        return GrantChange(a.name, actor.email, (), before)
+    def body(session: Session, event: _Event) -> GrantChange:
+        app_row = _app(session, app, event)
+        event.target = actor.email
+        actor_account = _require_app(session, app_row, actor, AppAction.LEAVE)
+        grant_row = _grant(session, app_row.id, actor_account.id)
+        before = _perms(grant_row.permissions)
+        session.delete(grant_row)
+        event.before = {"permissions": list(before)}
+        return GrantChange(app_row.name, actor.email, (), before)
 
     return _run(db, actor, "collaborator.destroy", body, app=app, target=actor.email)
 
@@ -721,9 +721,9 @@ def leave_app(db: Database, actor: Actor, app: str) -> GrantChange:
 # -- apps ------------------------------------------------------------------------------------
 
 
-def _app_change(s: Session, a: App, removed: Iterable[str] = ()) -> AppChange:
-    f = _facts(s, a)
-    return AppChange(a.name, f.team, f.owner, a.locked, tuple(removed))
+def _app_change(session: Session, app_row: App, removed: Iterable[str] = ()) -> AppChange:
+    f = _facts(session, app_row)
+    return AppChange(app_row.name, f.team, f.owner, app_row.locked, tuple(removed))
 
 
 def create_app(
@@ -731,44 +731,44 @@ def create_app(
 ) -> AppChange:
     """apps:create: a personal app, or a team app whose creator gets an all-four grant."""
 
-    def body(s: Session, ev: _Event) -> AppChange:
+    def body(session: Session, event: _Event) -> AppChange:
         app_name = validate.app_name(name)
         email = validate.email(actor.email)
         if team is None:
             if locked:
                 raise Invalid("Only team apps can be locked: add --team TEAM or drop --locked.")
-            me = _ensure_account(s, email)
-            owner_kw: dict[str, Any] = {"owner_account_id": me.id}
+            actor_account = _ensure_account(session, email)
+            owner_kw: dict[str, Any] = {"owner_account_id": actor_account.id}
         else:
-            t = _team(s, team, ev)
-            me = _require_team(s, t, actor, TeamAction.CREATE_APP)
-            owner_kw = {"team_id": t.id}
-        if s.scalars(select(App).where(App.name == app_name)).first() is not None:
+            team_row = _team(session, team, event)
+            actor_account = _require_team(session, team_row, actor, TeamAction.CREATE_APP)
+            owner_kw = {"team_id": team_row.id}
+        if session.scalars(select(App).where(App.name == app_name)).first() is not None:
             raise Refused(f"Name {app_name} is already taken: choose another app name.")
         now = utcnow()
-        a = App(name=app_name, created_by_id=me.id, locked=locked,
-                locked_at=now if locked else None, **owner_kw)
-        s.add(a)
-        s.flush()
-        if team is not None and _role_on(s, a, me) != Role.ADMIN:
-            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="creator",
-                                granted_by_id=me.id))
-        ev.app_name = a.name
-        ev.after = {"team": team, "locked": locked}
-        return _app_change(s, a)
+        app_row = App(name=app_name, created_by_id=actor_account.id, locked=locked,
+                      locked_at=now if locked else None, **owner_kw)
+        session.add(app_row)
+        session.flush()
+        if team is not None and _role_on(session, app_row, actor_account) != Role.ADMIN:
+            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="creator",
+                                      granted_by_id=actor_account.id))
+        event.app_name = app_row.name
+        event.after = {"team": team, "locked": locked}
+        return _app_change(session, app_row)
 
     return _run(db, actor, "app.create", body, team=team, app=name)
 
 
 def _set_lock(db: Database, actor: Actor, app: str, lock: bool) -> AppChange:
-    def body(s: Session, ev: _Event) -> AppChange:
-        a = _app(s, app, ev)
-        _require_app(s, a, actor, AppAction.LOCK if lock else AppAction.UNLOCK)
-        ev.before, ev.after = {"locked": a.locked}, {"locked": lock}
-        a.locked = lock
-        a.locked_at = utcnow() if lock else None
-        s.add(a)
-        return _app_change(s, a)
+    def body(session: Session, event: _Event) -> AppChange:
+        app_row = _app(session, app, event)
+        _require_app(session, app_row, actor, AppAction.LOCK if lock else AppAction.UNLOCK)
+        event.before, event.after = {"locked": app_row.locked}, {"locked": lock}
+        app_row.locked = lock
+        app_row.locked_at = utcnow() if lock else None
+        session.add(app_row)
+        return _app_change(session, app_row)
 
     return _run(db, actor, "app.update", body, app=app)
 
@@ -792,83 +792,83 @@ def transfer_app(
     all-four grant unless they are its admin. ``locked`` locks the app in the same step.
     """
 
-    def body(s: Session, ev: _Event) -> AppChange:
-        a = _app(s, app, ev)
-        me = _account(s, actor.email)
-        source = _facts(s, a)
-        if is_stranger(source, _standing(s, a, actor.email, me)):
-            raise _missing_app(a.name)
+    def body(session: Session, event: _Event) -> AppChange:
+        app_row = _app(session, app, event)
+        actor_account = _account(session, actor.email)
+        source = _facts(session, app_row)
+        if is_stranger(source, _standing(session, app_row, actor.email, actor_account)):
+            raise _missing_app(app_row.name)
         to_account = "@" in recipient
         # May the actor let the app go from where it is?
         if source.team is not None:
-            src = s.get(Team, a.team_id)
-            _check(decide_team(TeamAction.TRANSFER_OUT, src.name, _relation(s, src, me)))
+            src = session.get(Team, app_row.team_id)
+            _check(decide_team(TeamAction.TRANSFER_OUT, src.name, _relation(session, src, actor_account)))
         elif source.owner != validate.email(actor.email):
-            raise Refused(f"Only the owner of the personal app {a.name} may transfer it.")
+            raise Refused(f"Only the owner of the personal app {app_row.name} may transfer it.")
         if to_account:
             who = validate.email(recipient)
-            ev.target = who
+            event.target = who
             if locked:
                 raise Invalid("Only team apps can be locked: drop --locked for a personal recipient.")
-            new_owner = _account(s, who)
+            new_owner = _account(session, who)
             if new_owner is None:
                 raise NotFound(f"No account {who}: they must be known to teamaccess first.")
             if source.team is None and source.owner == who:
-                raise Refused(f"{a.name} already belongs to {who}.")
-            removed = _drop_grants(s, a)
-            ev.before = {"team": source.team, "owner": source.owner, "locked": a.locked}
-            a.team_id, a.owner_account_id, a.locked, a.locked_at = None, new_owner.id, False, None
-            s.add(a)
-            s.flush()
-            ev.after = {"owner": who, "removed_grants": list(removed)}
-            return _app_change(s, a, removed)
-        target = _team(s, validate.team_name(recipient), None, lock=True)
+                raise Refused(f"{app_row.name} already belongs to {who}.")
+            removed = _drop_grants(session, app_row)
+            event.before = {"team": source.team, "owner": source.owner, "locked": app_row.locked}
+            app_row.team_id, app_row.owner_account_id, app_row.locked, app_row.locked_at = None, new_owner.id, False, None
+            session.add(app_row)
+            session.flush()
+            event.after = {"owner": who, "removed_grants": list(removed)}
+            return _app_change(session, app_row, removed)
+        target = _team(session, validate.team_name(recipient), None, lock=True)
         if source.team == target.name:
-            raise Refused(f"{a.name} already belongs to {target.name}.")
-        rel = _relation(s, target, me)
+            raise Refused(f"{app_row.name} already belongs to {target.name}.")
+        rel = _relation(session, target, actor_account)
         _check(decide_team(TeamAction.TRANSFER_IN, target.name, rel,
                            owns_app=source.team is None and source.owner == actor.email))
-        removed = _drop_grants(s, a) if source.team is not None else ()
-        ev.before = {"team": source.team, "owner": source.owner, "locked": a.locked}
-        a.team_id, a.owner_account_id = target.id, None
-        a.locked, a.locked_at = locked, utcnow() if locked else None
-        s.add(a)
-        s.flush()
+        removed = _drop_grants(session, app_row) if source.team is not None else ()
+        event.before = {"team": source.team, "owner": source.owner, "locked": app_row.locked}
+        app_row.team_id, app_row.owner_account_id = target.id, None
+        app_row.locked, app_row.locked_at = locked, utcnow() if locked else None
+        session.add(app_row)
+        session.flush()
         if rel is not Relation.ADMIN:
-            s.add(Grant.holding(ALL, app_id=a.id, account_id=me.id, origin="transfer",
-                                granted_by_id=me.id))
-        ev.team_id, ev.team_name = target.id, target.name
-        ev.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
-        return _app_change(s, a, removed)
+            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="transfer",
+                                      granted_by_id=actor_account.id))
+        event.team_id, event.team_name = target.id, target.name
+        event.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
+        return _app_change(session, app_row, removed)
 
     return _run(db, actor, "app_transfer.create", body, app=app, target=recipient)
 
 
-def _drop_grants(s: Session, a: App) -> tuple[str, ...]:
+def _drop_grants(session: Session, app_row: App) -> tuple[str, ...]:
     emails = tuple(
-        s.scalars(
+        session.scalars(
             select(Account.email)
             .join(Grant, Grant.account_id == Account.id)
-            .where(Grant.app_id == a.id)
+            .where(Grant.app_id == app_row.id)
             .order_by(Account.email)
         )
     )
-    s.execute(delete(Grant).where(Grant.app_id == a.id))
+    session.execute(delete(Grant).where(Grant.app_id == app_row.id))
     return emails
 
 
 def destroy_app(db: Database, actor: Actor, app: str) -> AppChange:
     """apps:destroy: remove an app with its grants and resources."""
 
-    def body(s: Session, ev: _Event) -> AppChange:
-        a = _app(s, app, ev)
-        _require_app(s, a, actor, AppAction.DESTROY)
-        change = _app_change(s, a)
-        removed = _drop_grants(s, a)
-        s.execute(delete(Resource).where(Resource.app_id == a.id))
-        ev.before = {"team": change.team, "owner": change.owner, "locked": a.locked,
-                     "grants": list(removed)}
-        s.delete(a)
+    def body(session: Session, event: _Event) -> AppChange:
+        app_row = _app(session, app, event)
+        _require_app(session, app_row, actor, AppAction.DESTROY)
+        change = _app_change(session, app_row)
+        removed = _drop_grants(session, app_row)
+        session.execute(delete(Resource).where(Resource.app_id == app_row.id))
+        event.before = {"team": change.team, "owner": change.owner, "locked": app_row.locked,
+                        "grants": list(removed)}
+        session.delete(app_row)
         return AppChange(change.app, change.team, change.owner, change.locked, removed)
 
     return _run(db, actor, "app.destroy", body, app=app)
@@ -880,16 +880,16 @@ def destroy_app(db: Database, actor: Actor, app: str) -> AppChange:
 def set_mfa(db: Database, actor: Actor, enabled: bool) -> bool:
     """account:mfa: the actor turns their own MFA on or off (nobody else can)."""
 
-    def body(s: Session, ev: _Event) -> bool:
+    def body(session: Session, event: _Event) -> bool:
         email = validate.email(actor.email)
-        account = _account(s, email)
+        account = _account(session, email)
         if account is None:
             raise NotFound(f"No account {email}: ask a team admin to add you.")
         if account.mfa_enabled == enabled:
             raise Refused(f"MFA is already {'enabled' if enabled else 'disabled'} for {email}.")
-        ev.before, ev.after = {"mfa": account.mfa_enabled}, {"mfa": enabled}
+        event.before, event.after = {"mfa": account.mfa_enabled}, {"mfa": enabled}
         account.mfa_enabled = enabled
-        s.add(account)
+        session.add(account)
         return enabled
 
     return _run(db, actor, "account.update", body, target=actor.email)
@@ -909,21 +909,21 @@ class Binding:
     previous: str | None = None  # the account the login was moved away from
 
 
-def _admin_teams(s: Session, account: Account | None) -> frozenset[str]:
+def _admin_teams(session: Session, account: Account | None) -> frozenset[str]:
     if account is None:
         return frozenset()
-    return frozenset(s.scalars(
+    return frozenset(session.scalars(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .where(Membership.account_id == account.id, Membership.role == "admin")))
 
 
-def _account_teams(s: Session, account: Account) -> tuple[frozenset[str], frozenset[str]]:
+def _account_teams(session: Session, account: Account) -> tuple[frozenset[str], frozenset[str]]:
     """The teams the account is in, and the teams of its grants: a binder must administer all
     of them (policy.has_authority)."""
-    teams = frozenset(s.scalars(
+    teams = frozenset(session.scalars(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .where(Membership.account_id == account.id)))
-    reach = set(s.scalars(
+    reach = set(session.scalars(
         select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
         .where(Grant.account_id == account.id)))
     return teams, frozenset(reach)
@@ -937,7 +937,7 @@ def _offer_event(email: str, login: str) -> str:
     return _dump({"offer": {"email": email, "login": login}}) or ""
 
 
-def _offered(s: Session, account: Account, login: str) -> str | None:
+def _offered(session: Session, account: Account, login: str) -> str | None:
     """Who made an unexpired offer for ``login`` to act as ``account`` that stands, or None.
 
     Offers live in the audit log (one ``account.update`` event each). One counts if nothing
@@ -945,18 +945,18 @@ def _offered(s: Session, account: Account, login: str) -> str | None:
     authority over the account now.
     """
     since = utcnow() - timedelta(days=OFFER_DAYS)
-    last_bound = s.scalar(select(func.max(AuditEvent.id)).where(
+    last_bound = session.scalar(select(func.max(AuditEvent.id)).where(
         AuditEvent.action == "account.update", AuditEvent.outcome == "ok",
         AuditEvent.after.endswith(f', "login": "{login}"}}', autoescape=True),
         AuditEvent.after.startswith('{"email": ', autoescape=True))) or 0
-    offers = s.scalars(select(AuditEvent.actor_email).where(
+    offers = session.scalars(select(AuditEvent.actor_email).where(
         AuditEvent.action == "account.update", AuditEvent.outcome == "ok",
         AuditEvent.target_email == account.email, AuditEvent.id > last_bound,
         AuditEvent.at >= since, AuditEvent.after == _offer_event(account.email, login),
     ).order_by(AuditEvent.id.desc()))
-    teams, strong = _account_teams(s, account)
+    teams, strong = _account_teams(session, account)
     for offerer in dict.fromkeys(offers):
-        if has_authority(_admin_teams(s, _account(s, offerer)), teams, strong)[0]:
+        if has_authority(_admin_teams(session, _account(session, offerer)), teams, strong)[0]:
             return offerer
     return None
 
@@ -969,47 +969,47 @@ def bind_login(db: Database, actor: Actor, login: str, email: str) -> Binding:
     holder (proved by their uid) confirms by running the same command. Every step is audited.
     """
 
-    def body(s: Session, ev: _Event) -> Binding:
+    def body(session: Session, event: _Event) -> Binding:
         name = validate.login(login)
         who = validate.email(email)
-        ev.target = who
-        account = _account(s, who)
+        event.target = who
+        account = _account(session, who)
         if account is None:
             raise NotFound(f"No account {who}: add them to a team first with members:add.")
-        me = _account(s, actor.email)
-        holder = s.scalars(select(Account).where(Account.os_login == name)).first()
-        teams, strong = _account_teams(s, account)
+        actor_account = _account(session, actor.email)
+        holder = session.scalars(select(Account).where(Account.os_login == name)).first()
+        teams, strong = _account_teams(session, account)
         # A served session proves a key, never an OS login: it can't speak for one.
         own_login = None if actor.key_fingerprint else actor.login
-        offerer = _offered(s, account, name) if own_login == name else None
+        offerer = _offered(session, account, name) if own_login == name else None
         decision = decide_bind(BindFacts(
             email=who, login=name, actor_email=actor.email, actor_login=own_login,
-            actor_owns_database=actor.owns_database, actor_admin_of=_admin_teams(s, me),
+            actor_owns_database=actor.owns_database, actor_admin_of=_admin_teams(session, actor_account),
             account_teams=teams, account_strong_teams=strong,
             bound_to=holder.email if holder is not None else None,
             offered=offerer is not None,
             binding_lapsed=holder is not None and holder.id == account.id
-            and not delegated_use(s, account, account.os_login_by, "binding"),
+            and not delegated_use(session, account, account.os_login_by, "binding"),
         ))
         if decision.outcome is BindOutcome.REFUSE:
             raise Refused(decision.reason, rule=decision.rule)
         if decision.outcome is BindOutcome.OFFER:
-            ev.after = {"offer": {"email": who, "login": name}}
+            event.after = {"offer": {"email": who, "login": name}}
             return Binding(name, who, offered=True)
         previous = None
         if holder is not None and holder.id != account.id:
             previous = holder.email
-            ev.before = {"login": name, "email": holder.email}
+            event.before = {"login": name, "email": holder.email}
             holder.os_login = None
-            s.add(holder)
-            s.flush()
-        ev.after = {"email": who, "login": name}
+            session.add(holder)
+            session.flush()
+        event.after = {"email": who, "login": name}
         account.os_login = name
         # Who authorized it, so the binding lapses when they lose authority over the account
         # (policy.decide_delegated_use); None: the database's owner, whose bindings never lapse.
         account.os_login_by = (None if decision.rule == "bind:owner"
                                else offerer if decision.rule == "bind:confirm" else actor.email)
-        s.add(account)
+        session.add(account)
         return Binding(name, who, offered=False, previous=previous)
 
     return _run(db, actor, "account.update", body, target=email)
@@ -1028,34 +1028,34 @@ class KeyChange:
     comment: str | None
 
 
-def _act_for(s: Session, actor: Actor, account: Account, doing: str):
+def _act_for(session: Session, actor: Actor, account: Account, doing: str):
     """May the actor manage ``account``'s keys? (their own: always; see queries.key_decision)."""
-    return key_decision(s, actor.email, account.email, doing)
+    return key_decision(session, actor.email, account.email, doing)
 
 
 def add_key(db: Database, actor: Actor, key_text: str, account: str | None = None) -> KeyChange:
     """keys:add: register an SSH public key for the actor's account (or, by the bind rule,
     for ``account``). A key belongs to one account only."""
 
-    def body(s: Session, ev: _Event) -> KeyChange:
+    def body(session: Session, event: _Event) -> KeyChange:
         me_email = validate.email(actor.email)
         who = validate.email(account) if account is not None else me_email
-        ev.target = who
+        event.target = who
         parsed = sshkeys.parse_public_key(key_text)
-        target = _account(s, who)
+        target = _account(session, who)
         if target is None:
             if who == me_email:
                 raise NotFound(f"No account {who}: ask a team admin to add you to a team first.")
             raise NotFound(f"No account {who}: add them to a team first with members:add.")
-        _check(_act_for(s, actor, target, "add a key to"))
-        ev.after = {"ssh_key": parsed.fingerprint}
-        taken = s.scalars(select(SshKey).where(SshKey.fingerprint == parsed.fingerprint)).first()
+        _check(_act_for(session, actor, target, "add a key to"))
+        event.after = {"ssh_key": parsed.fingerprint}
+        taken = session.scalars(select(SshKey).where(SshKey.fingerprint == parsed.fingerprint)).first()
         if taken is not None:
-            holder = s.get(Account, taken.account_id)
+            holder = session.get(Account, taken.account_id)
             if holder is not None and holder.id == target.id:
                 raise Refused(f"Key {parsed.fingerprint} is already on {who}: nothing to add.")
             if holder is not None and (
-                _act_for(s, actor, holder, "see the keys of").allowed
+                _act_for(session, actor, holder, "see the keys of").allowed
             ):
                 raise Refused(
                     f"Key {parsed.fingerprint} already belongs to {holder.email}: a key belongs "
@@ -1065,9 +1065,9 @@ def add_key(db: Database, actor: Actor, key_text: str, account: str | None = Non
                 f"Key {parsed.fingerprint} already belongs to another account: a key belongs "
                 "to one account; use another key."
             )
-        s.add(SshKey(account_id=target.id, fingerprint=parsed.fingerprint,
-                     key_type=parsed.key_type, public_key=parsed.public_key,
-                     comment=parsed.comment, created_by=me_email))
+        session.add(SshKey(account_id=target.id, fingerprint=parsed.fingerprint,
+                           key_type=parsed.key_type, public_key=parsed.public_key,
+                           comment=parsed.comment, created_by=me_email))
         return KeyChange(who, parsed.fingerprint, parsed.key_type, parsed.comment)
 
     return _run(db, actor, "account.update", body, target=account or actor.email)
@@ -1076,19 +1076,19 @@ def add_key(db: Database, actor: Actor, key_text: str, account: str | None = Non
 def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
     """keys:remove: drop a key; your own always, another account's by the bind rule."""
 
-    def body(s: Session, ev: _Event) -> KeyChange:
+    def body(session: Session, event: _Event) -> KeyChange:
         fp = sshkeys.normalize_fingerprint(fingerprint)
-        key = s.scalars(select(SshKey).where(SshKey.fingerprint == fp)).first()
-        holder = s.get(Account, key.account_id) if key is not None else None
+        key = session.scalars(select(SshKey).where(SshKey.fingerprint == fp)).first()
+        holder = session.get(Account, key.account_id) if key is not None else None
         if key is None or holder is None or (
-            not key_decision_to_remove(s, actor.email, key, holder).allowed
+            not key_decision_to_remove(session, actor.email, key, holder).allowed
         ):
             # Whose a key is stays private to whoever may manage it: a stranger learns nothing.
             raise NotFound(f"No key {fp} among the keys you manage: run 'teamaccess keys' to list yours.")
-        ev.target = holder.email
-        ev.before = {"ssh_key": fp}
+        event.target = holder.email
+        event.before = {"ssh_key": fp}
         change = KeyChange(holder.email, fp, key.key_type, key.comment)
-        s.delete(key)
+        session.delete(key)
         return change
 
     return _run(db, actor, "account.update", body, target=None)
@@ -1097,7 +1097,7 @@ def remove_key(db: Database, actor: Actor, fingerprint: str) -> KeyChange:
 def refuse_act_as(db: Database, actor: Actor, reason: str) -> None:
     """Log a refused ``--as`` (the actor as claimed, the real login) and raise the refusal."""
 
-    def body(s: Session, ev: _Event) -> None:
+    def body(session: Session, event: _Event) -> None:
         raise Refused(reason, rule="identity")
 
     _run(db, actor, "account.act_as", body, target=actor.email)

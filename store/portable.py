@@ -103,59 +103,59 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
 
     Only explicit grants are exported: what roles give follows from the members and the locks.
     """
-    with db.read() as s:
-        t = s.scalars(select(Team).where(Team.name == team)).first()
-        if t is None:
+    with db.read() as session:
+        team_row = session.scalars(select(Team).where(Team.name == team)).first()
+        if team_row is None:
             raise NotFound(f"Team {team} not found: run 'teamaccess teams' to see your teams.")
-        _require_admin(s, t, actor, "export the team")
+        _require_admin(session, team_row, actor, "export the team")
         members = [
             member_row(email, name, role, mfa, since)
-            for email, name, role, mfa, since in s.execute(
+            for email, name, role, mfa, since in session.execute(
                 select(Account.email, Account.name, Membership.role, Account.mfa_enabled,
                        Membership.created_at)
                 .join(Membership, Membership.account_id == Account.id)
-                .where(Membership.team_id == t.id)
+                .where(Membership.team_id == team_row.id)
                 .order_by(Account.email)
             )
         ]
-        roles = {m["email"]: m["role"] for m in members}
+        roles = {membership["email"]: membership["role"] for membership in members}
         apps = [
-            app_row(a.name, t.name, None, a.locked, a.locked_at)
-            for a in s.scalars(select(App).where(App.team_id == t.id).order_by(App.name))
+            app_row(a.name, team_row.name, None, a.locked, a.locked_at)
+            for a in session.scalars(select(App).where(App.team_id == team_row.id).order_by(App.name))
         ]
         access: dict[str, list[dict[str, Any]]] = {}
-        for app_name, email, mfa, deploy, operate, manage in s.execute(
+        for app_name, email, mfa, deploy, operate, manage in session.execute(
             select(App.name, Account.email, Account.mfa_enabled, Grant.can_deploy,
                    Grant.can_operate, Grant.can_manage)
             .join(Grant, Grant.app_id == App.id)
             .join(Account, Account.id == Grant.account_id)
-            .where(App.team_id == t.id)
+            .where(App.team_id == team_row.id)
             .order_by(App.name, Account.email)
         ):
             perms = ["view", *(p for p, held in (("deploy", deploy), ("operate", operate),
-                                                  ("manage", manage)) if held)]
+                                                 ("manage", manage)) if held)]
             access.setdefault(app_name, []).append(
                 access_row(app_name, email, mfa, roles.get(email), perms)
             )
-        return {"team": t.name, "members": members, "apps": apps, "access": access}
+        return {"team": team_row.name, "members": members, "apps": apps, "access": access}
 
 
-def _require_admin(s: Session, t: Team, actor: str, verb: str) -> Account | None:
-    me = s.scalars(select(Account).where(Account.email == actor)).first()
+def _require_admin(session: Session, team_row: Team, actor: str, verb: str) -> Account | None:
+    me = session.scalars(select(Account).where(Account.email == actor)).first()
     role = None
     granted = False
     if me is not None:
-        role = s.scalar(
-            select(Membership.role).where(Membership.team_id == t.id, Membership.account_id == me.id)
+        role = session.scalar(
+            select(Membership.role).where(Membership.team_id == team_row.id, Membership.account_id == me.id)
         )
-        granted = bool(role is None and s.scalar(
+        granted = bool(role is None and session.scalar(
             select(func.count()).select_from(Grant).join(App, App.id == Grant.app_id)
-            .where(App.team_id == t.id, Grant.account_id == me.id)
+            .where(App.team_id == team_row.id, Grant.account_id == me.id)
         ))
     rel = relation(role, granted)
     if rel is not Relation.ADMIN:
-        who = {Relation.COLLABORATOR: f"a collaborator on {t.name}",
-               Relation.OUTSIDER: f"not a user of {t.name}"}.get(rel, f"a {rel.value} of {t.name}")
+        who = {Relation.COLLABORATOR: f"a collaborator on {team_row.name}",
+               Relation.OUTSIDER: f"not a user of {team_row.name}"}.get(rel, f"a {rel.value} of {team_row.name}")
         raise Refused(f"You are {who}; to {verb} you must be a team admin",
                       rule="team:import_export")
     return me
@@ -427,7 +427,7 @@ class ImportResult:
 
 
 def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    return f"{count} {noun}{'' if count == 1 else 'session'}"
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -435,10 +435,10 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[k:k + _CHUNK]
 
 
-def _account_ids(s: Session, emails: Sequence[str]) -> dict[str, int]:
+def _account_ids(session: Session, emails: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for chunk in _chunks(emails):
-        ids.update(s.execute(select(Account.email, Account.id).where(Account.email.in_(chunk))).all())
+        ids.update(session.execute(select(Account.email, Account.id).where(Account.email.in_(chunk))).all())
     return ids
 
 
@@ -472,27 +472,27 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
     # (PostgreSQL locks rows, not the database: there the decision is made inside the write.)
     early: tuple[int | None, _Plan] | None = None
     if parsed is not None and db.backend == "sqlite":
-        with db.read() as s:
-            early = (_log_mark(s), _decide(s, actor, parsed))
+        with db.read() as session:
+            early = (_log_mark(session), _decide(session, actor, parsed))
 
-    def body(s: Session, ev: _Event) -> ImportResult:
+    def body(session: Session, event: _Event) -> ImportResult:
         if fault is not None:
             raise fault
         assert parsed is not None
-        if early is not None and early[0] == _log_mark(s):
+        if early is not None and early[0] == _log_mark(session):
             plan = early[1]
         else:  # someone wrote since the snapshot (or PostgreSQL): decide again, on current facts
-            plan = _decide(s, actor, parsed)
-        ev.action, ev.team_id, ev.team_name = plan.action, plan.team_id, plan.team
+            plan = _decide(session, actor, parsed)
+        event.action, event.team_id, event.team_name = plan.action, plan.team_id, plan.team
         if plan.refusal is not None:
             raise plan.refusal
-        return plan.write(s, actor, ev)
+        return plan.write(session, actor, event)
 
     return _run(db, actor, "team.update", body, team=team_hint)
 
 
-def _log_mark(s: Session) -> int | None:
-    return s.scalar(select(func.max(AuditEvent.id)))
+def _log_mark(session: Session) -> int | None:
+    return session.scalar(select(func.max(AuditEvent.id)))
 
 
 @dataclass
@@ -517,47 +517,47 @@ class _Plan:
     admin_rows_skipped: int = 0
     now: datetime = field(default_factory=utcnow)
 
-    def write(self, s: Session, actor: Actor, ev: _Event) -> ImportResult:
+    def write(self, session: Session, actor: Actor, event: _Event) -> ImportResult:
         """Make the planned changes in bulk and log one event each (through ``ev``)."""
         me_email = validate.email(actor.email)
         created = self.team_id is None
         assert self.changes is not None
-        ev.changes = self.changes  # ops._run writes them, when all of this has succeeded
+        event.changes = self.changes  # ops._run writes them, when all of this has succeeded
         if created:
-            t = Team(name=self.team)
-            s.add(t)
-            s.flush()
-            team_id = t.id
+            team_row = Team(name=self.team)
+            session.add(team_row)
+            session.flush()
+            team_id = team_row.id
         else:
             team_id = self.team_id
         ids = dict(self.account_ids)
         if self.new_accounts:  # MFA and names stay unset: only each account sets its own
-            bulk_insert(s, Account, [
+            bulk_insert(session, Account, [
                 {"email": e, "name": None, "mfa_enabled": False, "created_at": self.now}
                 for e in self.new_accounts])
-            ids.update(_account_ids(s, self.new_accounts))
-        bulk_insert(s, Membership, [
+            ids.update(_account_ids(session, self.new_accounts))
+        bulk_insert(session, Membership, [
             {"team_id": team_id, "account_id": ids[e], "role": role, "created_at": since}
             for e, role, since in self.new_members])
         if self.role_updates:
-            s.execute(update(Membership), self.role_updates)
+            session.execute(update(Membership), self.role_updates)
         if self.new_apps:
             me_id = ids[me_email]
-            bulk_insert(s, App, [{**a, "team_id": team_id, "created_by_id": me_id,
-                                  "created_at": self.now} for a in self.new_apps])
+            bulk_insert(session, App, [{**a, "team_id": team_id, "created_by_id": me_id,
+                                        "created_at": self.now} for a in self.new_apps])
         if self.lock_updates:
-            s.execute(update(App), self.lock_updates)
+            session.execute(update(App), self.lock_updates)
         app_ids = self.app_ids
         if self.new_apps:
-            app_ids = dict(s.execute(select(App.name, App.id).where(App.team_id == team_id)).all())
+            app_ids = dict(session.execute(select(App.name, App.id).where(App.team_id == team_id)).all())
         if self.new_grants:
             me_id = ids[me_email]
-            bulk_insert(s, Grant, [
+            bulk_insert(session, Grant, [
                 {"app_id": app_ids[app], "account_id": ids[email], **flags, "origin": "import",
                  "granted_by_id": me_id, "created_at": self.now}
                 for app, email, flags in self.new_grants])
         if self.grant_updates:
-            s.execute(update(Grant), self.grant_updates)
+            session.execute(update(Grant), self.grant_updates)
         if created:
             for row in self.changes.rows:
                 row["team_id"] = team_id
@@ -570,24 +570,24 @@ class _Plan:
         )
 
 
-def _decide(s: Session, actor: Actor, d: _Doc) -> _Plan:
+def _decide(session: Session, actor: Actor, d: _Doc) -> _Plan:
     """Plan the document's changes from the facts in ``s``; a refusal is planned too."""
     plan = _Plan(team=d.team)
     try:
-        _plan(s, actor, d, plan)
+        _plan(session, actor, d, plan)
     except StoreError as err:
         plan.refusal = err
     return plan
 
 
-def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
+def _plan(session: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
     me_email = validate.email(actor.email)
     now = plan.now
     # Without timestamps, the document's users count as having joined before its locks.
     joined_default, locked_default = now - timedelta(seconds=1), now
 
-    t = s.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
-    created = t is None
+    team_row = session.scalars(select(Team).where(Team.name == d.team).with_for_update()).first()
+    created = team_row is None
     log = plan.changes = Changes(actor)
     if created:
         # A refusal rolls the new team back and its id may be given to the next team
@@ -595,8 +595,8 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
         plan.action = "team.create"
         log.add("team.create", None, d.team, after={"team": d.team, "admin": me_email})
     else:
-        plan.team_id, plan.team = t.id, t.name  # a refusal is logged on the team
-        _require_admin(s, t, me_email, "import into the team")
+        plan.team_id, plan.team = team_row.id, team_row.name  # a refusal is logged on the team
+        _require_admin(session, team_row, me_email, "import into the team")
     team_id, team_name = plan.team_id, plan.team
     shown: dict[frozenset[str], list[str]] = {}  # each distinct set of permissions, sorted once
 
@@ -606,65 +606,65 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
         return {"permissions": shown[permissions]}
 
     # Accounts: the missing ones are created bare (MFA and names are never imported).
-    emails = sorted({me_email, *(m.email for m in d.members), *(a.email for a in d.access)})
-    ids = plan.account_ids = _account_ids(s, emails)
+    emails = sorted({me_email, *(membership.email for membership in d.members), *(a.email for a in d.access)})
+    ids = plan.account_ids = _account_ids(session, emails)
     plan.new_accounts = [e for e in emails if e not in ids]
 
     # Memberships.
     current = {
         acc: (mid, role)
-        for mid, acc, role in s.execute(
+        for mid, acc, role in session.execute(
             select(Membership.id, Membership.account_id, Membership.role)
-            .where(Membership.team_id == t.id)
+            .where(Membership.team_id == team_row.id)
         ).all()
-    } if t is not None else {}
+    } if team_row is not None else {}
     roles: dict[str, str] = {}  # by email, after the import
     if created:
-        mine = next((m for m in d.members if m.email == me_email), None)
+        mine = next((membership for membership in d.members if membership.email == me_email), None)
         roles[me_email] = "admin"
         plan.new_members.append((me_email, "admin", (mine.since if mine else None) or joined_default))
     else:
         by_id = {acc: email for email, acc in ids.items()}
         roles.update({by_id[acc]: role for acc, (_mid, role) in current.items() if acc in by_id})
-    for m in d.members:
-        if created and m.email == me_email:
+    for membership in d.members:
+        if created and membership.email == me_email:
             continue  # a new team's importer stays its admin, whatever the row says
-        acc = ids.get(m.email)
+        acc = ids.get(membership.email)
         if acc is not None and acc in current:
             mid, role = current[acc]
-            if role != m.role:
-                plan.role_updates.append({"id": mid, "role": m.role})
-                log.add("team_membership.update", team_id, team_name, target=m.email,
-                        before={"role": role}, after={"role": m.role})
-                roles[m.email] = m.role
+            if role != membership.role:
+                plan.role_updates.append({"id": mid, "role": membership.role})
+                log.add("team_membership.update", team_id, team_name, target=membership.email,
+                        before={"role": role}, after={"role": membership.role})
+                roles[membership.email] = membership.role
         else:
-            plan.new_members.append((m.email, m.role, m.since or joined_default))
-            log.add("team_membership.create", team_id, team_name, target=m.email,
-                    after={"role": m.role})
-            roles[m.email] = m.role
+            plan.new_members.append((membership.email, membership.role, membership.since or joined_default))
+            log.add("team_membership.create", team_id, team_name, target=membership.email,
+                    after={"role": membership.role})
+            roles[membership.email] = membership.role
     if not created:
-        demoted = {ids[m.email] for m in d.members if m.email in ids and m.role != "admin"}
+        demoted = {ids[membership.email] for membership in d.members if membership.email in ids and membership.role != "admin"}
         admins_left = sum(1 for acc, (_mid, role) in current.items()
                           if role == "admin" and acc not in demoted)
         admins_left += sum(1 for _e, role, _t in plan.new_members if role == "admin")
-        decision = decide_admins_left(t.name, admins_left)
+        decision = decide_admins_left(team_row.name, admins_left)
         if not decision.allowed:
             raise LastAdminRefused(
-                f"The import would leave {t.name} without an admin: keep at least one admin row.",
+                f"The import would leave {team_row.name} without an admin: keep at least one admin row.",
                 rule=decision.rule,
             )
 
     # Apps: names are unique across every team and account.
     existing: dict[str, tuple[int, int | None, bool]] = {}
     for chunk in _chunks([a.name for a in d.apps]):
-        for aid, name, team_id, locked in s.execute(
+        for aid, name, team_id, locked in session.execute(
             select(App.id, App.name, App.team_id, App.locked).where(App.name.in_(chunk))
         ).all():
             existing[name] = (aid, team_id, locked)
     for a in d.apps:
         if a.name in existing:
             aid, team_id, locked = existing[a.name]
-            if t is None or team_id != t.id:
+            if team_row is None or team_id != team_row.id:
                 raise Refused(
                     f"{a.where}.name: an app named {a.name} exists outside {team_name}: rename "
                     "the row or transfer that app into the team first."
@@ -682,18 +682,18 @@ def _plan(s: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
 
     # Grants: admins already have everything, so their rows are skipped, not refused.
     app_ids = plan.app_ids = dict(
-        s.execute(select(App.name, App.id).where(App.team_id == t.id)).all()
-    ) if t is not None else {}
+        session.execute(select(App.name, App.id).where(App.team_id == team_row.id)).all()
+    ) if team_row is not None else {}
     grants = {
         (app_id, acc): (gid, frozenset(
             p for p, held in (("view", True), ("deploy", dep), ("operate", op), ("manage", man))
             if held))
-        for gid, app_id, acc, dep, op, man in s.execute(
+        for gid, app_id, acc, dep, op, man in session.execute(
             select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
                    Grant.can_operate, Grant.can_manage)
-            .join(App, App.id == Grant.app_id).where(App.team_id == t.id)
+            .join(App, App.id == Grant.app_id).where(App.team_id == team_row.id)
         ).all()
-    } if t is not None else {}
+    } if team_row is not None else {}
     new_app_names = {a["name"] for a in plan.new_apps}
     for a in d.access:
         if a.app not in app_ids and a.app not in new_app_names:

@@ -175,41 +175,41 @@ class KeyRow:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _team(s: Session, name: str) -> Team:
-    team = s.scalars(select(Team).where(Team.name == name)).first()
+def _team(session: Session, name: str) -> Team:
+    team = session.scalars(select(Team).where(Team.name == name)).first()
     if team is None:
         raise NotFound(f"Team {name} not found: run 'teamaccess teams' to see your teams.")
     return team
 
 
-def _me(s: Session, email: str) -> Account | None:
-    return s.scalars(select(Account).where(Account.email == email)).first()
+def _me(session: Session, email: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.email == email)).first()
 
 
-def _relation(s: Session, team: Team, me: Account | None) -> tuple[Relation, Membership | None]:
-    if me is None:
+def _relation(session: Session, team: Team, actor_account: Account | None) -> tuple[Relation, Membership | None]:
+    if actor_account is None:
         return Relation.OUTSIDER, None
-    m = s.scalars(
-        select(Membership).where(Membership.team_id == team.id, Membership.account_id == me.id)
+    membership = session.scalars(
+        select(Membership).where(Membership.team_id == team.id, Membership.account_id == actor_account.id)
     ).first()
-    if m is not None:
-        return Relation(m.role), m
-    granted = s.scalar(
+    if membership is not None:
+        return Relation(membership.role), membership
+    granted = session.scalar(
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == me.id)
+        .where(App.team_id == team.id, Grant.account_id == actor_account.id)
     )
     return relation(None, bool(granted)), None
 
 
-def _require(s: Session, team: Team, actor: str, action: TeamAction):
-    me = _me(s, actor)
-    rel, m = _relation(s, team, me)
+def _require(session: Session, team: Team, actor: str, action: TeamAction):
+    actor_account = _me(session, actor)
+    rel, membership = _relation(session, team, actor_account)
     d = decide_team(action, team.name, rel)
     if not d.allowed:
         raise Refused(d.reason, rule=d.rule)
-    return me, rel, m
+    return actor_account, rel, membership
 
 
 def _perm_tuple(perms) -> tuple[str, ...]:
@@ -250,23 +250,23 @@ def _grant_perms(*held: bool) -> frozenset[str]:
 
 def teams(db: Database, actor: str) -> list[TeamRow]:
     """The teams the actor belongs to (as a user or a collaborator), sorted by name."""
-    with db.read() as s:
-        me = _me(s, actor)
-        if me is None:
+    with db.read() as session:
+        actor_account = _me(session, actor)
+        if actor_account is None:
             return []
         rows = {
             name: role
-            for name, role in s.execute(
+            for name, role in session.execute(
                 select(Team.name, Membership.role)
                 .join(Membership, Membership.team_id == Team.id)
-                .where(Membership.account_id == me.id)
+                .where(Membership.account_id == actor_account.id)
             )
         }
-        for (name,) in s.execute(
+        for (name,) in session.execute(
             select(Team.name)
             .join(App, App.team_id == Team.id)
             .join(Grant, Grant.app_id == App.id)
-            .where(Grant.account_id == me.id)
+            .where(Grant.account_id == actor_account.id)
             .distinct()
         ):
             rows.setdefault(name, COLLABORATOR)
@@ -275,30 +275,30 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
 
 def relation_to(db: Database, actor: str, team: str) -> Relation:
     """The actor's column in the SPEC's team table for ``team``."""
-    with db.read() as s:
-        return _relation(s, _team(s, team), _me(s, actor))[0]
+    with db.read() as session:
+        return _relation(session, _team(session, team), _me(session, actor))[0]
 
 
 def account(db: Database, email: str) -> Account | None:
     """The account with this email, if any."""
-    with db.read() as s:
-        return _me(s, email)
+    with db.read() as session:
+        return _me(session, email)
 
 
 def account_by_login(db: Database, login: str) -> Account | None:
     """The account bound to an OS login, if any."""
-    with db.read() as s:
-        return s.scalars(select(Account).where(Account.os_login == login)).first()
+    with db.read() as session:
+        return session.scalars(select(Account).where(Account.os_login == login)).first()
 
 
 def binding_lapsed(db: Database, account: Account) -> str | None:
     """Why ``account``'s login binding can't be used now (its authorizer lost authority over the
     account: policy.decide_delegated_use), or None when it can."""
-    with db.read() as s:
-        fresh = s.get(Account, account.id)
+    with db.read() as session:
+        fresh = session.get(Account, account.id)
         if fresh is None:
             return None
-        decision = delegated_use(s, fresh, fresh.os_login_by, "binding")
+        decision = delegated_use(session, fresh, fresh.os_login_by, "binding")
         return None if decision else decision.reason
 
 
@@ -308,25 +308,25 @@ def team_keys(db: Database, names: Iterable[str]) -> dict[str, tuple[int, dateti
     wanted = list(names)
     if not wanted:
         return {}
-    with db.read() as s:
-        return {name: (key, created) for name, key, created in s.execute(
+    with db.read() as session:
+        return {name: (key, created) for name, key, created in session.execute(
             select(Team.name, Team.id, Team.created_at).where(Team.name.in_(wanted)))}
 
 
 def grant_times(db: Database, actor: str, app: str) -> dict[str, datetime]:
     """When each explicit grant on ``app`` was made, by email, for whoever may see its access
     (as :func:`app_access`); the times ``access --json`` shows as ``created_at``."""
-    with db.read() as s:
-        a, facts, _team = _load_app(s, app)
-        mine = _standing(s, a, actor, _me(s, actor))
+    with db.read() as session:
+        app_row, facts, _team = _load_app(session, app)
+        mine = _standing(session, app_row, actor, _me(session, actor))
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
         d = decide_app(AppAction.VIEW, facts, mine)
         if not d.allowed:
             raise Refused(d.reason, rule=d.rule)
-        return dict(s.execute(select(Account.email, Grant.created_at)
-                              .join(Grant, Grant.account_id == Account.id)
-                              .where(Grant.app_id == a.id)).all())
+        return dict(session.execute(select(Account.email, Grant.created_at)
+                                    .join(Grant, Grant.account_id == Account.id)
+                                    .where(Grant.app_id == app_row.id)).all())
 
 
 # -- roster ----------------------------------------------------------------------------------
@@ -354,17 +354,17 @@ def roster(
     like = None
     if text:
         like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    with db.read() as s:
-        t = _team(s, team)
-        _require(s, t, actor, TeamAction.LIST_MEMBERS)
-        conn = s.connection()
+    with db.read() as session:
+        team_row = _team(session, team)
+        _require(session, team_row, actor, TeamAction.LIST_MEMBERS)
+        conn = session.connection()
         users: list[MemberRow] = []
         if wanted != COLLABORATOR:
             stmt = (
                 select(Account.email, Account.name, Membership.role, Account.mfa_enabled,
                        Membership.created_at)
                 .join(Membership, Membership.account_id == Account.id)
-                .where(Membership.team_id == t.id)
+                .where(Membership.team_id == team_row.id)
                 .order_by(Account.email)
             )
             if wanted:
@@ -388,7 +388,7 @@ def roster(
             # A full first page of team users ends at some email: no collaborator after it can
             # be on that page, and reading only up to it keeps the first page cheap at 10k.
             upto = users[-1].email if limit is not None and len(users) >= limit else None
-            collaborators = _collaborators(conn, t, no_mfa_only, like, upto)
+            collaborators = _collaborators(conn, team_row, no_mfa_only, like, upto)
         if not collaborators:
             return users
         merged = sorted(users + collaborators, key=lambda row: row.email)
@@ -398,17 +398,17 @@ def roster(
 _TEAM_ROLES = ROLES
 
 
-def _collaborators(conn, t: Team, no_mfa_only: bool, like: str | None,
+def _collaborators(conn, team_row: Team, no_mfa_only: bool, like: str | None,
                    upto: str | None = None) -> list[MemberRow]:
     """The team's collaborators, each with the apps they hold, in one read of their grants."""
     member = select(Membership.id).where(
-        Membership.team_id == t.id, Membership.account_id == Account.id
+        Membership.team_id == team_row.id, Membership.account_id == Account.id
     )
     stmt = (
         select(Account.email, Account.name, Account.mfa_enabled, App.name, Grant.created_at)
         .join(Grant, Grant.account_id == Account.id)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == t.id, ~exists(member))
+        .where(App.team_id == team_row.id, ~exists(member))
         .order_by(Account.email, App.name)
     )
     if upto is not None:
@@ -442,8 +442,8 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
     Without: the actor's personal apps, the apps of every team they belong to, and every app
     they hold a grant on.
     """
-    with db.read() as s:
-        me = _me(s, actor)
+    with db.read() as session:
+        actor_account = _me(session, actor)
         owner = aliased(Account)
         base = (
             select(App.id, App.name, App.team_id, App.locked, App.locked_at, Team.name,
@@ -452,47 +452,47 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
             .outerjoin(owner, owner.id == App.owner_account_id)
         )
         if team is not None:
-            t = _team(s, team)
-            _, rel, _m = _require(s, t, actor, TeamAction.LIST_APPS)
-            stmt = base.where(App.team_id == t.id)
+            team_row = _team(session, team)
+            _, rel, _m = _require(session, team_row, actor, TeamAction.LIST_APPS)
+            stmt = base.where(App.team_id == team_row.id)
             if rel is Relation.COLLABORATOR:
                 stmt = stmt.where(
-                    App.id.in_(select(Grant.app_id).where(Grant.account_id == me.id))
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id))
                 )
         else:
-            if me is None:
+            if actor_account is None:
                 return []
             stmt = base.where(
                 or_(
-                    App.owner_account_id == me.id,
+                    App.owner_account_id == actor_account.id,
                     App.team_id.in_(
-                        select(Membership.team_id).where(Membership.account_id == me.id)
+                        select(Membership.team_id).where(Membership.account_id == actor_account.id)
                     ),
-                    App.id.in_(select(Grant.app_id).where(Grant.account_id == me.id)),
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id)),
                 )
             )
-        found = s.connection().execute(stmt.order_by(App.name)).all()
-        return _app_rows(s, me, actor, found)
+        found = session.connection().execute(stmt.order_by(App.name)).all()
+        return _app_rows(session, actor_account, actor, found)
 
 
-def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]:
+def _app_rows(session: Session, actor_account: Account | None, actor: str, found) -> list[AppRow]:
     """AppRows for ``(id, name, team_id, locked, locked_at, team, owner, created_at)`` rows."""
     memberships: dict[int, tuple[str, datetime]] = {}
     grants: dict[int, tuple[frozenset[str], str]] = {}
-    if me is not None:
-        conn = s.connection()
+    if actor_account is not None:
+        conn = session.connection()
         memberships = {
             team_id: (role, since)
             for team_id, role, since in conn.execute(
                 select(Membership.team_id, Membership.role, Membership.created_at)
-                .where(Membership.account_id == me.id)
+                .where(Membership.account_id == actor_account.id)
             )
         }
         grants = {
             app_id: (_grant_perms(*flags), origin)
             for app_id, *flags, origin in conn.execute(
                 select(Grant.app_id, *_GRANT_FLAGS, Grant.origin)
-                .where(Grant.account_id == me.id)
+                .where(Grant.account_id == actor_account.id)
             )
         }
     # The actor's standing is the same on most apps of a team, so each distinct
@@ -501,47 +501,47 @@ def _app_rows(s: Session, me: Account | None, actor: str, found) -> list[AppRow]
     decided: dict[tuple, tuple[str, ...]] = {}
     rows = []
     for app_id, name, team_id, locked, locked_at, team_name, owner_email, created in found:
-        m = memberships.get(team_id) if team_id is not None else None
-        g = grants.get(app_id)
-        key = (team_name, owner_email, locked, locked_at, m, g)
+        membership = memberships.get(team_id) if team_id is not None else None
+        grant_row = grants.get(app_id)
+        key = (team_name, owner_email, locked, locked_at, membership, grant_row)
         perms = decided.get(key)
         if perms is None:
             eff = effective_permissions(
                 AppFacts(name, team_name, owner_email, locked, locked_at),
-                Standing(actor, m[0] if m else None, m[1] if m else None,
-                         g[0] if g else None, g[1] if g else None),
+                Standing(actor, membership[0] if membership else None, membership[1] if membership else None,
+                         grant_row[0] if grant_row else None, grant_row[1] if grant_row else None),
             )
             perms = decided[key] = _perm_tuple(eff.permissions)
         rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms, app_id, created))
     return rows
 
 
-def _load_app(s: Session, name: str) -> tuple[App, AppFacts, Team | None]:
-    app = s.scalars(select(App).where(App.name == name)).first()
+def _load_app(session: Session, name: str) -> tuple[App, AppFacts, Team | None]:
+    app = session.scalars(select(App).where(App.name == name)).first()
     if app is None:
         raise NotFound(f"Couldn't find that app: {name}. Run 'teamaccess apps' to list yours.")
-    team = s.get(Team, app.team_id) if app.team_id is not None else None
-    owner = s.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
+    team = session.get(Team, app.team_id) if app.team_id is not None else None
+    owner = session.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
     facts = AppFacts(app.name, team.name if team else None, owner.email if owner else None,
                      app.locked, app.locked_at)
     return app, facts, team
 
 
-def _standing(s: Session, app: App, email: str, acct: Account | None) -> Standing:
+def _standing(session: Session, app: App, email: str, acct: Account | None) -> Standing:
     if acct is None:
         return Standing(email)
-    m = None
+    membership = None
     if app.team_id is not None:
-        m = s.scalars(
+        membership = session.scalars(
             select(Membership).where(
                 Membership.team_id == app.team_id, Membership.account_id == acct.id
             )
         ).first()
-    g = s.scalars(
+    grant_row = session.scalars(
         select(Grant).where(Grant.app_id == app.id, Grant.account_id == acct.id)
     ).first()
-    return Standing(email, m.role if m else None, m.created_at if m else None,
-                    g.permissions if g else None, g.origin if g else None)
+    return Standing(email, membership.role if membership else None, membership.created_at if membership else None,
+                    grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None)
 
 
 def _sources(eff: Effective) -> tuple[tuple[str, tuple[str, ...], str], ...]:
@@ -557,10 +557,10 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
     ``limit`` returns only the first rows of that list, reading (and deciding) only about as
     many accounts, so a first page costs the same on a team of 100,000 as on one of 100.
     """
-    with db.read() as s:
-        a, facts, team = _load_app(s, app)
-        me = _me(s, actor)
-        mine = _standing(s, a, actor, me)
+    with db.read() as session:
+        app_row, facts, team = _load_app(session, app)
+        actor_account = _me(session, actor)
+        mine = _standing(session, app_row, actor, actor_account)
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
         d = decide_app(AppAction.VIEW, facts, mine)
@@ -569,16 +569,16 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         my_eff = effective_permissions(facts, mine)
         visible = users_visible_to(mine.role)
         # Plain columns, not ORM objects: this pane lists every user of a 10,000-user team.
-        conn = s.connection()
+        conn = session.connection()
         # With a limit, only the first accounts (by email) that might be listed are read: a few
         # more than the limit, as some of them may end up with nothing.
         first: list[str] | None = None
         if limit is not None:
-            first = _access_candidates(conn, a, team, visible, limit * 2 + 8)
+            first = _access_candidates(conn, app_row, team, visible, limit * 2 + 8)
         grants_stmt = (
             select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
             .join(Account, Account.id == Grant.account_id)
-            .where(Grant.app_id == a.id)
+            .where(Grant.app_id == app_row.id)
         )
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
@@ -589,12 +589,12 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         # email -> (role, raw start of the membership, mfa, began before the lock)
         members: dict[str, tuple[str, object, bool, bool]] = {}
         if team is not None:
-            if a.locked:
+            if app_row.locked:
                 # Whether each membership began before the lock is all that matters; SQL says so
                 # for every row, and only the few rows that stand for a distinct standing get
                 # their timestamp parsed (parsing 10,000 of them costs more than the rest).
                 since_col = type_coerce(Membership.created_at, String)
-                kept_col = Membership.created_at < a.locked_at
+                kept_col = Membership.created_at < app_row.locked_at
             else:  # on an unlocked app, when a membership began doesn't matter
                 since_col, kept_col = literal(None), literal(False)
             stmt = (
@@ -602,16 +602,16 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 .join(Membership, Membership.account_id == Account.id)
                 .where(Membership.team_id == team.id)
             )
-            if a.locked:
+            if app_row.locked:
                 # Only admins and those who joined before the lock get anything from the team.
                 stmt = stmt.where(
-                    or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at,
+                    or_(Membership.role == Role.ADMIN, Membership.created_at < app_row.locked_at,
                         Membership.account_id.in_(
-                            select(Grant.account_id).where(Grant.app_id == a.id)
+                            select(Grant.account_id).where(Grant.app_id == app_row.id)
                         ))
                 )
             if not visible.everyone:
-                stmt = stmt.where(_visible_members(visible, a))
+                stmt = stmt.where(_visible_members(visible, app_row))
             if first is not None:
                 # By account id within the team's (team_id, account_id) index: filtering the
                 # emails alone let SQLite walk every membership of the team (tests/bench/RESULTS.md).
@@ -620,7 +620,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
             members = {e: (r, c, mfa, bool(k)) for e, r, c, mfa, k in conn.execute(stmt).all()}
         rows = []
         if facts.team is None and facts.owner:
-            owner_acct = _me(s, facts.owner)
+            owner_acct = _me(session, facts.owner)
             eff = effective_permissions(facts, Standing(facts.owner))
             rows.append(AccessRow(facts.owner, None, bool(owner_acct and owner_acct.mfa_enabled),
                                   _perm_tuple(eff.permissions), _sources(eff), None))
@@ -659,30 +659,30 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                                   whole.rows[:limit], whole.app_id, whole.app_created_at)
             rows = rows[:limit]
         return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows),
-                          a.id, a.created_at)
+                          app_row.id, app_row.created_at)
 
 
-def _visible_members(visible: UsersVisible, a: App):  # type: ignore[no-untyped-def]
+def _visible_members(visible: UsersVisible, app_row: App):  # type: ignore[no-untyped-def]
     """SQL for ``visible.shows(role, holds_grant)`` on a Membership row of ``a``'s team."""
     either = [Membership.role.in_(sorted(visible.roles))]
     if visible.grant_holders:
-        either.append(Membership.account_id.in_(select(Grant.account_id).where(Grant.app_id == a.id)))
+        either.append(Membership.account_id.in_(select(Grant.account_id).where(Grant.app_id == app_row.id)))
     return or_(*either)
 
 
-def _access_candidates(conn, a: App, team: Team | None, visible: UsersVisible,
+def _access_candidates(conn, app_row: App, team: Team | None, visible: UsersVisible,
                        count: int) -> list[str]:
     """The first ``count`` emails, sorted, of a superset of the accounts :func:`app_access`
     lists: grant holders, and on a team app the team users who may get something from it."""
     parts = [select(Account.email.label("email"))
-             .join(Grant, Grant.account_id == Account.id).where(Grant.app_id == a.id)]
+             .join(Grant, Grant.account_id == Account.id).where(Grant.app_id == app_row.id)]
     if team is not None:
         belongs = [Membership.account_id == Account.id, Membership.team_id == team.id]
         if not visible.everyone:
             # A superset is enough here: grant holders come from the first part already.
             belongs.append(Membership.role.in_(sorted(visible.roles)))
-        elif a.locked:
-            belongs.append(or_(Membership.role == Role.ADMIN, Membership.created_at < a.locked_at))
+        elif app_row.locked:
+            belongs.append(or_(Membership.role == Role.ADMIN, Membership.created_at < app_row.locked_at))
         # EXISTS rather than a join: the database can then walk the accounts in email order
         # and stop after ``count`` members, where a join reads every membership of the team
         # and sorts them (timings in tests/bench/RESULTS.md).
@@ -700,25 +700,25 @@ def may(db: Database, actor: str, app: str, action: AppAction) -> bool:
     Only a hint (the operation decides again, in its own transaction): a face uses it to skip
     a confirmation that would be followed by a refusal anyway, so the refusal is logged.
     """
-    with db.read() as s:
+    with db.read() as session:
         try:
-            a, facts, _team_ = _load_app(s, app)
+            app_row, facts, _team_ = _load_app(session, app)
         except NotFound:
             return False
-        mine = _standing(s, a, actor, _me(s, actor))
+        mine = _standing(session, app_row, actor, _me(session, actor))
         return not is_stranger(facts, mine) and decide_app(action, facts, mine).allowed
 
 
 def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
     """access:why: for each permission, whether ``email`` holds it on ``app`` and why (not)."""
     who = validate.email(email)
-    with db.read() as s:
-        a, facts, _team_ = _load_app(s, app)
-        me = _me(s, actor)
-        mine = _standing(s, a, actor, me)
+    with db.read() as session:
+        app_row, facts, _team_ = _load_app(session, app)
+        actor_account = _me(session, actor)
+        mine = _standing(session, app_row, actor, actor_account)
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
-        standing = _standing(s, a, who, _me(s, who)) if who != actor else mine
+        standing = _standing(session, app_row, who, _me(session, who)) if who != actor else mine
         if who != actor:
             d = decide_app(AppAction.VIEW, facts, mine)
             if not d.allowed:
@@ -749,45 +749,45 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
     ask about themselves).
     """
     who = validate.email(email)
-    with db.read() as s:
-        t = _team(s, team)
-        me = _me(s, actor)
-        rel, _m = _relation(s, t, me)
+    with db.read() as session:
+        team_row = _team(session, team)
+        actor_account = _me(session, actor)
+        rel, _m = _relation(session, team_row, actor_account)
         if who != actor:
-            d = decide_team(TeamAction.LIST_MEMBERS, t.name, rel)
+            d = decide_team(TeamAction.LIST_MEMBERS, team_row.name, rel)
             if not d.allowed:
                 raise Refused(d.reason, rule=d.rule)
-        target = _me(s, who)
+        target = _me(session, who)
         if target is None:
             raise NotFound(f"No account {who}: check the email, or add them with members:add.")
-        found = s.execute(select(App, Team.name).join(Team, Team.id == App.team_id)
-                          .where(App.team_id == t.id).order_by(App.name)).all()
-        tm = s.scalars(select(Membership).where(Membership.team_id == t.id,
-                                                Membership.account_id == target.id)).first()
-        tg = {g.app_id: g for g in s.scalars(select(Grant).join(App, App.id == Grant.app_id)
-                                              .where(App.team_id == t.id,
-                                                     Grant.account_id == target.id))}
+        found = session.execute(select(App, Team.name).join(Team, Team.id == App.team_id)
+                                .where(App.team_id == team_row.id).order_by(App.name)).all()
+        tm = session.scalars(select(Membership).where(Membership.team_id == team_row.id,
+                                                      Membership.account_id == target.id)).first()
+        tg = {grant_row.app_id: grant_row for grant_row in session.scalars(select(Grant).join(App, App.id == Grant.app_id)
+                                                                           .where(App.team_id == team_row.id,
+                                                                                  Grant.account_id == target.id))}
         mg = {}
-        if me is not None and who != actor:
-            mg = {g.app_id: g for g in s.scalars(select(Grant).join(App, App.id == Grant.app_id)
-                                                  .where(App.team_id == t.id,
-                                                         Grant.account_id == me.id))}
+        if actor_account is not None and who != actor:
+            mg = {grant_row.app_id: grant_row for grant_row in session.scalars(select(Grant).join(App, App.id == Grant.app_id)
+                                                                               .where(App.team_id == team_row.id,
+                                                                                      Grant.account_id == actor_account.id))}
         out = []
-        for a, team_name in found:
-            facts = AppFacts(a.name, team_name, None, a.locked, a.locked_at)
+        for app_row, team_name in found:
+            facts = AppFacts(app_row.name, team_name, None, app_row.locked, app_row.locked_at)
             if who != actor and rel is not Relation.ADMIN:
-                g = mg.get(a.id)
+                grant_row = mg.get(app_row.id)
                 mine = Standing(actor, _m.role if _m else None, _m.created_at if _m else None,
-                                g.permissions if g else None)
+                                grant_row.permissions if grant_row else None)
                 if Permission.VIEW not in effective_permissions(facts, mine).permissions:
                     continue
-            g = tg.get(a.id)
+            grant_row = tg.get(app_row.id)
             eff = effective_permissions(facts, Standing(
                 who, tm.role if tm else None, tm.created_at if tm else None,
-                g.permissions if g else None, g.origin if g else None))
+                grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None))
             if eff.permissions:
-                out.append((AppRow(a.name, team_name, None, a.locked, a.locked_at,
-                                   _perm_tuple(eff.permissions), a.id, a.created_at),
+                out.append((AppRow(app_row.name, team_name, None, app_row.locked, app_row.locked_at,
+                                   _perm_tuple(eff.permissions), app_row.id, app_row.created_at),
                             _sources(eff)))
         return out
 
@@ -797,32 +797,32 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
 
 def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
     """The dynos and add-ons of the team's apps, sorted by app then kind and name."""
-    with db.read() as s:
-        t = _team(s, team)
-        _require(s, t, actor, TeamAction.VIEW_RESOURCES)
+    with db.read() as session:
+        team_row = _team(session, team)
+        _require(session, team_row, actor, TeamAction.VIEW_RESOURCES)
         stmt = (
             select(App.name, Resource.kind, Resource.name, Resource.plan, Resource.quantity,
                    Resource.monthly_cents, Resource.id, App.created_at)
             .join(App, App.id == Resource.app_id)
-            .where(App.team_id == t.id)
+            .where(App.team_id == team_row.id)
             .order_by(App.name, Resource.kind, Resource.name)
         )
-        return [ResourceRow(*row) for row in s.execute(stmt)]
+        return [ResourceRow(*row) for row in session.execute(stmt)]
 
 
 def billing(db: Database, actor: str, team: str) -> list[BillingRow]:
     """Monthly cost per team app (admins only), sorted by app; sum them for the total."""
-    with db.read() as s:
-        t = _team(s, team)
-        _require(s, t, actor, TeamAction.BILLING)
+    with db.read() as session:
+        team_row = _team(session, team)
+        _require(session, team_row, actor, TeamAction.BILLING)
         stmt = (
             select(App.name, func.coalesce(func.sum(Resource.monthly_cents * Resource.quantity), 0))
             .outerjoin(Resource, Resource.app_id == App.id)
-            .where(App.team_id == t.id)
+            .where(App.team_id == team_row.id)
             .group_by(App.name)
             .order_by(App.name)
         )
-        return [BillingRow(name, int(total)) for name, total in s.execute(stmt)]
+        return [BillingRow(name, int(total)) for name, total in session.execute(stmt)]
 
 
 def audit(
@@ -841,18 +841,18 @@ def audit(
     account events (MFA, bindings, refused ``--as``) of accounts that were the team's users when
     the event happened. Adding an account to one's own team shows nothing of its past.
     """
-    with db.read() as s:
-        t = _team(s, team)
-        _require(s, t, actor, TeamAction.READ_AUDIT)
+    with db.read() as session:
+        team_row = _team(session, team)
+        _require(session, team_row, actor, TeamAction.READ_AUDIT)
         was_member = exists().where(
             Account.email == AuditEvent.target_email,
             Membership.account_id == Account.id,
-            Membership.team_id == t.id,
+            Membership.team_id == team_row.id,
             Membership.created_at <= AuditEvent.at,
         )
         stmt = select(AuditEvent).where(
             or_(
-                AuditEvent.team_id == t.id,
+                AuditEvent.team_id == team_row.id,
                 AuditEvent.team_id.is_(None)
                 & AuditEvent.action.startswith("account.")
                 & was_member,
@@ -872,39 +872,39 @@ def audit(
                      e.target_email, json.loads(e.before) if e.before else None,
                      json.loads(e.after) if e.after else None, e.outcome, e.reason,
                      e.actor_key, e.actor_peer)
-            for e in s.scalars(stmt)
+            for e in session.scalars(stmt)
         ]
 
 
 def audit_count(db: Database) -> int:
     """How many audit events there are in all (for tests and the stress check)."""
-    with db.read() as s:
-        return s.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
 # -- SSH keys --------------------------------------------------------------------------------
 
 
-def act_for_facts(s: Session, me: Account | None, account: Account) -> dict[str, object]:
+def act_for_facts(session: Session, actor_account: Account | None, account: Account) -> dict[str, object]:
     """What decide_act_for needs: the teams ``me`` administers, ``account``'s teams and apps."""
     administers: set[str] = set()
-    if me is not None:
-        administers = set(s.scalars(
+    if actor_account is not None:
+        administers = set(session.scalars(
             select(Team.name).join(Membership, Membership.team_id == Team.id)
-            .where(Membership.account_id == me.id, Membership.role == "admin")))
-    teams = set(s.scalars(
+            .where(Membership.account_id == actor_account.id, Membership.role == "admin")))
+    teams = set(session.scalars(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .where(Membership.account_id == account.id)))
-    teams |= set(s.scalars(
+    teams |= set(session.scalars(
         select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
         .where(Grant.account_id == account.id)))
-    personal = tuple(s.scalars(
+    personal = tuple(session.scalars(
         select(App.name).where(App.owner_account_id == account.id).order_by(App.name)))
     return {"administers": frozenset(administers), "target_teams": frozenset(teams),
             "target_personal_apps": personal}
 
 
-def delegated_use(s: Session, account: Account, authorizer: str | None, what: str):
+def delegated_use(session: Session, account: Account, authorizer: str | None, what: str):
     """policy.decide_delegated_use for ``account``'s key or binding authorized by ``authorizer``.
 
     Two queries at most: the account's teams (memberships and grant teams, as
@@ -913,12 +913,12 @@ def delegated_use(s: Session, account: Account, authorizer: str | None, what: st
     if authorizer is None or authorizer == account.email:
         return decide_delegated_use(account.email, authorizer, authorizer_admin_of=frozenset(),
                                     account_teams=frozenset(), what=what)
-    teams = frozenset(s.scalars(union(
+    teams = frozenset(session.scalars(union(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .where(Membership.account_id == account.id),
         select(Team.name).join(App, App.team_id == Team.id).join(Grant, Grant.app_id == App.id)
         .where(Grant.account_id == account.id))))
-    admin_of = frozenset(s.scalars(
+    admin_of = frozenset(session.scalars(
         select(Team.name).join(Membership, Membership.team_id == Team.id)
         .join(Account, Account.id == Membership.account_id)
         .where(Account.email == authorizer, Membership.role == "admin")))
@@ -933,8 +933,8 @@ def account_for_key(db: Database, fingerprint: str) -> str | None:
     works only while its creator still has authority over the account
     (policy.decide_delegated_use): three queries at most, one for the account's own keys.
     """
-    with db.read() as s:
-        row = s.execute(
+    with db.read() as session:
+        row = session.execute(
             select(Account, SshKey.created_by)
             .join(SshKey, SshKey.account_id == Account.id)
             .where(SshKey.fingerprint == fingerprint)
@@ -942,31 +942,31 @@ def account_for_key(db: Database, fingerprint: str) -> str | None:
         if row is None:
             return None
         account, created_by = row
-        if not delegated_use(s, account, created_by, "key"):
+        if not delegated_use(session, account, created_by, "key"):
             return None
         return account.email
 
 
-def _admin_of_a_team_of(s: Session, actor: str, account: str) -> bool:
+def _admin_of_a_team_of(session: Session, actor: str, account: str) -> bool:
     """Whether ``actor`` administers a team ``account`` is in (or holds a grant of)."""
-    me, target = _me(s, actor), _me(s, account)
-    if me is None or target is None:
+    actor_account, target = _me(session, actor), _me(session, account)
+    if actor_account is None or target is None:
         return False
-    facts = act_for_facts(s, me, target)
+    facts = act_for_facts(session, actor_account, target)
     return bool(facts["administers"] & facts["target_teams"])  # type: ignore[operator]
 
 
-def key_decision_to_remove(s: Session, actor: str, key: SshKey, account: Account):
+def key_decision_to_remove(session: Session, actor: str, key: SshKey, account: Account):
     """policy.decide_remove_key: the keys rule, or an admin of a team of the account removing
     a key whose creator lost authority over it."""
-    act_for = key_decision(s, actor, account.email, "remove a key of")
+    act_for = key_decision(session, actor, account.email, "remove a key of")
     if act_for:
         return act_for
-    facts = act_for_facts(s, _me(s, actor), account)
+    facts = act_for_facts(session, _me(session, actor), account)
     return decide_remove_key(
         act_for, actor_admin_of=facts["administers"],  # type: ignore[arg-type]
         account_teams=facts["target_teams"],  # type: ignore[arg-type]
-        key_suspended=not delegated_use(s, account, key.created_by, "key"))
+        key_suspended=not delegated_use(session, account, key.created_by, "key"))
 
 
 def key_rule(db: Database, actor: str, account: str):
@@ -976,19 +976,19 @@ def key_rule(db: Database, actor: str, account: str):
     decides again when the key is added.
     """
     me_email, who = validate.email(actor), validate.email(account)
-    with db.read() as s:
-        return key_decision(s, me_email, who, "add a key to")
+    with db.read() as session:
+        return key_decision(session, me_email, who, "add a key to")
 
 
-def key_decision(s: Session, actor: str, account: str, doing: str):
+def key_decision(session: Session, actor: str, account: str, doing: str):
     """The one place the keys rule is asked (ops and these reads): may ``actor`` manage the
     SSH keys of ``account``? The rule itself is :func:`policy.decide_act_for`."""
-    target = _me(s, account)
+    target = _me(session, account)
     if account == actor or target is None:
         # Someone unknown: refused like an account in none of your teams (which it is).
         return decide_act_for(actor, account, doing=doing, administers=frozenset({"-"}),
                               target_teams=frozenset())
-    return decide_act_for(actor, account, doing=doing, **act_for_facts(s, _me(s, actor), target))
+    return decide_act_for(actor, account, doing=doing, **act_for_facts(session, _me(session, actor), target))
 
 
 def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
@@ -998,24 +998,24 @@ def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
     """
     me_email = validate.email(actor)
     who = validate.email(account) if account is not None else me_email
-    with db.read() as s:
+    with db.read() as session:
         allowed = True
         if who != me_email:
-            decision = key_decision(s, me_email, who, "list the keys of")
+            decision = key_decision(session, me_email, who, "list the keys of")
             if not decision.allowed:
                 # An admin of one of the account's teams sees its suspended keys (to remove
                 # them), nothing else.
-                if not _admin_of_a_team_of(s, me_email, who):
+                if not _admin_of_a_team_of(session, me_email, who):
                     raise Refused(decision.reason, rule=decision.rule)
                 allowed = False
-        target = _me(s, who)
+        target = _me(session, who)
         if target is None:
             return []
-        rows = s.execute(
+        rows = session.execute(
             select(SshKey).where(SshKey.account_id == target.id).order_by(SshKey.created_at, SshKey.id)
         ).scalars()
         rows = list(rows)
-        lapsed = {by: delegated_use(s, target, by, "key") for by in {k.created_by for k in rows}}
+        lapsed = {by: delegated_use(session, target, by, "key") for by in {k.created_by for k in rows}}
         return [
             KeyRow(k.id, who, k.fingerprint, k.key_type, k.public_key, k.comment,
                    _as_utc(k.created_at) or k.created_at, k.created_by,

@@ -60,10 +60,10 @@ class AccessView(TableView):
         self._decided: dict[str, bool | None] = {}
 
     def fetch(self) -> Any:
-        return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name)
+        return queries.app_access(self.dashboard.db, self.dashboard.actor.email, self.app_name)
 
     def fetch_first(self) -> Any | None:
-        return queries.app_access(self.ta.db, self.ta.actor.email, self.app_name,
+        return queries.app_access(self.dashboard.db, self.dashboard.actor.email, self.app_name,
                                   limit=self.window)
 
     def listed(self, items: Any) -> list[Any]:
@@ -75,7 +75,7 @@ class AccessView(TableView):
 
     def after_load(self) -> None:
         self.screen.show_summary(self.view if self.refusal is None else None, self.refusal)  # type: ignore[attr-defined]
-        self.ta.show_access()  # the first rows (or the refusal) are in: the pane may appear
+        self.dashboard.show_access()  # the first rows (or the refusal) are in: the pane may appear
 
     def key(self, item: queries.AccessRow) -> str:
         return item.email
@@ -166,65 +166,65 @@ class AccessView(TableView):
                   ("explicit grant", " ".join(row.grant) if row.grant else "none")]
         fields += [(f"why: {source}", f"{' '.join(perms)}  ({detail})")
                    for source, perms, detail in row.sources]
-        self.ta.push_screen(HelpScreen(f"{row.email} on {self.app_name}",
-                                       [(k, clean(v)) for k, v in fields]))
+        self.dashboard.push_screen(HelpScreen(f"{row.email} on {self.app_name}",
+                                              [(k, clean(v)) for k, v in fields]))
 
     def action_grant(self) -> None:
         """Grant an account access."""
-        ta, app = self.ta, self.app_name
+        dashboard, app = self.dashboard, self.app_name
 
         def grant(values: dict[str, Any]) -> ops.GrantChange:
-            return ops.grant_access(ta.db, ta.actor, app, values["email"], values["permissions"])
+            return ops.grant_access(dashboard.db, dashboard.actor, app, values["email"], values["permissions"])
 
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
-                ta.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed(focus=change.email)
+                dashboard.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
+                dashboard.data_changed(focus=change.email)
 
-        ta.push_screen(GrantDialog(app, grant), done)
+        dashboard.push_screen(GrantDialog(app, grant), done)
 
     def action_change(self) -> None:
         """Change the selected account's grant."""
         row = self.selected()
         if row is None or row.grant is None:
-            self.ta.report("Choose an account that holds an explicit grant.", error=True)
+            self.dashboard.report("Choose an account that holds an explicit grant.", error=True)
             return
-        ta, app = self.ta, self.app_name
+        dashboard, app = self.dashboard, self.app_name
 
         def change(values: dict[str, Any]) -> ops.GrantChange:
-            return ops.update_access(ta.db, ta.actor, app, row.email, values["permissions"])
+            return ops.update_access(dashboard.db, dashboard.actor, app, row.email, values["permissions"])
 
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
-                ta.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
-                ta.data_changed(focus=change.email)
+                dashboard.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
+                dashboard.data_changed(focus=change.email)
 
-        ta.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
+        dashboard.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
 
     def action_revoke(self) -> None:
         """Confirm, then revoke the selected account's grant."""
         row = self.selected()
         if row is None or row.grant is None:
-            self.ta.report("Choose an account that holds an explicit grant.", error=True)
+            self.dashboard.report("Choose an account that holds an explicit grant.", error=True)
             return
-        ta, app = self.ta, self.app_name
+        dashboard, app = self.dashboard, self.app_name
         body = Text(f"{clean(row.email)} loses the explicit grant ({', '.join(row.grant)}) on "
                     f"{clean(app)}. What their team role gives stays.")
 
-        ta.confirm_op(Text(f"Revoke {clean(row.email)} on {clean(app)}?"), body, "Revoke",
-                      lambda: ops.revoke_access(ta.db, ta.actor, app, row.email),
-                      lambda c: f"Revoked {c.email}'s access to {c.app}.")
+        dashboard.confirm_op(Text(f"Revoke {clean(row.email)} on {clean(app)}?"), body, "Revoke",
+                             lambda: ops.revoke_access(dashboard.db, dashboard.actor, app, row.email),
+                             lambda c: f"Revoked {c.email}'s access to {c.app}.")
 
     def action_lock(self) -> None:
         """Lock the app."""
         # The name is read now, not in the worker: by then this view may show another app.
-        ta, app = self.ta, self.app_name
-        ta.run_op(lambda: ops.lock_app(ta.db, ta.actor, app), lambda c: f"Locked {c.app}.")
+        dashboard, app = self.dashboard, self.app_name
+        dashboard.run_op(lambda: ops.lock_app(dashboard.db, dashboard.actor, app), lambda c: f"Locked {c.app}.")
 
     def action_unlock(self) -> None:
         """Unlock the app."""
-        ta, app = self.ta, self.app_name
-        ta.run_op(lambda: ops.unlock_app(ta.db, ta.actor, app), lambda c: f"Unlocked {c.app}.")
+        dashboard, app = self.dashboard, self.app_name
+        dashboard.run_op(lambda: ops.unlock_app(dashboard.db, dashboard.actor, app), lambda c: f"Unlocked {c.app}.")
 
 
 class AccessScreen(Screen[None]):

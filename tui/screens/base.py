@@ -126,7 +126,7 @@ class TableView(Vertical):
         self._room: dict[str, int] = {}
 
     @property
-    def ta(self) -> TeamAccessApp:
+    def dashboard(self) -> TeamAccessApp:
         """The dashboard app, typed."""
         return self.app  # type: ignore[return-value]
 
@@ -293,7 +293,7 @@ class TableView(Vertical):
     def refresh_keys(self) -> None:
         """Redraw the footer only when what it offers changed (a footer rebuild is not cheap)."""
         actions = _binding_actions(type(self))
-        signature = (self.ta.relation, tuple(self.check_action(a, ()) for a in actions))
+        signature = (self.dashboard.relation, tuple(self.check_action(a, ()) for a in actions))
         if signature != self._keys_signature:
             self._keys_signature = signature
             self.screen.refresh_bindings()
@@ -570,5 +570,5 @@ class TableView(Vertical):
             reason = self.why_not(binding.action)
             if reason:
                 event.stop()
-                self.ta.report(reason, error=True)
+                self.dashboard.report(reason, error=True)
             return

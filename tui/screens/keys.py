@@ -52,19 +52,19 @@ class AddKeyDialog(FormDialog):
         return None
 
 
-def add_key_for(ta: Any, email: str | None) -> None:
+def add_key_for(dashboard: Any, email: str | None) -> None:
     """Open the add-key form for ``email`` (None: the actor's own account); say what happened."""
     own = email is None
 
     def add(values: dict[str, Any]) -> ops.KeyChange:
-        return ops.add_key(ta.db, ta.actor, values["key"], email)
+        return ops.add_key(dashboard.db, dashboard.actor, values["key"], email)
 
     def done(change: ops.KeyChange | None) -> None:
         if change is not None:
-            ta.report(f"Added key {change.fingerprint} to {change.email}.")
-            ta.data_changed()
+            dashboard.report(f"Added key {change.fingerprint} to {change.email}.")
+            dashboard.data_changed()
 
-    ta.push_screen(AddKeyDialog(email or ta.actor.email, own, add), done)
+    dashboard.push_screen(AddKeyDialog(email or dashboard.actor.email, own, add), done)
 
 
 class KeysView(TableView):
@@ -81,7 +81,7 @@ class KeysView(TableView):
     ]
 
     def fetch(self) -> Any:
-        return queries.keys(self.ta.db, self.ta.actor.email)
+        return queries.keys(self.dashboard.db, self.dashboard.actor.email)
 
     def key(self, item: queries.KeyRow) -> str:
         return item.fingerprint
@@ -116,22 +116,22 @@ class KeysView(TableView):
 
     def action_add_key(self) -> None:
         """Paste a key to add to your account."""
-        add_key_for(self.ta, None)
+        add_key_for(self.dashboard, None)
 
     def action_remove_key(self) -> None:
         """Confirm, then remove the selected key."""
         row = self.selected()
         if row is None:
-            self.ta.report("Choose a key first (j/k or arrows).", error=True)
+            self.dashboard.report("Choose a key first (j/k or arrows).", error=True)
             return
-        ta = self.ta
+        dashboard = self.dashboard
         body = Text()
         body.append(clean(row.fingerprint), style="bold")
         body.append(f" ({clean(row.key_type)}{', ' + clean(row.comment) if row.comment else ''})"
                     " no longer lets anyone in as you.")
-        ta.confirm_op(Text("Remove this SSH key?"), body, "Remove",
-                      lambda: ops.remove_key(ta.db, ta.actor, row.fingerprint),
-                      lambda c: f"Removed key {c.fingerprint} from {c.email}.")
+        dashboard.confirm_op(Text("Remove this SSH key?"), body, "Remove",
+                             lambda: ops.remove_key(dashboard.db, dashboard.actor, row.fingerprint),
+                             lambda c: f"Removed key {c.fingerprint} from {c.email}.")
 
 
 class KeysScreen(Screen[None]):

@@ -73,7 +73,7 @@ class TeamView(TableView):
 
     def allowed(self, action: TeamAction, **kw: Any) -> bool:
         """Whether the policy lets the actor do a team action (only to offer keys)."""
-        team, rel = self.ta.team, self.ta.relation
+        team, rel = self.dashboard.team, self.dashboard.relation
         if team is None or rel is None:
             return False
         return decide_team(action, team, rel, **kw).allowed
@@ -125,13 +125,13 @@ class RosterView(TeamView):
         self.without_mfa = 0
 
     def fetch(self) -> Any:
-        return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team())
+        return queries.roster(self.dashboard.db, self.dashboard.actor.email, self.dashboard.require_team())
 
     def fetch_first(self) -> Any | None:
         # Only the email order is the store's: another sort needs every row to start with.
         if self.sort_by != "email" or self.sort_reversed:
             return None
-        return queries.roster(self.ta.db, self.ta.actor.email, self.ta.require_team(),
+        return queries.roster(self.dashboard.db, self.dashboard.actor.email, self.dashboard.require_team(),
                               limit=self.window)
 
     def accept(self, items: Any) -> None:
@@ -152,9 +152,9 @@ class RosterView(TeamView):
 
     def after_load(self) -> None:
         if self.refusal is None:
-            self.ta.note_roster_shown(self.table.row_count)
+            self.dashboard.note_roster_shown(self.table.row_count)
         if not self.partial:
-            self.ta.roster_loaded()
+            self.dashboard.roster_loaded()
 
     def haystack(self, item: queries.MemberRow) -> str:
         return f"{item.email} {item.name or ''} {item.role} {' '.join(item.apps)}".lower()  # never shown
@@ -220,7 +220,7 @@ class RosterView(TeamView):
             TeamAction.MANAGE_MEMBERS) else "nobody yet"
 
     def why_not(self, action: str) -> str | None:
-        rel, team = self.ta.relation, self.ta.team
+        rel, team = self.dashboard.relation, self.dashboard.team
         if rel is None or team is None or self.refusal is not None:
             return None
         if action in ("add_user", "change_role", "remove_user"):
@@ -245,10 +245,10 @@ class RosterView(TeamView):
         member = self.selected()
         if member is None:
             return
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         def reach() -> list[tuple[str, str]]:
-            found = queries.member_access(ta.db, ta.actor.email, team, member.email)
+            found = queries.member_access(dashboard.db, dashboard.actor.email, team, member.email)
             return [(row.name, f"{' '.join(row.permissions)}  ({'; '.join(d for _s, _p, d in src)})")
                     for row, src in found]
 
@@ -259,9 +259,9 @@ class RosterView(TeamView):
             about = [("name", member.name or ""), ("role", member.role),
                      ("MFA", "enabled" if member.mfa else "NOT enabled"),
                      ("since", member.since.strftime("%Y-%m-%d")), ("", "")]
-            ta.push_screen(HelpScreen(title, about + (lines or [("", "no access to any app")])))
+            dashboard.push_screen(HelpScreen(title, about + (lines or [("", "no access to any app")])))
 
-        ta.fetch_then(reach, show)
+        dashboard.fetch_then(reach, show)
 
     def action_toggle_mfa(self) -> None:
         """Show only users without MFA, or everyone again; the footer says which."""
@@ -299,18 +299,18 @@ class RosterView(TeamView):
 
     def action_add_user(self) -> None:
         """Ask for an email and a role, then add the user."""
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         def add(values: dict[str, Any]) -> ops.MemberChange:
-            return ops.add_member(ta.db, ta.actor, team, values["email"], values["role"])
+            return ops.add_member(dashboard.db, dashboard.actor, team, values["email"], values["role"])
 
         def done(change: ops.MemberChange | None) -> None:
             if change is not None:
                 verb = "Added" if change.previous_role is None else "Set"
-                ta.report(f"{verb} {change.email} to {change.team} as {change.role}.")
-                ta.data_changed(focus=change.email)
+                dashboard.report(f"{verb} {change.email} to {change.team} as {change.role}.")
+                dashboard.data_changed(focus=change.email)
 
-        ta.push_screen(AddUserDialog(team, add), done)
+        dashboard.push_screen(AddUserDialog(team, add), done)
 
     def admins(self) -> int:
         """How many admins the loaded roster shows (the store counts again when it writes)."""
@@ -318,24 +318,24 @@ class RosterView(TeamView):
 
     def member_decision(self, member: queries.MemberRow, new_role: str | None) -> Decision:
         """The policy's answer for giving ``member`` ``new_role`` (None: removing them)."""
-        rel = self.ta.relation or Relation.OUTSIDER
-        return decide_member_change(self.ta.require_team(), rel, member.email, member.role,
+        rel = self.dashboard.relation or Relation.OUTSIDER
+        return decide_member_change(self.dashboard.require_team(), rel, member.email, member.role,
                                     new_role, self.admins())
 
     def _chosen_member(self, new_role: str | None) -> queries.MemberRow | None:
         """The selected user, if the policy lets any such change go ahead; else say why not."""
         member = self.selected()
         if member is None:
-            self.ta.report("No user is selected: move to one with j/k or the arrows.", error=True)
+            self.dashboard.report("No user is selected: move to one with j/k or the arrows.", error=True)
             return None
         decision = self.member_decision(member, new_role)
         if not decision:
-            self.ta.report(decision.reason + ".", error=True)
+            self.dashboard.report(decision.reason + ".", error=True)
             return None
         return member
 
     def _is_me(self, member: queries.MemberRow) -> bool:
-        return member.email == self.ta.actor.email
+        return member.email == self.dashboard.actor.email
 
     def _you_lose(self, before: str, after: Relation, team: str) -> Text:
         """What changing your own role (or leaving) takes away, in words."""
@@ -357,12 +357,12 @@ class RosterView(TeamView):
         member = self._chosen_member(other)
         if member is None:
             return
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         def change_to(role: str) -> ops.MemberChange:
             if role not in SETTABLE_ROLES:  # members:set assigns admin or member; add sets any role
-                return ops.add_member(ta.db, ta.actor, team, member.email, role)
-            return ops.set_role(ta.db, ta.actor, team, member.email, role)
+                return ops.add_member(dashboard.db, dashboard.actor, team, member.email, role)
+            return ops.set_role(dashboard.db, dashboard.actor, team, member.email, role)
 
         def check(values: dict[str, Any]) -> str | None:
             decision = self.member_decision(member, values["role"])
@@ -370,12 +370,12 @@ class RosterView(TeamView):
 
         def done(change: ops.MemberChange | None) -> None:
             if change is not None:
-                ta.report(f"{change.email} is now {change.role} of {change.team}.")
-                ta.data_changed(focus=change.email)
+                dashboard.report(f"{change.email} is now {change.role} of {change.team}.")
+                dashboard.data_changed(focus=change.email)
 
         if not self._is_me(member):
-            ta.push_screen(RoleDialog(member.email, member.role,
-                                      lambda values: change_to(values["role"]), check=check), done)
+            dashboard.push_screen(RoleDialog(member.email, member.role,
+                                             lambda values: change_to(values["role"]), check=check), done)
             return
 
         def chosen(values: dict[str, Any] | None) -> None:
@@ -383,24 +383,24 @@ class RosterView(TeamView):
                 return
             role = values["role"]
             body = self._you_lose(member.role, Relation(role), team)
-            ta.confirm_op(Text(f"Make yourself {'an' if role == 'admin' else 'a'} {role} of {clean(team)}?"),
-                          body, "Change my role", lambda: change_to(role),
-                          lambda c: f"You are now {c.role} of {c.team}.")
+            dashboard.confirm_op(Text(f"Make yourself {'an' if role == 'admin' else 'a'} {role} of {clean(team)}?"),
+                                 body, "Change my role", lambda: change_to(role),
+                                 lambda c: f"You are now {c.role} of {c.team}.")
 
-        ta.push_screen(RoleDialog(member.email, member.role, None, check=check, yourself=True), chosen)
+        dashboard.push_screen(RoleDialog(member.email, member.role, None, check=check, yourself=True), chosen)
 
     def action_remove_user(self) -> None:
         """Confirm (naming the user and the apps where their grants remain), then remove."""
         member = self._chosen_member(None)
         if member is None:
             return
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
         me = self._is_me(member)
 
         def grants() -> list[str]:
             return [
                 row.name
-                for row, sources in queries.member_access(ta.db, ta.actor.email, team, member.email)
+                for row, sources in queries.member_access(dashboard.db, dashboard.actor.email, team, member.email)
                 if any(source == Source.GRANT for source, _p, _d in sources)
             ]
 
@@ -422,44 +422,44 @@ class RosterView(TeamView):
                 body.append(f"{'You hold' if me else 'They hold'} no explicit grants on the team's apps.")
             title = Text(f"Remove yourself from {clean(team)}?" if me
                          else f"Remove {clean(member.email)} from {clean(team)}?")
-            ta.confirm_op(title, body, "Remove me" if me else "Remove",
-                          lambda: ops.remove_member(ta.db, ta.actor, team, member.email), _removed)
+            dashboard.confirm_op(title, body, "Remove me" if me else "Remove",
+                                 lambda: ops.remove_member(dashboard.db, dashboard.actor, team, member.email), _removed)
 
-        ta.fetch_then(grants, ask)
+        dashboard.fetch_then(grants, ask)
 
     def action_add_collaborator(self) -> None:
         """Add a collaborator with view on one of the team's apps."""
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         def names() -> list[str]:
-            return [a.name for a in queries.apps(ta.db, ta.actor.email, team)]
+            return [a.name for a in queries.apps(dashboard.db, dashboard.actor.email, team)]
 
         def add(values: dict[str, Any]) -> ops.GrantChange:
-            return ops.add_collaborator(ta.db, ta.actor, team, values["email"], values["app"])
+            return ops.add_collaborator(dashboard.db, dashboard.actor, team, values["email"], values["app"])
 
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
-                ta.report(f"Added {change.email} as a collaborator on {change.app} (view).")
-                ta.data_changed(focus=change.email)
+                dashboard.report(f"Added {change.email} as a collaborator on {change.app} (view).")
+                dashboard.data_changed(focus=change.email)
 
-        ta.fetch_then(names, lambda apps: ta.push_screen(CollaboratorDialog(team, apps, add), done))
+        dashboard.fetch_then(names, lambda apps: dashboard.push_screen(CollaboratorDialog(team, apps, add), done))
 
 
     def action_add_key(self) -> None:
         """Add an SSH key for the selected user, if the act-for rule lets you (else say why)."""
         member = self.selected()
         if member is None:
-            self.ta.report("Choose a user first (j/k or arrows).", error=True)
+            self.dashboard.report("Choose a user first (j/k or arrows).", error=True)
             return
-        ta = self.ta
+        dashboard = self.dashboard
 
         def decided(decision: Any) -> None:
             if not decision.allowed:
-                ta.report(decision.reason, error=True)
+                dashboard.report(decision.reason, error=True)
                 return
-            add_key_for(ta, None if member.email == ta.actor.email else member.email)
+            add_key_for(dashboard, None if member.email == dashboard.actor.email else member.email)
 
-        ta.fetch_then(lambda: queries.key_rule(ta.db, ta.actor.email, member.email), decided)
+        dashboard.fetch_then(lambda: queries.key_rule(dashboard.db, dashboard.actor.email, member.email), decided)
 
 
 def _removed(removal: ops.Removal) -> str:
@@ -497,10 +497,10 @@ class AppsView(TeamView):
         self.my_grants: dict[str, tuple[frozenset[str], str]] = {}
 
     def fetch(self) -> Any:
-        ta, team = self.ta, self.ta.require_team()
-        rows = queries.apps(ta.db, ta.actor.email, team)
+        dashboard, team = self.dashboard, self.dashboard.require_team()
+        rows = queries.apps(dashboard.db, dashboard.actor.email, team)
         grants: dict[str, tuple[frozenset[str], str]] = {}
-        for row, sources in queries.member_access(ta.db, ta.actor.email, team, ta.actor.email):
+        for row, sources in queries.member_access(dashboard.db, dashboard.actor.email, team, dashboard.actor.email):
             for source, perms, detail in sources:
                 if source == Source.GRANT:
                     grants[row.name] = (frozenset(perms), detail)
@@ -536,19 +536,19 @@ class AppsView(TeamView):
 
     def facts(self, item: queries.AppRow) -> tuple[AppFacts, Standing]:
         """What the policy needs to grey out the app actions for the selected app."""
-        rel = self.ta.relation
+        rel = self.dashboard.relation
         role = rel.value if rel in (Relation.ADMIN, Relation.MEMBER, Relation.VIEWER) else None
         grant = self.my_grants.get(item.name)
         return (
             AppFacts(item.name, item.team, item.owner, item.locked, item.locked_at),
-            Standing(self.ta.actor.email, role, None, grant[0] if grant else None,
+            Standing(self.dashboard.actor.email, role, None, grant[0] if grant else None,
                      None),
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "unfilter":
             return self.has_filter()
-        if self.ta.relation is None:
+        if self.dashboard.relation is None:
             return action == "filter"
         if action == "create":
             return self.allowed(TeamAction.CREATE_APP)
@@ -577,7 +577,7 @@ class AppsView(TeamView):
         return "no apps you may see yet — ask a team admin or member for one"
 
     def why_not(self, action: str) -> str | None:
-        rel, team = self.ta.relation, self.ta.team
+        rel, team = self.dashboard.relation, self.dashboard.team
         if rel is None or team is None or self.refusal is not None:
             return None
         team_actions = {"create": TeamAction.CREATE_APP, "transfer_in": TeamAction.TRANSFER_IN,
@@ -611,74 +611,74 @@ class AppsView(TeamView):
     def _need(self) -> queries.AppRow | None:
         item = self.selected()
         if item is None:
-            self.ta.report("Choose an app first (j/k or arrows).", error=True)
+            self.dashboard.report("Choose an app first (j/k or arrows).", error=True)
         return item
 
     def action_open(self) -> None:
         """Open the selected app's access pane."""
         item = self._need()
         if item is not None:
-            self.ta.open_access(item.name)
+            self.dashboard.open_access(item.name)
 
     def action_create(self) -> None:
         """Create an app in the team."""
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         def create(values: dict[str, Any]) -> ops.AppChange:
-            return ops.create_app(ta.db, ta.actor, values["name"], team, locked=values["locked"])
+            return ops.create_app(dashboard.db, dashboard.actor, values["name"], team, locked=values["locked"])
 
         def done(change: ops.AppChange | None) -> None:
             if change is not None:
-                ta.report(f"Created {change.app} in {change.team}"
-                          + (" (locked)." if change.locked else "."))
-                ta.data_changed(focus=change.app)
+                dashboard.report(f"Created {change.app} in {change.team}"
+                                 + (" (locked)." if change.locked else "."))
+                dashboard.data_changed(focus=change.app)
 
-        ta.push_screen(CreateAppDialog(team, create), done)
+        dashboard.push_screen(CreateAppDialog(team, create), done)
 
     def action_lock(self) -> None:
         """Lock the selected app."""
         item = self._need()
         if item is not None:
-            self.ta.run_op(lambda: ops.lock_app(self.ta.db, self.ta.actor, item.name),
-                           lambda c: f"Locked {c.app}.")
+            self.dashboard.run_op(lambda: ops.lock_app(self.dashboard.db, self.dashboard.actor, item.name),
+                                  lambda c: f"Locked {c.app}.")
 
     def action_unlock(self) -> None:
         """Unlock the selected app."""
         item = self._need()
         if item is not None:
-            self.ta.run_op(lambda: ops.unlock_app(self.ta.db, self.ta.actor, item.name),
-                           lambda c: f"Unlocked {c.app}.")
+            self.dashboard.run_op(lambda: ops.unlock_app(self.dashboard.db, self.dashboard.actor, item.name),
+                                  lambda c: f"Unlocked {c.app}.")
 
     def action_join(self) -> None:
         """Give yourself view on the selected app."""
         item = self._need()
         if item is not None:
-            self.ta.run_op(lambda: ops.join_app(self.ta.db, self.ta.actor, item.name),
-                           lambda c: f"Joined {c.app}: you now hold a view grant on it, which "
-                                     "stays if it is locked.")
+            self.dashboard.run_op(lambda: ops.join_app(self.dashboard.db, self.dashboard.actor, item.name),
+                                  lambda c: f"Joined {c.app}: you now hold a view grant on it, which "
+                                  "stays if it is locked.")
 
     def action_leave(self) -> None:
         """Drop your own grant on the selected app (after confirmation)."""
         item = self._need()
         if item is None:
             return
-        ta = self.ta
+        dashboard = self.dashboard
 
-        if ta.relation is Relation.COLLABORATOR:  # no team role: the grant is all they have
+        if dashboard.relation is Relation.COLLABORATOR:  # no team role: the grant is all they have
             body = "You will lose access to it: your grant is all you hold there."
         else:
             body = "Your explicit grant on it will be dropped; what your team role gives stays."
-        ta.confirm_op(Text(f"Leave {clean(item.name)}?"), Text(body), "Leave",
-                      lambda: ops.leave_app(ta.db, ta.actor, item.name), lambda c: f"Left {c.app}.")
+        dashboard.confirm_op(Text(f"Leave {clean(item.name)}?"), Text(body), "Leave",
+                             lambda: ops.leave_app(dashboard.db, dashboard.actor, item.name), lambda c: f"Left {c.app}.")
 
     def action_transfer_in(self) -> None:
         """Choose one of your apps outside the team, confirm, move it in."""
-        ta, team = self.ta, self.ta.require_team()
+        dashboard, team = self.dashboard, self.dashboard.require_team()
 
         teams_of: dict[str, str | None] = {}
 
         def candidates() -> list[str]:
-            found = [a for a in queries.apps(ta.db, ta.actor.email) if a.team != team]
+            found = [a for a in queries.apps(dashboard.db, dashboard.actor.email) if a.team != team]
             teams_of.update((a.name, a.team) for a in found)
             return [a.name for a in found]
 
@@ -693,18 +693,18 @@ class AppsView(TeamView):
                         + (" and be locked" if locked else "") + "." + before
                         + " you get a full grant unless you are a team admin.")
 
-            ta.confirm_op(Text(f"Transfer {clean(app)} into {clean(team)}?"), body, "Transfer",
-                          lambda: ops.transfer_app(ta.db, ta.actor, app, team, locked=locked),
-                          lambda c: f"Transferred {c.app} into {c.team}.")
+            dashboard.confirm_op(Text(f"Transfer {clean(app)} into {clean(team)}?"), body, "Transfer",
+                                 lambda: ops.transfer_app(dashboard.db, dashboard.actor, app, team, locked=locked),
+                                 lambda c: f"Transferred {c.app} into {c.team}.")
 
-        ta.fetch_then(candidates, lambda names: ta.push_screen(TransferInDialog(team, names), chosen))
+        dashboard.fetch_then(candidates, lambda names: dashboard.push_screen(TransferInDialog(team, names), chosen))
 
     def action_transfer_out(self) -> None:
         """Name the new owner, confirm (listing the grants that go), move the app out."""
         item = self._need()
         if item is None:
             return
-        ta = self.ta
+        dashboard = self.dashboard
 
         def chosen(values: dict[str, Any] | None) -> None:
             if not values:
@@ -712,7 +712,7 @@ class AppsView(TeamView):
             recipient = values["recipient"].strip()
 
             def holders() -> list[str]:
-                view = queries.app_access(ta.db, ta.actor.email, item.name)
+                view = queries.app_access(dashboard.db, dashboard.actor.email, item.name)
                 return [r.email for r in view.rows if r.grant is not None]
 
             def ask(emails: list[str]) -> None:
@@ -724,33 +724,33 @@ class AppsView(TeamView):
                 else:
                     body.append("No grants are held on it.")
 
-                ta.confirm_op(Text(f"Transfer {clean(item.name)} out of the team?"), body,
-                              "Transfer",
-                              lambda: ops.transfer_app(ta.db, ta.actor, item.name, recipient),
-                              lambda c: f"Transferred {c.app} to {c.owner}.")
+                dashboard.confirm_op(Text(f"Transfer {clean(item.name)} out of the team?"), body,
+                                     "Transfer",
+                                     lambda: ops.transfer_app(dashboard.db, dashboard.actor, item.name, recipient),
+                                     lambda c: f"Transferred {c.app} to {c.owner}.")
 
-            ta.fetch_then(holders, ask)
+            dashboard.fetch_then(holders, ask)
 
-        ta.push_screen(TransferOutDialog(item.name), chosen)
+        dashboard.push_screen(TransferOutDialog(item.name), chosen)
 
     def action_destroy(self) -> None:
         """Confirm, then destroy the selected app."""
         item = self._need()
         if item is None:
             return
-        ta = self.ta
+        dashboard = self.dashboard
 
         body = Text(f"{clean(item.name)} is removed with all its grants and resources. "
                     "This can't be undone.")
 
         def done(change: ops.AppChange | None) -> None:
             if change is not None:
-                ta.report(f"Destroyed {change.app}.")
-                ta.data_changed()
+                dashboard.report(f"Destroyed {change.app}.")
+                dashboard.data_changed()
 
-        ta.push_screen(DestroyDialog(item.name, body,
-                                     lambda _values: ops.destroy_app(ta.db, ta.actor, item.name)),
-                       done)
+        dashboard.push_screen(DestroyDialog(item.name, body,
+                                            lambda _values: ops.destroy_app(dashboard.db, dashboard.actor, item.name)),
+                              done)
 
 
 # -- audit, resources, billing ---------------------------------------------------------------
@@ -800,7 +800,7 @@ class AuditView(TeamView):
     SQUEEZE_LAST = ("actor", "via", "target")
 
     def fetch(self) -> Any:
-        return queries.audit(self.ta.db, self.ta.actor.email, self.ta.require_team(), limit=2000)
+        return queries.audit(self.dashboard.db, self.dashboard.actor.email, self.dashboard.require_team(), limit=2000)
 
     def key(self, item: queries.AuditRow) -> str:
         return str(item.id)
@@ -858,8 +858,8 @@ class AuditView(TeamView):
             ("after", _facts(event.after)),
             ("reason", event.reason or ""),
         ]
-        self.ta.push_screen(HelpScreen(f"Audit event {event.id}",
-                                       [(k, clean(v)) for k, v in fields if v]))
+        self.dashboard.push_screen(HelpScreen(f"Audit event {event.id}",
+                                              [(k, clean(v)) for k, v in fields if v]))
 
 
 class ResourcesView(TeamView):
@@ -870,7 +870,7 @@ class ResourcesView(TeamView):
                ("qty", "Qty"), ("monthly", "Monthly"))
 
     def fetch(self) -> Any:
-        return queries.resources(self.ta.db, self.ta.actor.email, self.ta.require_team())
+        return queries.resources(self.dashboard.db, self.dashboard.actor.email, self.dashboard.require_team())
 
     def key(self, item: queries.ResourceRow) -> str:
         return f"{item.app}\x00{item.kind}\x00{item.name}"
@@ -888,7 +888,7 @@ class BillingView(TeamView):
     COLUMNS = (("app", "App"), ("monthly", "Monthly"))
 
     def fetch(self) -> Any:
-        return queries.billing(self.ta.db, self.ta.actor.email, self.ta.require_team())
+        return queries.billing(self.dashboard.db, self.dashboard.actor.email, self.dashboard.require_team())
 
     def key(self, item: queries.BillingRow) -> str:
         return item.app
