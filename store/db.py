@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -241,6 +242,10 @@ def _upgrade(conn, version: int) -> None:
         models.SshKey.__table__.create(conn)
     if version < 3:  # who authorized a login's binding (NULL: the owner, as before)
         conn.exec_driver_sql("ALTER TABLE account ADD COLUMN os_login_by VARCHAR(254)")
+    if version < 4:  # temporary grants and access requests (NULL: a grant that never ends)
+        expires_at = models.Grant.__table__.c.expires_at.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f'ALTER TABLE "grant" ADD COLUMN expires_at {expires_at}')
+        models.AccessRequest.__table__.create(conn)
     conn.execute(
         text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
         {"v": str(models.SCHEMA_VERSION)},
@@ -292,6 +297,9 @@ class Database:
     """One database: its engine, its transactions and a cheap way to notice others' changes."""
 
     def __init__(self, where: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        #: Where "now" comes from for every time-bound rule (grant expiry, request lapse): tests
+        #: replace it with a clock they move by hand, so nothing in them sleeps.
+        self.clock: Callable[[], datetime] = models.utcnow
         self.url = resolve_url(where)
         _refuse_uri_filenames(self.url)
         self.path = sqlite_path(self.url)
@@ -559,6 +567,10 @@ class Database:
             return conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
 
     # -- transactions ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The current time by this database's clock (aware UTC): what expiry and lapse use."""
+        return self.clock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

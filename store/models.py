@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .words import PERMISSIONS, ROLES, Permission
+from .words import PERMISSIONS, REQUEST_STATUSES, ROLES, Permission
 
-#: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; db.py upgrades 1.
-SCHEMA_VERSION = 3
+#: 2 added SSH keys (ssh_key) and the audit columns actor_key / actor_peer; 3 added
+#: account.os_login_by; 4 added grant.expires_at and access_request. db.py upgrades older files.
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -104,8 +105,42 @@ class App(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Grant(SQLModel, table=True):
-    """Explicit app permissions of one account on one app; ``view`` is always held."""
+class HoldsPermissions(SQLModel):
+    """One boolean column per Permission (``can_view`` ...), named by ``Permission.column``.
+
+    A grant and an access request hold a set of permissions the same way; the methods below
+    read and write the columns through that name, so nothing else spells the mapping out.
+    """
+
+    can_view: bool = Field(default=True)
+    can_deploy: bool = Field(default=False)
+    can_operate: bool = Field(default=False)
+    can_manage: bool = Field(default=False)
+
+    @classmethod
+    def holding(cls, perms: Iterable[str], **fields: Any) -> Any:
+        """A new row holding ``perms`` (``view`` is always held) with the other ``fields``."""
+        row = cls(**fields)
+        row.set_permissions(frozenset(perms))
+        return row
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """The row's permissions as names."""
+        return frozenset(p for p in PERMISSIONS if getattr(self, p.column))
+
+    def set_permissions(self, perms: frozenset[str]) -> None:
+        """Replace the row's set (``view`` is always held, whatever ``perms`` says)."""
+        for p in PERMISSIONS:
+            setattr(self, p.column, p is Permission.VIEW or p in perms)
+
+
+class Grant(HoldsPermissions, table=True):
+    """Explicit app permissions of one account on one app; ``view`` is always held.
+
+    A grant with ``expires_at`` gives nothing from that moment on (decided at read time, with
+    the caller's clock); the next write to its app, or ``access:prune``, removes it.
+    """
 
     __table_args__ = (
         UniqueConstraint("app_id", "account_id"),
@@ -116,34 +151,43 @@ class Grant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     app_id: int = Field(foreign_key="app.id", ondelete="CASCADE")
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
-    can_view: bool = Field(default=True)
-    can_deploy: bool = Field(default=False)
-    can_operate: bool = Field(default=False)
-    can_manage: bool = Field(default=False)
     #: why the grant exists: granted, creator, transfer, join, collaborator, import
     origin: str = Field(default="granted", max_length=16)
     granted_by_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
+    #: when the grant stops giving anything (None: never); SPEC "Temporary access"
+    expires_at: datetime | None = Field(default=None)
 
-    # One boolean column per Permission, named by Permission.column; the methods below read
-    # and write them through that name, so nothing else spells the mapping out.
 
-    @classmethod
-    def holding(cls, perms: Iterable[str], **fields: Any) -> Grant:
-        """A new grant of ``perms`` (``view`` is always held) with the other ``fields``."""
-        grant = cls(**fields)
-        grant.set_permissions(frozenset(perms))
-        return grant
+class AccessRequest(HoldsPermissions, table=True):
+    """Someone's request for permissions on one app, with a reason, decided once by another.
 
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        """The grant's permissions as names."""
-        return frozenset(p for p in PERMISSIONS if getattr(self, p.column))
+    ``status`` is pending until an approver or denier decides; a request still pending 7 days
+    after ``created_at`` counts as lapsed (decided at read time, as expiry is).
+    """
 
-    def set_permissions(self, perms: frozenset[str]) -> None:
-        """Replace the grant's set (``view`` is always held, whatever ``perms`` says)."""
-        for p in PERMISSIONS:
-            setattr(self, p.column, p is Permission.VIEW or p in perms)
+    __tablename__ = "access_request"
+    __table_args__ = (
+        CheckConstraint(
+            f"status IN ({', '.join(repr(s.value) for s in REQUEST_STATUSES)})",
+            name="ck_access_request_status",
+        ),
+        Index("ix_access_request_app_status", "app_id", "status"),
+        Index("ix_access_request_requester", "requester_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="app.id", ondelete="CASCADE")
+    requester_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    #: how long the asked-for grant should last once approved (None: no end asked for)
+    expires_in_seconds: int | None = Field(default=None)
+    status: str = Field(default="pending", max_length=8)
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = Field(default=None)
+    decided_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    #: the denier's reason (optional), or the approver's note
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Resource(SQLModel, table=True):

@@ -67,3 +67,16 @@ class Source(StrEnum):
     TEAM_VIEW = "team view"  # member/viewer on an unlocked app
     TEAM_VIEW_KEPT = "team view kept at lock"  # member/viewer who joined before the lock
     OWNER = "personal owner"
+
+
+class RequestStatus(StrEnum):
+    """Where an access request stands (SPEC "Temporary access and access requests")."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    LAPSED = "lapsed"  # waited 7 days undecided
+
+
+#: Every request status, in the order the faces list them.
+REQUEST_STATUSES: tuple[RequestStatus, ...] = tuple(RequestStatus)

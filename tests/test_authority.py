@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 
 import pytest
+from conftest import WITHOUT_SCHEMA_4
 from sqlalchemy import select, text
 from teamaccess.store import identity, ops, queries
 from teamaccess.store.db import Database
@@ -302,6 +303,7 @@ def test_a_version_2_file_gets_os_login_by_and_its_bindings_count_as_the_owners(
     ops.bind_login(db, identity.resolve_actor(db, DEMO_ADMIN), "sx_joe", "joe@acme.com")
     db.close()
     conn = sqlite3.connect(path)
+    conn.executescript(WITHOUT_SCHEMA_4)
     conn.execute("ALTER TABLE account DROP COLUMN os_login_by")
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
@@ -310,7 +312,7 @@ def test_a_version_2_file_gets_os_login_by_and_its_bindings_count_as_the_owners(
     try:
         with db.read() as s:
             assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() \
-                == str(SCHEMA_VERSION) == "3"
+                == str(SCHEMA_VERSION)
             assert s.execute(text("SELECT os_login, os_login_by FROM account WHERE os_login "
                                   "IS NOT NULL")).all() == [("sx_joe", None)]
         monkeypatch.setattr(identity, "os_login", lambda: "sx_joe")
@@ -321,7 +323,7 @@ def test_a_version_2_file_gets_os_login_by_and_its_bindings_count_as_the_owners(
 
 
 @pytest.mark.postgres
-def test_a_version_2_postgresql_database_is_upgraded_to_3(pg_url):
+def test_a_version_2_postgresql_database_is_upgraded(pg_url):
     import postgres_server
 
     url, schema = postgres_server.fresh_schema_url(pg_url)
@@ -330,13 +332,15 @@ def test_a_version_2_postgresql_database_is_upgraded_to_3(pg_url):
         build_demo(db)
         db.close()
         db = Database(url)
-        db.write(lambda s: (s.execute(text("ALTER TABLE account DROP COLUMN os_login_by")),
+        db.write(lambda s: (s.connection().exec_driver_sql(WITHOUT_SCHEMA_4),
+                            s.execute(text("ALTER TABLE account DROP COLUMN os_login_by")),
                             s.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))))
         db.close()
         db = Database(url)
         try:
             with db.read() as s:
-                assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "3"
+                assert s.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() \
+                    == str(SCHEMA_VERSION)
                 assert s.execute(text("SELECT count(os_login_by) FROM account")).scalar() == 0
         finally:
             db.close()
