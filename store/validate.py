@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from .errors import Invalid
 from .safetext import UNSAFE
@@ -118,3 +119,60 @@ def login(value: str) -> str:
         )
     return text
 
+
+
+#: The longest a grant may last, and how long an undecided access request waits before it
+#: lapses (SPEC "Temporary access and access requests").
+MAX_EXPIRES_IN = timedelta(days=90)
+_DURATION = re.compile(r"([0-9]{1,7})([smhd])\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def expires_in(value: str | None) -> timedelta | None:
+    """``--expires-in``: a whole number and a unit (``45s``, ``30m``, ``8h``, ``7d``), > 0, <= 90d.
+
+    None (the flag left out) stays None: a grant that never ends.
+    """
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    found = _DURATION.match(text)
+    if found is None:
+        raise Invalid(
+            f"Invalid duration {_shown(str(value))!r}: give a whole number and a unit s, m, h or d "
+            "(e.g. 30m, 8h, 7d)."
+        )
+    seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    if seconds == 0:
+        raise Invalid(f"Invalid duration {text!r}: it must be more than zero (e.g. 30m, 8h, 7d).")
+    if seconds > MAX_EXPIRES_IN.total_seconds():
+        raise Invalid(f"Invalid duration {text!r}: the longest is 90d; ask again when it runs out.")
+    return timedelta(seconds=seconds)
+
+
+def duration_text(span: timedelta) -> str:
+    """A duration the way ``--expires-in`` spells it, shortest exact form: ``8h``, ``90m``, ``45s``."""
+    seconds = int(span.total_seconds())
+    for unit in "dhm":
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def time_left(expires_at: datetime | None, now: datetime) -> str:
+    """How long a grant has left, for people: ``never`` (no end), ``expired``, or the two largest
+    units rounded down (``2d 3h``, ``7h 59m``, ``4m 10s``, ``45s``)."""
+    if expires_at is None:
+        return "never"
+    seconds = int((expires_at - now).total_seconds())
+    if seconds <= 0:
+        return "expired"
+    parts = []
+    for unit in "dhms":
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
