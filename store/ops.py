@@ -521,7 +521,7 @@ def _set_membership(
             return MemberChange(team_row.name, who, new_role, None)
         event.action = "team_membership.update"
         if membership.role == new_role:
-            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'app_row'} {new_role} of {team_row.name}.")
+            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {team_row.name}.")
         _check_admins_remain(session, team_row, membership.role, new_role, f"change the role of {who}")
         event.before, event.after = {"role": membership.role}, {"role": new_role}
         previous, membership.role = membership.role, new_role
