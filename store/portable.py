@@ -427,7 +427,7 @@ class ImportResult:
 
 
 def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 'session'}"
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
