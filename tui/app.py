@@ -756,6 +756,8 @@ class TeamAccessApp(App[None]):
         notes = [
             "Only the actions your role allows are offered; the store refuses the rest and says why.",
             f"Badges: '{'✗ no MFA'}' marks users without MFA; 'locked' marks locked apps.",
+            "Left (access pane): the time until a temporary grant ends; Req (Apps): access "
+            "requests waiting for your decision (r lists them).",
         ]
         self.push_screen(HelpScreen("Keys", keys, notes))
 

@@ -72,6 +72,8 @@ class AccessView(TableView):
         self._decided: dict[str, bool | None] = {}
         #: The rows holding a temporary grant, by key, soonest end first (see :meth:`tick`).
         self._ending: list[tuple[datetime, str]] = []
+        #: The cells the columns before Why take (see :meth:`accept`).
+        self._fixed = 48
         #: The clock's reading when the time left was last drawn.
         self._drawn_at: datetime | None = None
 
@@ -88,6 +90,12 @@ class AccessView(TableView):
     def accept(self, items: Any) -> None:
         self.view = items
         self.items = list(items.rows)
+        # What the columns before Why take (cells, 2 of padding each, the scrollbar), from the
+        # widest values of every row, as the table's columns only ever widen: Why gets the rest.
+        email = min(30, max((len(row.email) for row in self.items), default=5))
+        role = max((len(row.role or COLLABORATOR) for row in self.items), default=4)
+        ending = any(row.expires_at is not None for row in self.items)
+        self._fixed = max(5, email) + max(4, role) + 7 + (7 if ending else 4) + 5 * 2 + 2
         now = self.dashboard.db.now()
         # Ends already past (a read racing the clock) are not waited for again: no reload loop.
         self._ending = sorted((row.expires_at, row.email) for row in self.items
@@ -135,8 +143,7 @@ class AccessView(TableView):
         # Cut with an ellipsis to what is left of the width, never mid-word at the edge;
         # enter shows the row in full.
         left = self.time_left(item)
-        # The Left column takes 6 cells, 9 once a grant shows its time left ("59m 59s").
-        room = max(24, (self.app.size.width or 80) - 48 - (9 if self._ending else 6))
+        room = max(24, (self.app.size.width or 80) - self._fixed)
         return (cut(item.email, 30), role, perm_marks(item.permissions), left, cut(why, room))
 
     def haystack(self, item: queries.AccessRow) -> str:

@@ -42,9 +42,10 @@ _STATUS_STYLE = {
 
 
 def age_text(created_at: datetime, now: datetime) -> str:
-    """How long ago a request was filed, in the two largest units (``3h 5m``, ``2d 1h``)."""
+    """How long ago a request was filed, in its largest unit (``45s``, ``3m``, ``5h``, ``2d``):
+    short, so the reason keeps the width."""
     since = validate.time_left(now, created_at)  # the time from created_at to now
-    return "0s" if since == "expired" else since
+    return "0s" if since == "expired" else since.split()[0]
 
 
 def asked_for(expires_in: timedelta | None) -> str:
@@ -62,7 +63,7 @@ def file_request(dashboard: Any, app: str) -> None:
     def done(change: ops.RequestChange | None) -> None:
         if change is not None:
             dashboard.report(f"Requested {', '.join(change.permissions)} on {change.app} "
-                             f"(request {change.id}): a team admin or a manage holder decides.")
+                             f"(request {change.id}).")
             dashboard.data_changed()
 
     dashboard.push_screen(RequestDialog(app, request), done)
@@ -176,8 +177,9 @@ class RequestsView(TableView):
     noun = "requests"
     COLUMNS = (("id", "ID"), ("app", "App"), ("requester", "Requester"), ("perms", "V D O M"),
                ("for", "For"), ("age", "Age"), ("status", "Status"), ("reason", "Reason"))
-    SQUEEZE = {"reason": (60, 6), "requester": (28, 8), "app": (24, 6)}
-    SQUEEZE_LAST = ("requester", "app")
+    # The widest is cut first: at 80 columns the reason keeps as much room as the app and the
+    # requester (enter shows it whole).
+    SQUEEZE = {"reason": (60, 10), "requester": (28, 8), "app": (24, 6)}
 
     BINDINGS = [
         Binding("y", "approve", "Approve", id="requests.approve",
@@ -219,17 +221,17 @@ class RequestsView(TableView):
     def cells(self, item: queries.RequestRow) -> Sequence[Text]:
         now = self.read_at or item.created_at
         status = Text(item.status, style=_STATUS_STYLE.get(item.status, ""))
-        if item.status == RequestStatus.PENDING and item.may_decide:
-            status.append(" ▸ y/n", style="bold")
-        elif item.mine:
-            status.append(" (yours)", style="italic")
+        # One's own requests say "you": the email is known, and the reason keeps the width.
+        requester = (Text("you", style="italic") if item.mine
+                     else cut(item.requester, self.room("requester")))
         return (Text(str(item.id), justify="right"), cut(item.app, self.room("app")),
-                cut(item.requester, self.room("requester")), perm_marks(tuple(item.permissions)),
+                requester, perm_marks(tuple(item.permissions)),
                 Text(asked_for(item.expires_in)), Text(age_text(item.created_at, now)), status,
                 cut(item.reason, self.room("reason")))
 
     def squeeze_text(self, item: queries.RequestRow) -> dict[str, str]:
-        return {"reason": clean(item.reason), "requester": item.requester, "app": item.app}
+        return {"reason": clean(item.reason), "requester": "you" if item.mine else item.requester,
+                "app": item.app}
 
     def haystack(self, item: queries.RequestRow) -> str:
         return " ".join((str(item.id), item.app, item.requester, *item.permissions, item.status,
@@ -276,7 +278,11 @@ class RequestsView(TableView):
                 return None if action != "details" else False
             if action == "details":
                 return True
-            return True if row.may_decide else None
+            if row.may_decide:
+                return True
+            # Greyed where another row may be decided; hidden for someone who decides none here
+            # (a requester): either way the key says why when pressed (see why_not).
+            return None if any(r.may_decide for r in self.items) else False
         return True
 
     def why_not(self, action: str) -> str | None:
@@ -357,10 +363,10 @@ class RequestsView(TableView):
 
         def done(change: ops.RequestChange | None) -> None:
             if change is not None:
-                until = (f" until {change.expires_at:%Y-%m-%d %H:%M} UTC"
+                lasts = (" for " + validate.time_left(change.expires_at, dashboard.db.now())
                          if change.expires_at is not None else "")
                 dashboard.report(f"Approved request {change.id}: {change.requester} has "
-                                 f"{', '.join(change.permissions)} on {change.app}{until}.")
+                                 f"{', '.join(change.permissions)} on {change.app}{lasts}.")
                 dashboard.data_changed(focus=str(change.id))
             else:  # backed out, perhaps after a refusal (decided elsewhere): catch up
                 self.reload()

@@ -462,9 +462,11 @@ def checked_permissions(dialog: ModalScreen) -> list[str]:
     return [Permission.VIEW] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
 
 
-def expires_field(value: str = "") -> Iterable[Any]:
-    yield Static("Expires in (empty: never; e.g. 45s, 30m, 8h, 7d, at most 90d)", classes="label")
-    yield field("never", id="expires", value=value)
+def expires_field(value: str = "", *, label: str = "Expires in (empty: never; e.g. 45s, 30m, "
+                  "8h, 7d, at most 90d)", placeholder: str = "never") -> Iterable[Any]:
+    """The "Expires in" box of the grant, permissions and request forms."""
+    yield Static(label, classes="label")
+    yield field(placeholder, id="expires", value=value)
 
 
 def read_expires_in(text: str) -> timedelta | None:
@@ -521,13 +523,14 @@ class PermissionsDialog(FormDialog):
             yield from permission_boxes(self._current)
         if self._expires_at is None:
             yield Static("Ends: never", classes="label", id="ends-now")
-        else:
-            left = validate.time_left(self._expires_at, self._now or self._expires_at)
-            yield Static(text(f"Ends: {self._expires_at:%Y-%m-%d %H:%M} UTC ({left} left); "
-                              "empty keeps it"), classes="label", id="ends-now")
-        yield from expires_field()
-        if self._expires_at is not None:
-            yield Tick(Text("No end (permanent)"), id="permanent", compact=True)
+            yield from expires_field()
+            return
+        left = validate.time_left(self._expires_at, self._now or self._expires_at)
+        yield Static(text(f"Ends: {self._expires_at:%Y-%m-%d %H:%M} UTC ({left} left)"),
+                     classes="label", id="ends-now")
+        yield from expires_field(label="New end in, from now (empty: keep it; e.g. 30m, 8h, 7d, "
+                                 "at most 90d)", placeholder="keep")
+        yield Tick(Text("No end (permanent)"), id="permanent", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#perm-deploy", Checkbox).focus()
