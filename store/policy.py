@@ -869,8 +869,7 @@ def plan_approval(
         return ApprovalPlan(frozenset(asked) | {Permission.VIEW}, ends_at, creates=True)
     if grant_expires_at is None and ends_at is not None:
         return _deny("approve:permanent_grant",
-                     f"{email} has a permanent grant on {app.name}: a temporary approval would "
-                     "end part of it or make the extra permanent; widen it with access:update, "
-                     "or approve without --expires-in for a permanent grant.")
+                     f"{email} has a permanent grant on {app.name}: widen it with access:update "
+                     "(a temporary approval would end part of it, or make the extra permanent).")
     later = None if grant_expires_at is None or ends_at is None else max(grant_expires_at, ends_at)
     return ApprovalPlan(frozenset(requester.grant) | asked | {Permission.VIEW}, later, creates=False)
