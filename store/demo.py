@@ -17,6 +17,7 @@ from . import ops
 from .db import Database
 from .errors import Refused
 from .models import Account, App, AuditEvent, Grant, Membership, Resource, Team
+from .policy import creator_grant
 
 DEMO_TEAM = "acme-widgets"
 DEMO_ADMIN = "ada@acme.com"
@@ -168,16 +169,14 @@ def _build(session: Session, event: ops._Event) -> None:
     session.flush()
     roles = {e: r for e, _n, r, _m, _d in DEMO_USERS}
     for name, _locked, creator in DEMO_APPS:
-        if roles[creator] != "admin":
-            session.add(Grant(app_id=apps[name].id, account_id=accounts[creator].id,
-                        can_deploy=True, can_operate=True, can_manage=True,
-                        origin="creator", created_at=apps[name].created_at))
+        creators = creator_grant(DEMO_TEAM, roles[creator])
+        if creators:
+            session.add(Grant.holding(creators, app_id=apps[name].id, account_id=accounts[creator].id,
+                                      origin="creator", created_at=apps[name].created_at))
     for email, app, perms in DEMO_GRANTS:
-        session.add(Grant(app_id=apps[app].id, account_id=accounts[email].id,
-                    can_deploy="deploy" in perms, can_operate="operate" in perms,
-                    can_manage="manage" in perms,
-                    origin="collaborator" if roles[email] is None else "granted",
-                    created_at=_T0 + timedelta(days=100)))
+        session.add(Grant.holding(perms, app_id=apps[app].id, account_id=accounts[email].id,
+                                  origin="collaborator" if roles[email] is None else "granted",
+                                  created_at=_T0 + timedelta(days=100)))
     rng = random.Random(7)
     for app in [*apps.values(), personal]:
         prod = app.name.endswith("-prod") or app.name in ("billing-service", "admin-panel")

@@ -45,13 +45,17 @@ from .policy import (
     RequestDecision,
     Standing,
     TeamAction,
+    creator_grant,
     decide_admins_remain,
     decide_app,
     decide_bind,
+    decide_collaborator_target,
     decide_grant_target,
+    decide_new_grant,
     decide_reason,
     decide_request,
     decide_request_decision,
+    decide_role_target,
     decide_team,
     has_authority,
     is_stranger,
@@ -62,7 +66,7 @@ from .policy import (
 )
 from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ALL, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
+from .words import ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
 T = TypeVar("T")
 
@@ -521,25 +525,17 @@ def _set_membership(
         new_role = validate.role(role, allowed_roles)
         account = _account(session, who)
         membership = _membership(session, team_row.id, account.id if account else None)
+        current = membership.role if membership else None
+        target = Relation(current) if current else _relation(session, team_row, account)
+        if membership is not None:
+            event.action = "team_membership.update"
+        _check(decide_role_target(team_row.name, who, target, current, new_role, create=create))
         if membership is None:
-            if not create:
-                kind = (
-                    "only a collaborator"
-                    if _relation(session, team_row, account) is Relation.COLLABORATOR
-                    else "not a user"
-                )
-                raise Refused(
-                    f"{who} is {kind} of {team_row.name}: add them first with "
-                    f"'teamaccess members:add {who} --team {team_row.name} --role {new_role}'."
-                )
             account = account or _ensure_account(session, who)
             session.add(Membership(team_id=team_row.id, account_id=account.id, role=new_role))
             event.action = "team_membership.create"
             event.after = {"role": new_role}
             return MemberChange(team_row.name, who, new_role, None)
-        event.action = "team_membership.update"
-        if membership.role == new_role:
-            raise Refused(f"{who} is already {'an' if new_role == Role.ADMIN else 'a'} {new_role} of {team_row.name}.")
         _check_admins_remain(session, team_row, membership.role, new_role, f"change the role of {who}")
         event.before, event.after = {"role": membership.role}, {"role": new_role}
         previous, membership.role = membership.role, new_role
@@ -594,13 +590,10 @@ def add_collaborator(db: Database, actor: Actor, team: str, email: str, app: str
             raise Refused(f"{app_row.name} is not an app of {team_row.name}: choose one of the team's apps.")
         account = _account(session, who)
         membership = _membership(session, team_row.id, account.id if account else None)
-        _check(decide_grant_target(team_row.name, who, membership.role if membership else None))
-        if membership is not None:
-            raise Refused(
-                f"{who} is a user of {team_row.name}: grant them permissions from {app_row.name}'s access pane."
-            )
-        if _grant(session, app_row.id, account.id if account else None) is not None:
-            raise Refused(f"{who} already has access to {app_row.name}: use access:update.")
+        _check(decide_collaborator_target(team_row.name, who, membership.role if membership else None,
+                                          app_row.name))
+        _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
+                                is not None))
         account = account or _ensure_account(session, who)
         actor_account = _account(session, actor.email)
         session.add(Grant(app_id=app_row.id, account_id=account.id, origin="collaborator",
@@ -640,8 +633,8 @@ def grant_access(
         perms = validate.permissions(permissions)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
-        if _grant(session, app_row.id, account.id if account else None) is not None:
-            raise Refused(f"{who} already has access to {app_row.name}: use access:update.")
+        _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
+                                is not None))
         account = account or _ensure_account(session, who)
         session.add(Grant.holding(perms, app_id=app_row.id, account_id=account.id, origin="granted",
                                   granted_by_id=actor_account.id if actor_account else None))
@@ -768,8 +761,9 @@ def create_app(
                       locked_at=now if locked else None, **owner_kw)
         session.add(app_row)
         session.flush()
-        if team is not None and _role_on(session, app_row, actor_account) != Role.ADMIN:
-            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="creator",
+        creators = creator_grant(team, _role_on(session, app_row, actor_account))
+        if creators:
+            session.add(Grant.holding(creators, app_id=app_row.id, account_id=actor_account.id, origin="creator",
                                       granted_by_id=actor_account.id))
         event.app_name = app_row.name
         event.after = {"team": team, "locked": locked}
@@ -852,9 +846,10 @@ def transfer_app(
         app_row.locked, app_row.locked_at = locked, utcnow() if locked else None
         session.add(app_row)
         session.flush()
-        if rel is not Relation.ADMIN:
-            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="transfer",
-                                      granted_by_id=actor_account.id))
+        transferrers = creator_grant(target.name, rel.value)
+        if transferrers:
+            session.add(Grant.holding(transferrers, app_id=app_row.id, account_id=actor_account.id,
+                                      origin="transfer", granted_by_id=actor_account.id))
         event.team_id, event.team_name = target.id, target.name
         event.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
         return _app_change(session, app_row, removed)

@@ -291,6 +291,56 @@ def decide_grant_target(team: str | None, email: str, role: str | None) -> Decis
     return _allow("grant:target", f"{email} is not an admin of {team}" if team else "personal app")
 
 
+def decide_role_target(
+    team: str, email: str, target: Relation, current_role: str | None, new_role: str, *, create: bool
+) -> Decision:
+    """``members:add`` (``create``) and ``members:set``: is ``email`` someone whose role can become
+    ``new_role``? ``members:set`` changes only an existing team user's role (a collaborator or an
+    outsider is added first), and a role is never "changed" to what it already is."""
+    if current_role is None and not create:
+        kind = "only a collaborator" if target is Relation.COLLABORATOR else "not a user"
+        return _deny(
+            "team:manage_members:not_a_user",
+            f"{email} is {kind} of {team}: add them first with "
+            f"'teamaccess members:add {email} --team {team} --role {new_role}'.",
+        )
+    if current_role == new_role:
+        article = "an" if new_role == Role.ADMIN else "a"
+        return _deny("team:manage_members:same_role", f"{email} is already {article} {new_role} of {team}.")
+    return _allow("team:manage_members:target", f"{email}: {current_role or 'new'} -> {new_role}")
+
+
+def decide_new_grant(email: str, app: str, has_grant: bool) -> Decision:
+    """``access:add`` and "add a collaborator" make a grant; an account holds at most one per app,
+    so a second is refused with the command that changes the first."""
+    if has_grant:
+        return _deny("grant:exists", f"{email} already has access to {app}: use access:update.")
+    return _allow("grant:new", f"{email} has no grant on {app}")
+
+
+def decide_collaborator_target(team: str, email: str, role: str | None, app: str) -> Decision:
+    """The team page's "add a collaborator" is for people outside the team: a team user (any
+    role) gets permissions from the app's access pane instead (an admin needs none: rule 5)."""
+    redundant = decide_grant_target(team, email, role)
+    if not redundant:
+        return redundant
+    if role is not None:
+        return _deny(
+            "collaborator:team_user",
+            f"{email} is a user of {team}: grant them permissions from {app}'s access pane.",
+        )
+    return _allow("collaborator:target", f"{email} is not a user of {team}")
+
+
+def creator_grant(team: str | None, creator_role: str | None) -> frozenset[Permission]:
+    """SPEC rule 6: the creator of a team app, or whoever transfers an app into a team, gets an
+    explicit all-four grant, unless they are a team admin (who holds everything by role: rule 5);
+    a personal app's owner needs none."""
+    if team is None or creator_role == Role.ADMIN:
+        return frozenset()
+    return ALL
+
+
 @dataclass(frozen=True)
 class UsersVisible:
     """Which of a team's users an actor may see on an app's access pane (SPEC rule 4).

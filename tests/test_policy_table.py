@@ -17,9 +17,13 @@ from teamaccess.store.policy import (
     Source,
     Standing,
     TeamAction,
+    creator_grant,
     decide_admins_remain,
     decide_app,
+    decide_collaborator_target,
     decide_grant_target,
+    decide_new_grant,
+    decide_role_target,
     decide_team,
     effective_permissions,
     explain_missing,
@@ -505,6 +509,72 @@ def test_join_by_admin_and_grant_to_admin_give_the_same_reason():
     admin = _standing("admin", "U", None)
     join = decide_app(AppAction.JOIN, _facts("U"), admin)
     assert join.reason == decide_grant_target(TEAM, admin.email, "admin").reason
+
+
+# members:add / members:set: whose role may become what. Columns: the target's relation and
+# current role, the new role, create (add) or not (set), and the rule that answers.
+ROLE_TARGET_ROWS = [
+    (Relation.OUTSIDER, None, "member", True, "team:manage_members:target"),
+    (Relation.COLLABORATOR, None, "viewer", True, "team:manage_members:target"),
+    (Relation.OUTSIDER, None, "member", False, "team:manage_members:not_a_user"),
+    (Relation.COLLABORATOR, None, "admin", False, "team:manage_members:not_a_user"),
+    (Relation.MEMBER, "member", "admin", False, "team:manage_members:target"),
+    (Relation.ADMIN, "admin", "member", True, "team:manage_members:target"),
+    (Relation.MEMBER, "member", "member", False, "team:manage_members:same_role"),
+    (Relation.ADMIN, "admin", "admin", True, "team:manage_members:same_role"),
+]
+
+
+@pytest.mark.parametrize(("target", "current", "new", "create", "rule"), ROLE_TARGET_ROWS)
+def test_whose_role_may_become_what(target, current, new, create, rule):
+    d = decide_role_target(TEAM, "joe@acme.com", target, current, new, create=create)
+    assert d.rule == rule
+    assert d.allowed is rule.endswith(":target")
+    if rule.endswith("not_a_user"):
+        kind = "only a collaborator" if target is Relation.COLLABORATOR else "not a user"
+        assert d.reason == (f"joe@acme.com is {kind} of {TEAM}: add them first with "
+                            f"'teamaccess members:add joe@acme.com --team {TEAM} --role {new}'.")
+    if rule.endswith("same_role"):
+        assert d.reason == f"joe@acme.com is already {'an' if new == 'admin' else 'a'} {new} of {TEAM}."
+
+
+@pytest.mark.parametrize(("has_grant", "allowed"), [(False, True), (True, False)])
+def test_one_grant_per_account_and_app(has_grant, allowed):
+    d = decide_new_grant("joe@acme.com", APP, has_grant)
+    assert d.allowed is allowed
+    if not allowed:
+        assert d.reason == f"joe@acme.com already has access to {APP}: use access:update."
+
+
+# Add a collaborator: only for people outside the team (role None); an admin's refusal is rule 5's.
+COLLABORATOR_TARGET_ROWS = [
+    (None, True, "collaborator:target"),
+    ("viewer", False, "collaborator:team_user"),
+    ("member", False, "collaborator:team_user"),
+    ("admin", False, "grant:redundant_for_admin"),
+]
+
+
+@pytest.mark.parametrize(("role", "allowed", "rule"), COLLABORATOR_TARGET_ROWS)
+def test_a_collaborator_is_someone_outside_the_team(role, allowed, rule):
+    d = decide_collaborator_target(TEAM, "joe@acme.com", role, APP)
+    assert (d.allowed, d.rule) == (allowed, rule)
+    if rule == "collaborator:team_user":
+        assert d.reason == f"joe@acme.com is a user of {TEAM}: grant them permissions from {APP}'s access pane."
+
+
+# apps:create: the creator's grant. Columns: team app or personal, the creator's role, the grant.
+CREATOR_GRANT_ROWS = [
+    (TEAM, "member", {"view", "deploy", "operate", "manage"}),
+    (TEAM, "viewer", {"view", "deploy", "operate", "manage"}),
+    (TEAM, "admin", set()),  # everything by role already (rule 5)
+    (None, None, set()),  # a personal app's owner holds everything as owner
+]
+
+
+@pytest.mark.parametrize(("team", "role", "grant"), CREATOR_GRANT_ROWS)
+def test_what_an_apps_creator_is_granted(team, role, grant):
+    assert creator_grant(team, role) == grant
 
 
 # Rule 4: which of a team's users an actor sees on an app's access pane (and may ask about).
