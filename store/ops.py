@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
@@ -33,6 +33,7 @@ from .models import (
     Resource,
     SshKey,
     Team,
+    read_utc,
     utcnow,
 )
 from .policy import (
@@ -52,11 +53,13 @@ from .policy import (
     decide_collaborator_target,
     decide_grant_target,
     decide_new_grant,
+    decide_prune,
     decide_reason,
     decide_request,
     decide_request_decision,
     decide_role_target,
     decide_team,
+    grant_in_force,
     has_authority,
     is_stranger,
     plan_approval,
@@ -66,11 +69,17 @@ from .policy import (
 )
 from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
+from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
 T = TypeVar("T")
 
 _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to this
+
+#: the reason of the collaborator.destroy event that removes a grant that has ended
+EXPIRED = "expired"
+
+#: a grant's permission columns in PERMISSIONS order (what _prune reads back as it deletes)
+_GRANT_COLUMNS = tuple(getattr(Grant, p.column) for p in PERMISSIONS)
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class GrantChange:
     email: str
     permissions: tuple[str, ...]  # after; empty when revoked
     previous: tuple[str, ...] = ()
+    expires_at: datetime | None = None  # the grant's end (aware UTC); None: never, or removed
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,13 @@ class _Event:
         #: set by a body that makes many changes at once (an import, the demo): on success each
         #: change's own event is written from here instead; a refusal is still this one event
         self.changes: Changes | None = None
+        #: the expired grants this write removed (one collaborator.destroy event each, written
+        #: before the operation's own event on success, dropped with the rest on a refusal)
+        self.pruned: Changes | None = None
+        self.removed: list[GrantChange] = []  # and what they were
+        #: "now" for every time-bound rule of this transaction (the database's clock, once)
+        self.now: datetime = utcnow()
+        self.actor: Actor | None = None
 
 
 class _Failed:
@@ -286,6 +303,10 @@ def _run(
 
     def transaction(session: Session) -> T | _Failed:
         event = _Event(action, team, app, target)
+        event.now, event.actor = db.now(), actor
+        # What the loading helpers (_app, _standing) read: the clock and where expired grants
+        # they remove are recorded; set afresh each attempt, as a retry re-runs this.
+        session.info[_EVENT_KEY] = event
         outcome, reason, result = "ok", None, None
         try:
             with session.begin_nested():
@@ -294,6 +315,8 @@ def _run(
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
         else:
+            if event.pruned is not None:
+                event.pruned.write(session)
             if event.changes is not None:
                 event.changes.write(session)
                 return result  # type: ignore[return-value]
@@ -323,6 +346,25 @@ def _run(
 
 
 # -- loading facts ---------------------------------------------------------------------------
+
+_EVENT_KEY = "teamaccess.ops.event"
+
+
+def _running(session: Session) -> _Event | None:
+    """The event of the operation running in ``session`` (None outside ``_run``)."""
+    return session.info.get(_EVENT_KEY)
+
+
+def _now(session: Session) -> datetime:
+    """The running operation's "now" (the database's clock, read once per transaction)."""
+    event = _running(session)
+    return event.now if event is not None else utcnow()
+
+
+def _in_force(now: datetime):  # type: ignore[no-untyped-def]
+    """SQL for "this grant gives something at ``now``": the same rule as policy.grant_in_force,
+    for the reads that pick rows (a collaborator's teams) before the policy sees them."""
+    return Grant.expires_at.is_(None) | (Grant.expires_at > now)
 
 
 def _team(session: Session, name: str, event: _Event | None = None, *, lock: bool = False) -> Team:
@@ -379,20 +421,67 @@ def _relation(session: Session, team: Team, account: Account | None) -> Relation
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == account.id)
+        .where(App.team_id == team.id, Grant.account_id == account.id, _in_force(_now(session)))
     )
     return relation(None, bool(has_grant))
 
 
 def _app(session: Session, name: str, event: _Event | None = None) -> App:
+    """Load an app for a write, first removing its expired grants (SPEC "Temporary access":
+    the next write that touches the app does it, each with its own audit event). Every write
+    loads its app here, so this is the one place that happens."""
     name = validate.app_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     app = session.scalars(select(App).where(App.name == name)).first()
     if app is None:
         raise _missing_app(name)
-    if event is not None and app.team_id is not None:
-        team = session.get(Team, app.team_id)
-        event.team_id, event.team_name = app.team_id, team.name if team else None
+    team = session.get(Team, app.team_id) if app.team_id is not None else None
+    if event is not None and team is not None:
+        event.team_id, event.team_name = team.id, team.name
+    _prune(session, app, team)
     return app
+
+
+def _prune(session: Session, app_row: App, team: Team | None) -> list[GrantChange]:
+    """Remove the app's grants that have ended at the running operation's "now", recording a
+    ``collaborator.destroy`` event (reason ``expired``) for each in the running event.
+
+    A refusal rolls this back with the rest (a refusal changes nothing but the log).
+    """
+    running = _running(session)
+    if running is None or running.actor is None:
+        return []
+    now = running.now
+    # SQL finds the candidates; the policy's rule decides which have ended.
+    candidates = session.execute(
+        select(Grant.id, Grant.account_id, Grant.expires_at, *_GRANT_COLUMNS)
+        .where(Grant.app_id == app_row.id, Grant.expires_at.is_not(None),
+               Grant.expires_at <= now)
+    ).all()
+    ended = {row[0]: row for row in candidates if not grant_in_force(read_utc(row[2]), now)}
+    if not ended:
+        return []
+    # DELETE ... RETURNING: of two writers pruning at once, only the one that really removed
+    # a grant records it.
+    gone = set(session.scalars(
+        delete(Grant).where(Grant.id.in_(list(ended))).returning(Grant.id)
+        .execution_options(synchronize_session=False)))
+    rows = [ended[grant_id] for grant_id in gone]
+    emails = dict(session.execute(
+        select(Account.id, Account.email).where(Account.id.in_({row[1] for row in rows}))).all())
+    if running.pruned is None:
+        running.pruned = Changes(running.actor)
+    removed = []
+    for _id, account_id, expires_at, *flags in sorted(rows, key=lambda row: emails.get(row[1], "")):
+        perms = tuple(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
+        ends = read_utc(expires_at)
+        running.pruned.add(
+            "collaborator.destroy", team.id if team else None, team.name if team else None,
+            app=app_row.name, target=emails.get(account_id),
+            before={"permissions": list(perms), "expires_at": ends.isoformat() if ends else None},
+            reason=EXPIRED)
+        removed.append(GrantChange(app_row.name, emails.get(account_id, ""), (), perms, ends))
+    running.removed += removed
+    return removed
 
 
 def _facts(session: Session, app: App) -> AppFacts:
@@ -409,7 +498,7 @@ def _facts(session: Session, app: App) -> AppFacts:
 
 def _standing(session: Session, app: App, email: str, account: Account | None) -> Standing:
     if account is None:
-        return Standing(email=email)
+        return Standing(email=email, as_of=_now(session))
     membership = _membership(session, app.team_id, account.id) if app.team_id is not None else None
     grant_row = _grant(session, app.id, account.id)
     return Standing(
@@ -418,6 +507,8 @@ def _standing(session: Session, app: App, email: str, account: Account | None) -
         member_since=membership.created_at if membership else None,
         grant=grant_row.permissions if grant_row else None,
         grant_origin=grant_row.origin if grant_row else None,
+        grant_expires_at=read_utc(grant_row.expires_at) if grant_row else None,
+        as_of=_now(session),
     )
 
 
@@ -620,10 +711,34 @@ def _require_app(session: Session, app_row: App, actor: Actor, action: AppAction
     return account
 
 
+def _expires_in(span: timedelta | None) -> timedelta | None:
+    """The store's own check of a duration the faces parsed (validate.expires_in): > 0, <= 90d."""
+    if span is None:
+        return None
+    if not isinstance(span, timedelta) or span <= timedelta(0):
+        raise Invalid("Invalid duration: it must be more than zero (e.g. 30m, 8h, 7d).")
+    if span > validate.MAX_EXPIRES_IN:
+        raise Invalid("Invalid duration: the longest is 90d; ask again when it runs out.")
+    return span
+
+
+def _end(session: Session, span: timedelta | None) -> datetime | None:
+    """When a grant given now for ``span`` ends (aware UTC, whole seconds), or None."""
+    if span is None:
+        return None
+    return (_now(session) + span).replace(microsecond=0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def grant_access(
-    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None = None
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None = None,
+    *, expires_in: timedelta | None = None,
 ) -> GrantChange:
-    """access:add: give an account an explicit grant (view plus what is asked)."""
+    """access:add: give an account an explicit grant (view plus what is asked), for good or,
+    with ``expires_in``, until that long from now."""
 
     def body(session: Session, event: _Event) -> GrantChange:
         app_row = _app(session, app, event)
@@ -631,15 +746,21 @@ def grant_access(
         who = validate.email(email)
         event.target = who
         perms = validate.permissions(permissions)
+        span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
         _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
                                 is not None))
         account = account or _ensure_account(session, who)
+        ends = _end(session, span)
         session.add(Grant.holding(perms, app_id=app_row.id, account_id=account.id, origin="granted",
-                                  granted_by_id=actor_account.id if actor_account else None))
+                                  granted_by_id=actor_account.id if actor_account else None,
+                                  created_at=_now(session),
+                                  expires_at=ends))
         event.after = {"permissions": list(_perms(perms))}
-        return GrantChange(app_row.name, who, _perms(perms))
+        if ends is not None:
+            event.after["expires_at"] = _iso(ends)
+        return GrantChange(app_row.name, who, _perms(perms), expires_at=ends)
 
     return _run(db, actor, "collaborator.create", body, app=app, target=email)
 
@@ -652,28 +773,44 @@ def _role_on(session: Session, app_row: App, account: Account | None) -> str | N
 
 
 def update_access(
-    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None,
+    *, expires_in: timedelta | None = None, permanent: bool = False,
 ) -> GrantChange:
-    """access:update: replace an existing grant's whole set."""
+    """access:update: replace an existing grant's whole set (None: keep it) and perhaps its end.
+
+    ``expires_in`` sets a new end measured from now; ``permanent`` removes the end; neither
+    keeps the grant's current end.
+    """
 
     def body(session: Session, event: _Event) -> GrantChange:
         app_row = _app(session, app, event)
         _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
         who = validate.email(email)
         event.target = who
-        perms = validate.permissions(permissions)
+        if expires_in is not None and permanent:
+            raise Invalid("Give either --expires-in or --permanent, not both.")
+        span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
         grant_row = _grant(session, app_row.id, account.id if account else None)
         if grant_row is None:
             raise NotFound(f"{who} has no grant on {app_row.name}: use access:add.")
         before = _perms(grant_row.permissions)
-        if set(before) == set(perms):
-            raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}.")
+        perms = grant_row.permissions if permissions is None else validate.permissions(permissions)
+        ends_before = read_utc(grant_row.expires_at)
+        ends = None if permanent else _end(session, span) if span is not None else ends_before
+        if set(before) == set(perms) and ends == ends_before:
+            if permissions is None and span is None and not permanent:
+                raise Invalid("Nothing to change: give --permissions, --expires-in or --permanent.")
+            until = "and it never ends" if ends is None else f"until {_iso(ends)}"
+            raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}, {until}.")
         grant_row.set_permissions(perms)
+        grant_row.expires_at = ends
         session.add(grant_row)
         event.before, event.after = {"permissions": list(before)}, {"permissions": list(_perms(perms))}
-        return GrantChange(app_row.name, who, _perms(perms), before)
+        if ends_before is not None or ends is not None:
+            event.before["expires_at"], event.after["expires_at"] = _iso(ends_before), _iso(ends)
+        return GrantChange(app_row.name, who, _perms(perms), before, ends)
 
     return _run(db, actor, "collaborator.update", body, app=app, target=email)
 
@@ -1116,6 +1253,62 @@ def refuse_act_as(db: Database, actor: Actor, reason: str) -> None:
     _run(db, actor, "account.act_as", body, target=actor.email)
 
 
+# -- temporary access (SPEC "Temporary access and access requests") -------------------------
+
+
+def prune_expired(db: Database, actor: Actor, app: str | None = None) -> list[GrantChange]:
+    """access:prune: remove the grants that have ended, on ``app`` or on every app whose access
+    the actor may manage (team admins, ``manage`` holders), one ``collaborator.destroy`` audit
+    event (reason ``expired``) each. Nothing to prune: an empty list and no event.
+
+    Correctness never waits for this (an ended grant gives nothing from its end on); it tidies
+    the lists, as the next write to each app would.
+    """
+
+    def body(session: Session, event: _Event) -> list[GrantChange]:
+        # The events are the removals themselves (event.pruned); none of its own.
+        event.changes = Changes(actor)
+        actor_account = _account(session, validate.email(actor.email))
+        if app is not None:
+            # _app removes the app's ended grants on loading it; deciding after is the same as
+            # before, as the actor's own standing ignores an ended grant either way.
+            app_row = _app(session, app, event)
+            _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
+            return list(event.removed)
+        now = _now(session)
+        candidates = session.scalars(
+            select(App).where(App.id.in_(
+                select(Grant.app_id).where(Grant.expires_at.is_not(None),
+                                           Grant.expires_at <= now)))
+            .order_by(App.name)).all()
+        manages_any = False
+        for app_row in candidates:
+            facts = _facts(session, app_row)
+            standing = _standing(session, app_row, actor.email, actor_account)
+            if is_stranger(facts, standing) or not decide_app(AppAction.MANAGE_ACCESS, facts, standing):
+                continue
+            manages_any = True
+            team = session.get(Team, app_row.team_id) if app_row.team_id is not None else None
+            _prune(session, app_row, team)
+        if not manages_any:
+            _check(decide_prune(*_manages_some_app(session, actor_account, now)))
+        return list(event.removed)
+
+    return _run(db, actor, "collaborator.destroy", body, app=app)
+
+
+def _manages_some_app(session: Session, account: Account | None, now: datetime) -> tuple[bool, bool]:
+    """Whether the account administers a team, and whether it holds manage (in force) on an
+    app: what policy.decide_prune asks."""
+    if account is None:
+        return False, False
+    admin = bool(session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.account_id == account.id, Membership.role == Role.ADMIN)))
+    manage = bool(session.scalar(select(func.count()).select_from(Grant).where(
+        Grant.account_id == account.id, Grant.can_manage.is_(True), _in_force(now))))
+    return admin, manage
+
+
 # -- access requests (SPEC "Temporary access and access requests") ---------------------------
 
 
@@ -1129,26 +1322,6 @@ class RequestChange:
     permissions: tuple[str, ...]  # what was asked for (view included)
     status: str
     expires_at: datetime | None = None  # the grant's end after an approval (None: never)
-
-
-def _standing_now(session: Session, app_row: App, email: str, account: Account | None,
-                  now: datetime) -> tuple[Standing, Grant | None]:
-    """``email``'s standing on the app as of ``now`` (an expired grant counts as none), and the
-    grant row itself (expired or not), which an approval widens or replaces."""
-    standing = _standing(session, app_row, email, account)
-    grant_row = _grant(session, app_row.id, account.id if account else None)
-    if grant_row is not None and _expired(grant_row.expires_at, now):
-        standing = replace(standing, grant=None, grant_origin=None)
-    return standing, grant_row
-
-
-def _expired(expires_at: datetime | None, now: datetime) -> bool:
-    return expires_at is not None and _aware(expires_at) <= now
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands stored times back without their zone; every time in the store is UTC.
-    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value
 
 
 def _lock_app_row(session: Session, app_row: App) -> None:
@@ -1170,40 +1343,32 @@ def request_access(
     """access:request: ask for permissions on an app, with a reason; a decider approves or denies."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        now = db.now()
-        app_row = _app(session, app, event)
+        app_row = _app(session, app, event)  # (removes the app's ended grants first)
         email = validate.email(actor.email)
         event.target = email
         asked = validate.permissions(permissions)
-        _check_expires_in(expires_in)
+        span = _expires_in(expires_in)
         _lock_app_row(session, app_row)
         account = _account(session, email)
-        standing, _grant_row = _standing_now(session, app_row, email, account, now)
+        now = _now(session)
         pending = _pending_request(session, app_row, account, now)
         _check_or_missing(
-            decide_request(_facts(session, app_row), standing, asked, reason,
-                           pending_id=pending.id if pending is not None else None),
+            decide_request(_facts(session, app_row), _standing(session, app_row, email, account),
+                           asked, reason, pending_id=pending.id if pending is not None else None),
             "request:stranger", _missing_app(app_row.name))
         text = reason.strip()
-        seconds = int(expires_in.total_seconds()) if expires_in is not None else None
-        row = AccessRequest.holding(asked, app_id=app_row.id, requester_id=account.id, reason=text,
-                                    expires_in_seconds=seconds, status=RequestStatus.PENDING,
-                                    created_at=now)
+        row = AccessRequest.holding(
+            asked, app_id=app_row.id, requester_id=account.id, reason=text,
+            expires_in_seconds=int(span.total_seconds()) if span is not None else None,
+            status=RequestStatus.PENDING, created_at=now)
         session.add(row)
         session.flush()
         event.after = {"request": row.id, "permissions": list(_perms(asked)), "reason": _cut(text),
-                       "expires_in": validate.duration_text(expires_in) if expires_in else None,
+                       "expires_in": validate.duration_text(span) if span else None,
                        "status": RequestStatus.PENDING.value}
         return RequestChange(row.id, app_row.name, email, _perms(asked), RequestStatus.PENDING.value)
 
     return _run(db, actor, "access_request.create", body, app=app, target=actor.email)
-
-
-def _check_expires_in(expires_in: timedelta | None) -> None:
-    """A duration given as a timedelta (the faces parse text with validate.expires_in) keeps
-    the same bounds: more than zero, at most MAX_EXPIRES_IN."""
-    if expires_in is not None and not timedelta(0) < expires_in <= validate.MAX_EXPIRES_IN:
-        raise Invalid("Invalid duration: give more than zero and at most 90d (e.g. 30m, 8h, 7d).")
 
 
 def _pending_request(session: Session, app_row: App, account: Account | None,
@@ -1218,7 +1383,7 @@ def _pending_request(session: Session, app_row: App, account: Account | None,
         ).order_by(AccessRequest.id.desc())
     )
     for row in rows:
-        if request_status(row.status, _aware(row.created_at), now) is RequestStatus.PENDING:
+        if request_status(row.status, read_utc(row.created_at), now) is RequestStatus.PENDING:
             return row
     return None
 
@@ -1235,49 +1400,46 @@ def _load_request(session: Session, request_id: int) -> AccessRequest | None:
 
 def _decide(
     db: Database, actor: Actor, request_id: int, decision: RequestDecision,
-    apply: Callable[[Session, _Event, AccessRequest, App, Account, datetime], RequestChange],
+    apply: Callable[[Session, _Event, AccessRequest, App, Account], RequestChange],
 ) -> RequestChange:
-    """The shared part of approve and deny: load, decide, then mark the request decided with a
-    conditional update (WHERE status = 'pending'), so exactly one decision ever lands."""
+    """The shared part of approve and deny: load, decide, then ``apply`` marks the request
+    decided with a conditional update (WHERE status = 'pending'), so one decision ever lands."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        now = db.now()
         row = _load_request(session, request_id)
         if row is None:
             raise NotFound(unknown_request(request_id))
-        app_row = session.get(App, row.app_id)
+        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
         requester = session.get(Account, row.requester_id)
-        if app_row is None or requester is None:  # pragma: no cover - rows cascade with them
+        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
             raise NotFound(unknown_request(request_id))
-        event.app_name, event.target = app_row.name, requester.email
-        if app_row.team_id is not None:
-            event.team_id = app_row.team_id
-            team_row = session.get(Team, app_row.team_id)
-            event.team_name = team_row.name if team_row else None
+        app_row = _app(session, app_name, event)  # (removes the app's ended grants first)
+        event.target = requester.email
         email = validate.email(actor.email)
         decider_account = _account(session, email)
-        decider, _grant_row = _standing_now(session, app_row, email, decider_account, now)
         decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
         _check_or_missing(
             decide_request_decision(
-                decision, row.id, _facts(session, app_row), decider, requester=requester.email,
-                status=row.status, created_at=_aware(row.created_at), now=now,
+                decision, row.id, _facts(session, app_row),
+                _standing(session, app_row, email, decider_account), requester=requester.email,
+                status=row.status, created_at=read_utc(row.created_at), now=_now(session),
                 decided_by=decided_by.email if decided_by else None),
             "request_decision:unknown", NotFound(unknown_request(request_id)))
         event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
-        return apply(session, event, row, app_row, decider_account, now)
+        return apply(session, event, row, app_row, decider_account)
 
     return _run(db, actor, "access_request.update", body)
 
 
 def _mark_decided(session: Session, row: AccessRequest, status: RequestStatus,
-                  decider: Account, now: datetime, reason: str | None) -> None:
+                  decider: Account, reason: str | None) -> None:
     """Record the decision only if the request is still pending: the loser of a race (whose
     read came before the winner's commit) changes nothing and is told who won."""
     done = session.execute(
         update(AccessRequest)
         .where(AccessRequest.id == row.id, AccessRequest.status == RequestStatus.PENDING)
-        .values(status=status, decided_at=now, decided_by_id=decider.id, decision_reason=reason)
+        .values(status=status, decided_at=_now(session), decided_by_id=decider.id,
+                decision_reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
     if done != 1:
@@ -1296,39 +1458,30 @@ def approve_request(
     The grant lasts ``expires_in`` from now if given, else what the requester asked for, else
     it never ends. An existing grant widens (policy.plan_approval says how, or refuses).
     """
-    _check_expires_in(expires_in)
 
     def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
-              decider: Account, now: datetime) -> RequestChange:
+              decider: Account) -> RequestChange:
+        span = _expires_in(expires_in)
+        if span is None and row.expires_in_seconds:
+            span = timedelta(seconds=row.expires_in_seconds)
+        ends_at = _end(session, span)
         _lock_app_row(session, app_row)
         requester = session.get(Account, row.requester_id)
-        standing, grant_row = _standing_now(session, app_row, requester.email, requester, now)
-        lasts = expires_in if expires_in is not None else (
-            timedelta(seconds=row.expires_in_seconds) if row.expires_in_seconds else None)
-        ends_at = now + lasts if lasts is not None else None
-        in_force = grant_row if standing.grant is not None else None
-        plan = plan_approval(
-            _facts(session, app_row), standing, row.permissions,
-            grant_expires_at=_aware(in_force.expires_at) if in_force and in_force.expires_at else None,
-            ends_at=ends_at)
+        plan = plan_approval(_facts(session, app_row),
+                             _standing(session, app_row, requester.email, requester),
+                             row.permissions, ends_at=ends_at)
         if isinstance(plan, Decision):
             _check(plan)
             raise AssertionError("plan_approval refuses with a denying Decision")  # pragma: no cover
-        _mark_decided(session, row, RequestStatus.APPROVED, decider, now, None)
-        asked = _perms(row.permissions)
-        after = {"request": row.id, "status": RequestStatus.APPROVED.value, "permissions": list(asked),
-                 "expires_at": ends_at.isoformat() if ends_at else None}
+        _mark_decided(session, row, RequestStatus.APPROVED, decider, None)
+        grant_row = _grant(session, app_row.id, requester.id)  # (an ended one was removed above)
         grant_before: dict[str, Any] | None = None
-        if grant_row is not None and in_force is None:
-            # An expired grant gives nothing; the approval replaces it (its row is reused, as
-            # (app, account) holds one grant), so its history reads as a new grant.
-            grant_row.origin, grant_row.created_at = "granted", now
-        elif grant_row is not None:
-            grant_before = {"permissions": list(_perms(grant_row.permissions)),
-                            "expires_at": _iso(grant_row.expires_at)}
         if grant_row is None:
             grant_row = Grant(app_id=app_row.id, account_id=requester.id, origin="granted",
-                              created_at=now)
+                              created_at=_now(session))
+        else:
+            grant_before = {"permissions": list(_perms(grant_row.permissions)),
+                            "expires_at": _iso(read_utc(grant_row.expires_at))}
         grant_row.set_permissions(plan.permissions)
         grant_row.expires_at = plan.expires_at
         grant_row.granted_by_id = decider.id
@@ -1336,15 +1489,16 @@ def approve_request(
         session.flush()
         # Two audit rows for one call: the decision, and the grant's own event, so the grant's
         # history reads like any other grant's.
+        asked = _perms(row.permissions)
         changes = Changes(actor)
-        team_name = event.team_name
-        changes.add("access_request.update", event.team_id, team_name, app=app_row.name,
-                    target=requester.email, before=event.before, after=after)
-        grant_after = {"permissions": list(_perms(plan.permissions)),
-                       "expires_at": _iso(plan.expires_at), "request": row.id}
+        changes.add("access_request.update", event.team_id, event.team_name, app=app_row.name,
+                    target=requester.email, before=event.before,
+                    after={"request": row.id, "status": RequestStatus.APPROVED.value,
+                           "permissions": list(asked), "expires_at": _iso(ends_at)})
         changes.add("collaborator.update" if grant_before else "collaborator.create", event.team_id,
-                    team_name, app=app_row.name, target=requester.email, before=grant_before,
-                    after=grant_after)
+                    event.team_name, app=app_row.name, target=requester.email, before=grant_before,
+                    after={"permissions": list(_perms(plan.permissions)),
+                           "expires_at": _iso(plan.expires_at), "request": row.id})
         event.changes = changes
         return RequestChange(row.id, app_row.name, requester.email, asked,
                              RequestStatus.APPROVED.value, plan.expires_at)
@@ -1356,17 +1510,13 @@ def deny_request(db: Database, actor: Actor, request_id: int, *, reason: str | N
     """access:deny: close a pending request without granting anything; the reason is optional."""
 
     def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
-              decider: Account, now: datetime) -> RequestChange:
+              decider: Account) -> RequestChange:
         _check(decide_reason(reason, required=False))
         text = reason.strip() if reason and reason.strip() else None
-        _mark_decided(session, row, RequestStatus.DENIED, decider, now, text)
+        _mark_decided(session, row, RequestStatus.DENIED, decider, text)
         requester = session.get(Account, row.requester_id)
         event.after = {"request": row.id, "status": RequestStatus.DENIED.value, "reason": _cut(text)}
         return RequestChange(row.id, app_row.name, requester.email, _perms(row.permissions),
                              RequestStatus.DENIED.value)
 
     return _decide(db, actor, request_id, RequestDecision.DENY, apply)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return _aware(value).isoformat() if value is not None else None

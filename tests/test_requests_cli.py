@@ -66,7 +66,7 @@ def test_one_asks_another_approves(demo, clock):
         "1   api-staging  joe@acme.com  deploy       8h          pending (yours to decide)  5m   on call tonight\n"
     )
     assert progress(run(demo, "access:approve", "1")) == (
-        "Approving request 1: deploy on api-staging for joe@acme.com until 2026-03-02T17:05:00Z... done\n"
+        "Approving request 1: deploy on api-staging for joe@acme.com until 2026-03-02 17:05:00 UTC... done\n"
     )
     mine = json.loads(data(run(demo, "access:requests", "--json", who="joe@acme.com")))
     assert mine == [{

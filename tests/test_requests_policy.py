@@ -38,10 +38,10 @@ PERSONAL = AppFacts(APP, None, owner="joe@acme.com")
 
 
 def who(role: str | None = None, grant: set[str] | None = None, *, email: str = "joe@acme.com",
-        since: datetime | None = BEFORE_LOCK) -> Standing:
+        since: datetime | None = BEFORE_LOCK, ends: datetime | None = None) -> Standing:
     return Standing(email, role, since if role else None,
                     frozenset(grant) if grant is not None else None,
-                    "granted" if grant is not None else None)
+                    "granted" if grant is not None else None, ends, NOW)
 
 
 def asks(*perms: str) -> frozenset[str]:
@@ -60,6 +60,14 @@ REQUEST_ROWS = [
      asks(), "need to read logs", None, True, "request"),
     ("collaborator of that app asks for deploy", UNLOCKED, who(None, {"view"}), asks("deploy"),
      "contract work", None, True, "request"),
+    ("collaborator whose grant ended is a stranger", UNLOCKED, who(None, {"view"}, ends=NOW),
+     asks("deploy"), "x", None, False, "request:stranger"),
+    ("member whose deploy grant ended may ask again", UNLOCKED,
+     who("member", {"view", "deploy"}, ends=NOW - timedelta(hours=1)), asks("deploy"), "x", None,
+     True, "request"),
+    ("member with deploy until later holds it", UNLOCKED,
+     who("member", {"view", "deploy"}, ends=NOW + timedelta(seconds=1)), asks("deploy"), "x",
+     None, False, "request:already_held"),
     ("stranger is told the app isn't there", UNLOCKED, who(None, None), asks("deploy"), "x", None,
      False, "request:stranger"),
     ("admin has everything already", UNLOCKED, who("admin"), asks("deploy"), "x", None,
@@ -193,36 +201,44 @@ LATER = NOW + timedelta(hours=8)
 SOONER = NOW + timedelta(hours=1)
 
 APPROVAL_ROWS = [
-    # (id, requester, asked, their grant's end, approval's end, expected: (perms, end) or rule)
-    ("no grant, temporary approval: a new grant", who("member"), asks("deploy"), None, LATER,
+    # (id, requester (their grant's end in it), asked, approval's end, expected: (perms, end,
+    # creates) or the refusing rule)
+    ("no grant, temporary approval: a new grant", who("member"), asks("deploy"), LATER,
      ({"view", "deploy"}, LATER, True)),
-    ("no grant, permanent approval", who("member"), asks("deploy"), None, None,
+    ("no grant, permanent approval", who("member"), asks("deploy"), None,
      ({"view", "deploy"}, None, True)),
-    ("temporary grant widens to the union and the later end", who("member", {"view", "operate"}),
-     asks("deploy"), SOONER, LATER, ({"view", "operate", "deploy"}, LATER, False)),
-    ("a shorter approval never shortens a temporary grant", who("member", {"view", "operate"}),
-     asks("deploy"), LATER, SOONER, ({"view", "operate", "deploy"}, LATER, False)),
-    ("a permanent approval of a temporary grant: never ends", who("member", {"view", "operate"}),
-     asks("deploy"), SOONER, None, ({"view", "operate", "deploy"}, None, False)),
+    ("temporary grant widens to the union and the later end",
+     who("member", {"view", "operate"}, ends=SOONER), asks("deploy"), LATER,
+     ({"view", "operate", "deploy"}, LATER, False)),
+    ("a shorter approval never shortens a temporary grant",
+     who("member", {"view", "operate"}, ends=LATER), asks("deploy"), SOONER,
+     ({"view", "operate", "deploy"}, LATER, False)),
+    ("a permanent approval of a temporary grant: never ends",
+     who("member", {"view", "operate"}, ends=SOONER), asks("deploy"), None,
+     ({"view", "operate", "deploy"}, None, False)),
     ("permanent grant, permanent approval: the union", who("member", {"view", "operate"}),
-     asks("deploy"), None, None, ({"view", "operate", "deploy"}, None, False)),
+     asks("deploy"), None, ({"view", "operate", "deploy"}, None, False)),
     ("permanent grant, temporary approval: refused", who("member", {"view", "operate"}),
-     asks("deploy"), None, LATER, "approve:permanent_grant"),
-    ("requester left the team, no grant: refused", who(None, None), asks("deploy"), None, None,
+     asks("deploy"), LATER, "approve:permanent_grant"),
+    ("an ended grant counts as none: a new grant", who("member", {"view", "operate"}, ends=NOW),
+     asks("deploy"), LATER, ({"view", "deploy"}, LATER, True)),
+    ("requester left the team, no grant: refused", who(None, None), asks("deploy"), None,
      "approve:requester_gone"),
-    ("requester became an admin: refused", who("admin"), asks("deploy"), None, None,
+    ("collaborator whose grant ended: refused", who(None, {"view"}, ends=NOW - timedelta(seconds=1)),
+     asks("deploy"), None, "approve:requester_gone"),
+    ("requester became an admin: refused", who("admin"), asks("deploy"), None,
      "approve:requester_admin"),
     ("requester already holds it: refused", who("member", {"view", "deploy"}), asks("deploy"),
-     None, None, "approve:already_held"),
-    ("collaborator who kept their grant widens it", who(None, {"view"}), asks("deploy"), None,
+     None, "approve:already_held"),
+    ("collaborator who kept their grant widens it", who(None, {"view"}), asks("deploy"),
      None, ({"view", "deploy"}, None, False)),
 ]
 
 
-@pytest.mark.parametrize(("requester", "asked", "grant_end", "ends_at", "expected"),
+@pytest.mark.parametrize(("requester", "asked", "ends_at", "expected"),
                          [pytest.param(*row[1:], id=row[0]) for row in APPROVAL_ROWS])
-def test_what_an_approval_does(requester, asked, grant_end, ends_at, expected):
-    plan = plan_approval(UNLOCKED, requester, asked, grant_expires_at=grant_end, ends_at=ends_at)
+def test_what_an_approval_does(requester, asked, ends_at, expected):
+    plan = plan_approval(UNLOCKED, requester, asked, ends_at=ends_at)
     if isinstance(expected, str):
         assert isinstance(plan, Decision) and not plan.allowed and plan.rule == expected
         assert plan.reason.strip()
@@ -231,8 +247,7 @@ def test_what_an_approval_does(requester, asked, grant_end, ends_at, expected):
 
 
 def test_a_permanent_grant_refusal_names_the_way_out():
-    plan = plan_approval(UNLOCKED, who("member", {"view"}), asks("deploy"), grant_expires_at=None,
-                         ends_at=LATER)
+    plan = plan_approval(UNLOCKED, who("member", {"view"}), asks("deploy"), ends_at=LATER)
     assert isinstance(plan, Decision)
     assert "has a permanent grant on myapp" in plan.reason and "access:update" in plan.reason
 
@@ -241,17 +256,28 @@ def test_a_permanent_grant_refusal_names_the_way_out():
 
 ROLES = ["admin", "member", "viewer", None]
 GRANTS = [None, ["view"], ["view", "deploy"], ["view", "manage"]]
+ENDS = [None, NOW - timedelta(hours=1), NOW, NOW + timedelta(hours=1)]  # the grant's end
 APPS = {"unlocked": (False, None), "locked": (True, LOCKED_AT)}
 SINCES = [BEFORE_LOCK, AFTER_LOCK]
 ASKED = [["view"], ["view", "deploy"], ["view", "deploy", "manage"]]
 REASONS = ["", "fix the release", "bad\x07bell", "y" * 501]
 
 
-def naive_request(role, grant, locked, locked_at, since, asked, reason, pending) -> bool:
+def naive_live(grant, end):
+    """SPEC "Temporary access": from its end on, a grant gives nothing."""
+    if grant is None:
+        return None
+    if end is not None and not NOW < end:
+        return None
+    return grant
+
+
+def naive_request(role, grant, end, locked, locked_at, since, asked, reason, pending) -> bool:
     """SPEC: "access:request ... by a team user, or a collaborator of that app, files a pending
     request (a reason is required)"; the brief: an admin has everything; asking for what one
     holds, or a second pending request, is refused; a reason is one safe line of at most 500."""
-    if role is None and grant is None:
+    live = naive_live(grant, end)
+    if role is None and live is None:
         return False  # a stranger: the app doesn't exist for them
     if role == "admin":
         return False
@@ -260,39 +286,39 @@ def naive_request(role, grant, locked, locked_at, since, asked, reason, pending)
         return False
     held = naive_permissions(team=TEAM, owner=None, locked=locked, locked_at=locked_at,
                              email=JOE, role=role, member_since=since if role else None,
-                             grant=grant)
+                             grant=live)
     if all(p in held for p in asked):
         return False
     return pending is None
 
 
-def _combinations():
-    for role, grant, (kind, (locked, locked_at)), since, asked, reason, pending in itertools.product(
-            ROLES, GRANTS, APPS.items(), SINCES, ASKED, REASONS, [None, 4]):
-        yield role, grant, kind, locked, locked_at, since, asked, reason, pending
+def _standing(email, role, grant, end, since=BEFORE_LOCK) -> Standing:
+    return Standing(email, role, since if role else None,
+                    frozenset(grant) if grant is not None else None,
+                    "granted" if grant is not None else None,
+                    end if grant is not None else None, NOW)
 
 
 def test_requesting_agrees_with_the_naive_reading():
     checked = 0
-    for role, grant, _kind, locked, locked_at, since, asked, reason, pending in _combinations():
+    for role, grant, end, (locked, locked_at), since, asked, reason, pending in itertools.product(
+            ROLES, GRANTS, ENDS, APPS.values(), SINCES, ASKED, REASONS, [None, 4]):
         app = AppFacts(APP, TEAM, locked=locked, locked_at=locked_at)
-        standing = Standing(JOE, role, since if role else None,
-                            frozenset(grant) if grant is not None else None,
-                            "granted" if grant is not None else None)
-        d = decide_request(app, standing, frozenset(asked), reason,
+        d = decide_request(app, _standing(JOE, role, grant, end, since), frozenset(asked), reason,
                            pending_id=pending)
-        expected = naive_request(role, grant, locked, locked_at, since, asked, reason, pending)
-        assert d.allowed is expected, (role, grant, locked, since, asked, reason, pending, d)
+        expected = naive_request(role, grant, end, locked, locked_at, since, asked, reason, pending)
+        assert d.allowed is expected, (role, grant, end, locked, since, asked, reason, pending, d)
         checked += 1
-    assert checked == 4 * 4 * 2 * 2 * 3 * 4 * 2
+    assert checked == 4 * 4 * 4 * 2 * 2 * 3 * 4 * 2
 
 
-def naive_decide(decider_email, role, grant, status, age) -> bool:
+def naive_decide(decider_email, role, grant, end, status, age) -> bool:
     """SPEC: approve/deny "are for whoever may grant on that app (team admins, manage holders),
     never the requester"; "A request is decided once; one that waits 7 days lapses"."""
     if decider_email == JOE:
         return False
-    may_grant = role == "admin" or (grant is not None and "manage" in grant)
+    live = naive_live(grant, end)
+    may_grant = role == "admin" or (live is not None and "manage" in live)
     if not may_grant:
         return False
     return status == "pending" and age < timedelta(days=7)
@@ -302,17 +328,13 @@ def test_deciding_agrees_with_the_naive_reading():
     ages = [timedelta(0), timedelta(days=7) - timedelta(seconds=1), timedelta(days=7),
             timedelta(days=8)]
     checked = 0
-    for decision, email, role, grant, status, age in itertools.product(
-            list(RequestDecision), [ADA, JOE], ROLES, GRANTS,
-            ["pending", "approved", "denied", "lapsed"], ages):
-        for locked, locked_at in APPS.values():
-            app = AppFacts(APP, TEAM, locked=locked, locked_at=locked_at)
-            standing = Standing(email, role, BEFORE_LOCK if role else None,
-                                frozenset(grant) if grant is not None else None,
-                                "granted" if grant is not None else None)
-            d = decide_request_decision(decision, 5, app, standing, requester=JOE, status=status,
-                                        created_at=NOW - age, now=NOW)
-            assert d.allowed is naive_decide(email, role, grant, status, age), (
-                decision, email, role, grant, status, age, d)
-            checked += 1
-    assert checked == 2 * 2 * 4 * 4 * 4 * 4 * 2
+    for decision, email, role, grant, end, status, age, (locked, locked_at) in itertools.product(
+            list(RequestDecision), [ADA, JOE], ROLES, GRANTS, ENDS,
+            ["pending", "approved", "denied", "lapsed"], ages, APPS.values()):
+        app = AppFacts(APP, TEAM, locked=locked, locked_at=locked_at)
+        d = decide_request_decision(decision, 5, app, _standing(email, role, grant, end),
+                                    requester=JOE, status=status, created_at=NOW - age, now=NOW)
+        assert d.allowed is naive_decide(email, role, grant, end, status, age), (
+            decision, email, role, grant, end, status, age, d)
+        checked += 1
+    assert checked == 2 * 2 * 4 * 4 * 4 * 4 * 4 * 2
