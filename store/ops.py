@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
@@ -69,7 +69,7 @@ from .policy import (
 )
 from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ALL, PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
+from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
 T = TypeVar("T")
 
@@ -983,9 +983,10 @@ def transfer_app(
         app_row.locked, app_row.locked_at = locked, utcnow() if locked else None
         session.add(app_row)
         session.flush()
-        if rel is not Relation.ADMIN:
-            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="transfer",
-                                      granted_by_id=actor_account.id))
+        transferrers = creator_grant(target.name, rel.value)
+        if transferrers:
+            session.add(Grant.holding(transferrers, app_id=app_row.id, account_id=actor_account.id,
+                                      origin="transfer", granted_by_id=actor_account.id))
         event.team_id, event.team_name = target.id, target.name
         event.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
         return _app_change(session, app_row, removed)
@@ -1323,26 +1324,6 @@ class RequestChange:
     expires_at: datetime | None = None  # the grant's end after an approval (None: never)
 
 
-def _standing_now(session: Session, app_row: App, email: str, account: Account | None,
-                  now: datetime) -> tuple[Standing, Grant | None]:
-    """``email``'s standing on the app as of ``now`` (an expired grant counts as none), and the
-    grant row itself (expired or not), which an approval widens or replaces."""
-    standing = _standing(session, app_row, email, account)
-    grant_row = _grant(session, app_row.id, account.id if account else None)
-    if grant_row is not None and _expired(grant_row.expires_at, now):
-        standing = replace(standing, grant=None, grant_origin=None)
-    return standing, grant_row
-
-
-def _expired(expires_at: datetime | None, now: datetime) -> bool:
-    return expires_at is not None and _aware(expires_at) <= now
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands stored times back without their zone; every time in the store is UTC.
-    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value
-
-
 def _lock_app_row(session: Session, app_row: App) -> None:
     """PostgreSQL: serialise requests and approvals on one app (a second pending request by
     the same person, two approvals widening one grant). SQLite's BEGIN IMMEDIATE already does."""
@@ -1362,40 +1343,32 @@ def request_access(
     """access:request: ask for permissions on an app, with a reason; a decider approves or denies."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        now = db.now()
-        app_row = _app(session, app, event)
+        app_row = _app(session, app, event)  # (removes the app's ended grants first)
         email = validate.email(actor.email)
         event.target = email
         asked = validate.permissions(permissions)
-        _check_expires_in(expires_in)
+        span = _expires_in(expires_in)
         _lock_app_row(session, app_row)
         account = _account(session, email)
-        standing, _grant_row = _standing_now(session, app_row, email, account, now)
+        now = _now(session)
         pending = _pending_request(session, app_row, account, now)
         _check_or_missing(
-            decide_request(_facts(session, app_row), standing, asked, reason,
-                           pending_id=pending.id if pending is not None else None),
+            decide_request(_facts(session, app_row), _standing(session, app_row, email, account),
+                           asked, reason, pending_id=pending.id if pending is not None else None),
             "request:stranger", _missing_app(app_row.name))
         text = reason.strip()
-        seconds = int(expires_in.total_seconds()) if expires_in is not None else None
-        row = AccessRequest.holding(asked, app_id=app_row.id, requester_id=account.id, reason=text,
-                                    expires_in_seconds=seconds, status=RequestStatus.PENDING,
-                                    created_at=now)
+        row = AccessRequest.holding(
+            asked, app_id=app_row.id, requester_id=account.id, reason=text,
+            expires_in_seconds=int(span.total_seconds()) if span is not None else None,
+            status=RequestStatus.PENDING, created_at=now)
         session.add(row)
         session.flush()
         event.after = {"request": row.id, "permissions": list(_perms(asked)), "reason": _cut(text),
-                       "expires_in": validate.duration_text(expires_in) if expires_in else None,
+                       "expires_in": validate.duration_text(span) if span else None,
                        "status": RequestStatus.PENDING.value}
         return RequestChange(row.id, app_row.name, email, _perms(asked), RequestStatus.PENDING.value)
 
     return _run(db, actor, "access_request.create", body, app=app, target=actor.email)
-
-
-def _check_expires_in(expires_in: timedelta | None) -> None:
-    """A duration given as a timedelta (the faces parse text with validate.expires_in) keeps
-    the same bounds: more than zero, at most MAX_EXPIRES_IN."""
-    if expires_in is not None and not timedelta(0) < expires_in <= validate.MAX_EXPIRES_IN:
-        raise Invalid("Invalid duration: give more than zero and at most 90d (e.g. 30m, 8h, 7d).")
 
 
 def _pending_request(session: Session, app_row: App, account: Account | None,
@@ -1410,7 +1383,7 @@ def _pending_request(session: Session, app_row: App, account: Account | None,
         ).order_by(AccessRequest.id.desc())
     )
     for row in rows:
-        if request_status(row.status, _aware(row.created_at), now) is RequestStatus.PENDING:
+        if request_status(row.status, read_utc(row.created_at), now) is RequestStatus.PENDING:
             return row
     return None
 
@@ -1427,49 +1400,46 @@ def _load_request(session: Session, request_id: int) -> AccessRequest | None:
 
 def _decide(
     db: Database, actor: Actor, request_id: int, decision: RequestDecision,
-    apply: Callable[[Session, _Event, AccessRequest, App, Account, datetime], RequestChange],
+    apply: Callable[[Session, _Event, AccessRequest, App, Account], RequestChange],
 ) -> RequestChange:
-    """The shared part of approve and deny: load, decide, then mark the request decided with a
-    conditional update (WHERE status = 'pending'), so exactly one decision ever lands."""
+    """The shared part of approve and deny: load, decide, then ``apply`` marks the request
+    decided with a conditional update (WHERE status = 'pending'), so one decision ever lands."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        now = db.now()
         row = _load_request(session, request_id)
         if row is None:
             raise NotFound(unknown_request(request_id))
-        app_row = session.get(App, row.app_id)
+        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
         requester = session.get(Account, row.requester_id)
-        if app_row is None or requester is None:  # pragma: no cover - rows cascade with them
+        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
             raise NotFound(unknown_request(request_id))
-        event.app_name, event.target = app_row.name, requester.email
-        if app_row.team_id is not None:
-            event.team_id = app_row.team_id
-            team_row = session.get(Team, app_row.team_id)
-            event.team_name = team_row.name if team_row else None
+        app_row = _app(session, app_name, event)  # (removes the app's ended grants first)
+        event.target = requester.email
         email = validate.email(actor.email)
         decider_account = _account(session, email)
-        decider, _grant_row = _standing_now(session, app_row, email, decider_account, now)
         decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
         _check_or_missing(
             decide_request_decision(
-                decision, row.id, _facts(session, app_row), decider, requester=requester.email,
-                status=row.status, created_at=_aware(row.created_at), now=now,
+                decision, row.id, _facts(session, app_row),
+                _standing(session, app_row, email, decider_account), requester=requester.email,
+                status=row.status, created_at=read_utc(row.created_at), now=_now(session),
                 decided_by=decided_by.email if decided_by else None),
             "request_decision:unknown", NotFound(unknown_request(request_id)))
         event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
-        return apply(session, event, row, app_row, decider_account, now)
+        return apply(session, event, row, app_row, decider_account)
 
     return _run(db, actor, "access_request.update", body)
 
 
 def _mark_decided(session: Session, row: AccessRequest, status: RequestStatus,
-                  decider: Account, now: datetime, reason: str | None) -> None:
+                  decider: Account, reason: str | None) -> None:
     """Record the decision only if the request is still pending: the loser of a race (whose
     read came before the winner's commit) changes nothing and is told who won."""
     done = session.execute(
         update(AccessRequest)
         .where(AccessRequest.id == row.id, AccessRequest.status == RequestStatus.PENDING)
-        .values(status=status, decided_at=now, decided_by_id=decider.id, decision_reason=reason)
+        .values(status=status, decided_at=_now(session), decided_by_id=decider.id,
+                decision_reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
     if done != 1:
@@ -1488,39 +1458,30 @@ def approve_request(
     The grant lasts ``expires_in`` from now if given, else what the requester asked for, else
     it never ends. An existing grant widens (policy.plan_approval says how, or refuses).
     """
-    _check_expires_in(expires_in)
 
     def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
-              decider: Account, now: datetime) -> RequestChange:
+              decider: Account) -> RequestChange:
+        span = _expires_in(expires_in)
+        if span is None and row.expires_in_seconds:
+            span = timedelta(seconds=row.expires_in_seconds)
+        ends_at = _end(session, span)
         _lock_app_row(session, app_row)
         requester = session.get(Account, row.requester_id)
-        standing, grant_row = _standing_now(session, app_row, requester.email, requester, now)
-        lasts = expires_in if expires_in is not None else (
-            timedelta(seconds=row.expires_in_seconds) if row.expires_in_seconds else None)
-        ends_at = now + lasts if lasts is not None else None
-        in_force = grant_row if standing.grant is not None else None
-        plan = plan_approval(
-            _facts(session, app_row), standing, row.permissions,
-            grant_expires_at=_aware(in_force.expires_at) if in_force and in_force.expires_at else None,
-            ends_at=ends_at)
+        plan = plan_approval(_facts(session, app_row),
+                             _standing(session, app_row, requester.email, requester),
+                             row.permissions, ends_at=ends_at)
         if isinstance(plan, Decision):
             _check(plan)
             raise AssertionError("plan_approval refuses with a denying Decision")  # pragma: no cover
-        _mark_decided(session, row, RequestStatus.APPROVED, decider, now, None)
-        asked = _perms(row.permissions)
-        after = {"request": row.id, "status": RequestStatus.APPROVED.value, "permissions": list(asked),
-                 "expires_at": ends_at.isoformat() if ends_at else None}
+        _mark_decided(session, row, RequestStatus.APPROVED, decider, None)
+        grant_row = _grant(session, app_row.id, requester.id)  # (an ended one was removed above)
         grant_before: dict[str, Any] | None = None
-        if grant_row is not None and in_force is None:
-            # An expired grant gives nothing; the approval replaces it (its row is reused, as
-            # (app, account) holds one grant), so its history reads as a new grant.
-            grant_row.origin, grant_row.created_at = "granted", now
-        elif grant_row is not None:
-            grant_before = {"permissions": list(_perms(grant_row.permissions)),
-                            "expires_at": _iso(grant_row.expires_at)}
         if grant_row is None:
             grant_row = Grant(app_id=app_row.id, account_id=requester.id, origin="granted",
-                              created_at=now)
+                              created_at=_now(session))
+        else:
+            grant_before = {"permissions": list(_perms(grant_row.permissions)),
+                            "expires_at": _iso(read_utc(grant_row.expires_at))}
         grant_row.set_permissions(plan.permissions)
         grant_row.expires_at = plan.expires_at
         grant_row.granted_by_id = decider.id
@@ -1528,15 +1489,16 @@ def approve_request(
         session.flush()
         # Two audit rows for one call: the decision, and the grant's own event, so the grant's
         # history reads like any other grant's.
+        asked = _perms(row.permissions)
         changes = Changes(actor)
-        team_name = event.team_name
-        changes.add("access_request.update", event.team_id, team_name, app=app_row.name,
-                    target=requester.email, before=event.before, after=after)
-        grant_after = {"permissions": list(_perms(plan.permissions)),
-                       "expires_at": _iso(plan.expires_at), "request": row.id}
+        changes.add("access_request.update", event.team_id, event.team_name, app=app_row.name,
+                    target=requester.email, before=event.before,
+                    after={"request": row.id, "status": RequestStatus.APPROVED.value,
+                           "permissions": list(asked), "expires_at": _iso(ends_at)})
         changes.add("collaborator.update" if grant_before else "collaborator.create", event.team_id,
-                    team_name, app=app_row.name, target=requester.email, before=grant_before,
-                    after=grant_after)
+                    event.team_name, app=app_row.name, target=requester.email, before=grant_before,
+                    after={"permissions": list(_perms(plan.permissions)),
+                           "expires_at": _iso(plan.expires_at), "request": row.id})
         event.changes = changes
         return RequestChange(row.id, app_row.name, requester.email, asked,
                              RequestStatus.APPROVED.value, plan.expires_at)
@@ -1548,17 +1510,13 @@ def deny_request(db: Database, actor: Actor, request_id: int, *, reason: str | N
     """access:deny: close a pending request without granting anything; the reason is optional."""
 
     def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
-              decider: Account, now: datetime) -> RequestChange:
+              decider: Account) -> RequestChange:
         _check(decide_reason(reason, required=False))
         text = reason.strip() if reason and reason.strip() else None
-        _mark_decided(session, row, RequestStatus.DENIED, decider, now, text)
+        _mark_decided(session, row, RequestStatus.DENIED, decider, text)
         requester = session.get(Account, row.requester_id)
         event.after = {"request": row.id, "status": RequestStatus.DENIED.value, "reason": _cut(text)}
         return RequestChange(row.id, app_row.name, requester.email, _perms(row.permissions),
                              RequestStatus.DENIED.value)
 
     return _decide(db, actor, request_id, RequestDecision.DENY, apply)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return _aware(value).isoformat() if value is not None else None

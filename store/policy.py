@@ -386,8 +386,9 @@ def decide_collaborator_target(team: str, email: str, role: str | None, app: str
 
 
 def creator_grant(team: str | None, creator_role: str | None) -> frozenset[Permission]:
-    """SPEC "apps:create": the creator of a team app gets an explicit all-four grant, unless they
-    are a team admin (who holds everything by role: rule 5); a personal app's owner needs none."""
+    """SPEC rule 6: the creator of a team app, or whoever transfers an app into a team, gets an
+    explicit all-four grant, unless they are a team admin (who holds everything by role: rule 5);
+    a personal app's owner needs none."""
     if team is None or creator_role == Role.ADMIN:
         return frozenset()
     return ALL
@@ -860,7 +861,8 @@ def decide_request(
     "Couldn't find that app" as everywhere (rule ``request:stranger``), so the app's existence
     doesn't leak.
     """
-    if is_stranger(app, who):
+    if is_stranger(app, who) or (app.team is not None and who.role is None and who.live_grant is None):
+        # (a collaborator whose grant has ended is no longer one: the app is gone for them)
         return _deny("request:stranger",
                      f"Couldn't find that app: {app.name}. Run 'teamaccess apps' to list yours.")
     if app.team is None:
@@ -952,24 +954,20 @@ class ApprovalPlan:
 
 
 def plan_approval(
-    app: AppFacts,
-    requester: Standing,
-    asked: frozenset[str],
-    *,
-    grant_expires_at: datetime | None,
-    ends_at: datetime | None,
+    app: AppFacts, requester: Standing, asked: frozenset[str], *, ends_at: datetime | None,
 ) -> Decision | ApprovalPlan:
     """How an approval changes the requester's access, or the Decision refusing it.
 
-    ``requester`` is their standing now (an expired grant counts as none), ``grant_expires_at``
-    the end of the grant they hold (None: permanent, or no grant), ``ends_at`` the end the
-    approval gives (None: never). An approval never shortens anything: a temporary grant
-    widens to the union with the later end; a permanent grant widens only by a permanent
-    approval, since a temporary one would either cut the grant short or make the temporary
-    extra permanent (refused: the decider widens it with access:update instead).
+    ``requester`` is their standing now (a grant that has ended counts as none; its end is
+    ``grant_expires_at``), ``ends_at`` the end the approval gives (None: never). An approval
+    never shortens anything: a temporary grant widens to the union with the later end; a
+    permanent grant widens only by a permanent approval, since a temporary one would either cut
+    the grant short or make the temporary extra permanent (refused: the decider widens it with
+    access:update instead).
     """
     email = requester.email
-    if is_stranger(app, requester):
+    live = requester.live_grant
+    if is_stranger(app, requester) or (requester.role is None and live is None):
         return _deny("approve:requester_gone",
                      f"{email} is no longer a user of {app.team} and holds no grant on "
                      f"{app.name}: deny the request, or add them first.")
@@ -983,12 +981,12 @@ def plan_approval(
         return _deny("approve:already_held",
                      f"{email} already has {', '.join(sort_permissions(asked))} on {app.name}: "
                      "nothing to approve; deny the request to close it.")
-    if requester.grant is None:
+    if live is None:
         return ApprovalPlan(frozenset(asked) | {Permission.VIEW}, ends_at, creates=True)
-    if grant_expires_at is None and ends_at is not None:
+    grant_end = requester.grant_expires_at
+    if grant_end is None and ends_at is not None:
         return _deny("approve:permanent_grant",
-                     f"{email} has a permanent grant on {app.name}: a temporary approval would "
-                     "end part of it or make the extra permanent; widen it with access:update, "
-                     "or approve without --expires-in for a permanent grant.")
-    later = None if grant_expires_at is None or ends_at is None else max(grant_expires_at, ends_at)
-    return ApprovalPlan(frozenset(requester.grant) | asked | {Permission.VIEW}, later, creates=False)
+                     f"{email} has a permanent grant on {app.name}: widen it with access:update "
+                     "(a temporary approval would end part of it, or make the extra permanent).")
+    later = None if grant_end is None or ends_at is None else max(grant_end, ends_at)
+    return ApprovalPlan(frozenset(live) | asked | {Permission.VIEW}, later, creates=False)

@@ -713,7 +713,7 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                                   whole.rows[:limit], whole.app_id, whole.app_created_at,
                                   whole.pending_requests)
             rows = rows[:limit]
-        pending = (_pending_counts(session, actor_account, [app_row.id], db.now()).get(app_row.id, 0)
+        pending = (_pending_counts(session, actor_account, [app_row.id], now).get(app_row.id, 0)
                    if can_manage and facts.team is not None else 0)
         return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows),
                           app_row.id, app_row.created_at, pending)
@@ -1127,7 +1127,7 @@ def _decidable_apps(actor_account: Account, now: datetime):  # type: ignore[no-u
         Membership.account_id == actor_account.id, Membership.role == Role.ADMIN)
     managed = select(Grant.app_id).where(
         Grant.account_id == actor_account.id, Grant.can_manage.is_(True),
-        or_(Grant.expires_at.is_(None), Grant.expires_at > now))
+        _in_force(now))
     return select(App.id).where(App.team_id.is_not(None),
                                 or_(App.team_id.in_(admin_of), App.id.in_(managed)))
 
@@ -1180,7 +1180,7 @@ def access_requests(
         where = []
         if app is not None:
             app_row, facts, _team_row = _load_app(session, validate.app_name(app))
-            if is_stranger(facts, _standing_now(session, app_row, actor, actor_account, now)):
+            if is_stranger(facts, _standing(session, app_row, actor, actor_account, now)):
                 raise NotFound(f"Couldn't find that app: {app_row.name}. Run 'teamaccess apps' to list yours.")
             where.append(AccessRequest.app_id == app_row.id)
         if team is not None:
@@ -1220,7 +1220,7 @@ def access_requests(
             if status is RequestStatus.PENDING and not mine:
                 if app_id not in standing:
                     app_row, facts, _team_row = _load_app(session, app_name)
-                    standing[app_id] = (facts, _standing_now(session, app_row, actor, actor_account, now))
+                    standing[app_id] = (facts, _standing(session, app_row, actor, actor_account, now))
                 facts, mine_standing = standing[app_id]
                 may_decide = decide_request_decision(
                     RequestDecision.APPROVE, request_id, facts, mine_standing,
@@ -1233,15 +1233,3 @@ def access_requests(
                 _as_utc(decided_at), decision_reason, may_decide, mine))
         return rows
 
-
-def _standing_now(session: Session, app: App, email: str, acct: Account | None,
-                  now: datetime) -> Standing:
-    """``_standing`` as of ``now``: a grant that has expired counts as none."""
-    found = _standing(session, app, email, acct)
-    if found.grant is None or acct is None:
-        return found
-    ends = session.scalar(select(Grant.expires_at).where(Grant.app_id == app.id,
-                                                         Grant.account_id == acct.id))
-    if ends is not None and _as_utc(ends) <= now:
-        return replace(found, grant=None, grant_origin=None)
-    return found
