@@ -158,6 +158,9 @@ def test_prune_transcript(sdb, clock):
         ("collaborator.destroy", "myapp", "con@outside.dev", "ada@acme.com", "ok"),
         ("collaborator.destroy", "myapp", "kit@outside.dev", "ada@acme.com", "ok"),
         ("collaborator.destroy", "test", "con@outside.dev", "ada@acme.com", "ok")]
+    table = ok(run(sdb, "audit", "--team", "acme")).splitlines()
+    assert sum(1 for line in table if "collaborator.destroy" in line
+               and 'expired: {"expires_at": "2030-01-02T09:0' in line) == 3
     assert done_ok(run(sdb, "access:prune")) == "No expired grants on the apps you manage: nothing to remove.\n"
     assert done_ok(run(sdb, "access:prune", "--app", "myapp")) == (
         "No expired grants on myapp: nothing to remove.\n")
