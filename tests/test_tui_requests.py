@@ -352,3 +352,26 @@ async def test_pending_only_and_the_palette(demo):
         assert list(request_rows(app)) == [str(second), str(first)]  # pending first
         await press(pilot, app, "p")
         assert list(request_rows(app)) == [str(second)]
+
+
+def test_the_stores_request_advice_reads_as_dashboard_keys(demo):
+    """The store's refusals name CLI commands; the dashboard shows the keys instead."""
+    from teamaccess.store.errors import StoreError
+    from teamaccess.store.policy import unknown_request
+    from teamaccess.tui.widgets.words import in_dashboard_words
+
+    said = [unknown_request(99)]
+    asked = file(demo, ops.Actor("barbara@acme.com"), "api-prod", ["manage"], "keys", hours=24)
+    for attempt in (
+        lambda: file(demo, ops.Actor("barbara@acme.com"), "api-prod", ["manage"], "again"),
+        lambda: ops.approve_request(demo, GRACE, asked),  # a permanent grant: widen it instead
+        lambda: ops.update_access(demo, GRACE, "api-prod", "barbara@acme.com", None),
+        lambda: ops.update_access(demo, GRACE, "api-prod", "barbara@acme.com", None,
+                                  expires_in=timedelta(hours=1), permanent=True),
+    ):
+        with pytest.raises(StoreError) as refused:
+            attempt()
+        said.append(str(refused.value))
+    for line in said:
+        shown = in_dashboard_words(line)
+        assert "teamaccess " not in shown and "access:" not in shown and "--" not in shown, shown
