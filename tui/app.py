@@ -356,6 +356,10 @@ class TeamAccessApp(App[None]):
                 return True
             if not view.is_mounted or (view.pending and not view.loaded):
                 return True  # the list being switched to has no rows yet
+        if isinstance(screen, RequestsScreen):
+            # "r y" typed in one go: y waits for the rows it is meant for.
+            listed = next(iter(screen.query(TableView)), None)
+            return listed is None or not listed.loaded
         return False
 
     async def _drain_keys(self) -> None:
