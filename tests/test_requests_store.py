@@ -330,6 +330,9 @@ def test_a_request_is_decided_once(team_db):
     ops.approve_request(db, ADA, asked.id)
     message = refused(db, lambda: ops.approve_request(db, GRACE, asked.id))
     assert message == f"Request {asked.id} was already approved by ada@acme.com: a request is decided once."
+    (event,) = last_events(db, 1)
+    assert (event.action, event.actor_email, event.app_name, event.team_name, event.target_email) \
+        == ("access_request.update", GRACE.email, "myapp", TEAM, JOE.email)
     message = refused(db, lambda: ops.deny_request(db, GRACE, asked.id))
     assert message.startswith(f"Request {asked.id} was already approved by ada@acme.com")
 
