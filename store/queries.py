@@ -1160,11 +1160,6 @@ def _with_pending_requests(session: Session, actor_account: Account | None, rows
             for r in rows]
 
 
-def pending_request_count(db: Database, actor: str, app: str | None = None) -> int:
-    """How many pending requests the actor may decide (on one app, or on every app)."""
-    return sum(1 for r in access_requests(db, actor, app=app, pending_only=True) if r.may_decide)
-
-
 def access_requests(
     db: Database, actor: str, *, app: str | None = None, team: str | None = None,
     pending_only: bool = False,
