@@ -655,7 +655,8 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
             session.scalars(
                 select(App.name)
                 .join(Grant, Grant.app_id == App.id)
-                .where(App.team_id == team_row.id, Grant.account_id == account.id)
+                .where(App.team_id == team_row.id, Grant.account_id == account.id,
+                       _in_force(_now(session)))
                 .order_by(App.name)
             )
         )

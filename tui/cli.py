@@ -1481,7 +1481,9 @@ def _audit_detail(row: queries.AuditRow) -> str:
         parts.append(json.dumps(row.before, sort_keys=True, ensure_ascii=True))
     if row.after is not None:
         parts.append(json.dumps(row.after, sort_keys=True, ensure_ascii=True))
-    return " -> ".join(parts)
+    detail = " -> ".join(parts)
+    # A change with a reason of its own (an ended grant removed: "expired") says it first.
+    return f"{row.reason}: {detail}" if row.reason else detail
 
 
 def _audit_via(row: queries.AuditRow) -> str:
