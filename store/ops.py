@@ -1415,7 +1415,7 @@ def _decide(
         if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
             raise NotFound(unknown_request(request_id))
         app_row = _app(session, app_name, event)  # (removes the app's ended grants first)
-        event.target = requester.email
+        event.app_name, event.target = app_row.name, requester.email
         email = validate.email(actor.email)
         decider_account = _account(session, email)
         decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None

@@ -920,6 +920,10 @@ def decide_request_decision(
         return _deny("request_decision:own",
                      f"You can't {verb} your own request {request_id}: another team admin or "
                      f"manage holder of {app.name} must decide it.")
+    if app.team is None:
+        return _deny("request_decision:personal",
+                     f"{app.name} is now a personal app: its requests can't be decided; they "
+                     f"lapse after {REQUEST_LAPSE.days} days.")
     may_manage = decide_app(AppAction.MANAGE_ACCESS, app, decider)
     if not may_manage:
         return _deny("request_decision:manage",

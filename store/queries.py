@@ -1160,11 +1160,6 @@ def _with_pending_requests(session: Session, actor_account: Account | None, rows
             for r in rows]
 
 
-def pending_request_count(db: Database, actor: str, app: str | None = None) -> int:
-    """How many pending requests the actor may decide (on one app, or on every app)."""
-    return sum(1 for r in access_requests(db, actor, app=app, pending_only=True) if r.may_decide)
-
-
 def access_requests(
     db: Database, actor: str, *, app: str | None = None, team: str | None = None,
     pending_only: bool = False,
@@ -1194,33 +1189,49 @@ def access_requests(
         if pending_only:
             where += [AccessRequest.status == RequestStatus.PENDING,
                       AccessRequest.created_at > now - REQUEST_LAPSE]
-        requester, decider = aliased(Account), aliased(Account)
+        requester, decider, owner = aliased(Account), aliased(Account), aliased(Account)
         stmt = (
             select(AccessRequest.id, AccessRequest.app_id, App.name, Team.name, requester.email,
                    *_REQUEST_FLAGS, AccessRequest.reason, AccessRequest.status,
                    AccessRequest.created_at, AccessRequest.expires_in_seconds, decider.email,
-                   AccessRequest.decided_at, AccessRequest.decision_reason)
+                   AccessRequest.decided_at, AccessRequest.decision_reason,
+                   App.team_id, App.locked, App.locked_at, owner.email)
             .join(App, App.id == AccessRequest.app_id)
             .outerjoin(Team, Team.id == App.team_id)
+            .outerjoin(owner, owner.id == App.owner_account_id)
             .join(requester, requester.id == AccessRequest.requester_id)
             .outerjoin(decider, decider.id == AccessRequest.decided_by_id)
             .where(*where)
             .order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
         )
-        found = session.connection().execute(stmt).all()
-        # Whether the actor may decide is the policy's answer, asked once per app (few apps).
+        conn = session.connection()
+        found = conn.execute(stmt).all()
+        # Whether the actor may decide is the policy's answer, once per app, from the actor's
+        # memberships and grants read in two queries (however many apps the list spans).
+        memberships = {team_id: (role, _as_utc(since)) for team_id, role, since in conn.execute(
+            select(Membership.team_id, Membership.role, type_coerce(Membership.created_at, String))
+            .where(Membership.account_id == actor_account.id))}
+        grants = {app_id: (_grant_perms(*flags), origin, _as_utc(ends))
+                  for app_id, *flags, origin, ends in conn.execute(
+                      select(Grant.app_id, *_GRANT_FLAGS, Grant.origin,
+                             type_coerce(Grant.expires_at, String))
+                      .where(Grant.account_id == actor_account.id))}
         standing: dict[int, tuple[AppFacts, Standing]] = {}
         rows = []
         for (request_id, app_id, app_name, team_name, requester_email, *flags, reason, stored,
-             created, seconds, decided_by, decided_at, decision_reason) in found:
+             created, seconds, decided_by, decided_at, decision_reason, team_id, locked,
+             locked_at, owner_email) in found:
             created_at = _as_utc(created)
             status = request_status(stored, created_at, now)
             mine = requester_email == actor
             may_decide = False
             if status is RequestStatus.PENDING and not mine:
                 if app_id not in standing:
-                    app_row, facts, _team_row = _load_app(session, app_name)
-                    standing[app_id] = (facts, _standing(session, app_row, actor, actor_account, now))
+                    role, since = memberships.get(team_id, (None, None))
+                    perms, origin, ends = grants.get(app_id, (None, None, None))
+                    standing[app_id] = (
+                        AppFacts(app_name, team_name, owner_email, bool(locked), _as_utc(locked_at)),
+                        Standing(actor, role, since, perms, origin, ends, now))
                 facts, mine_standing = standing[app_id]
                 may_decide = decide_request_decision(
                     RequestDecision.APPROVE, request_id, facts, mine_standing,

@@ -177,10 +177,16 @@ def test_a_decided_request_names_who_decided():
 
 
 def test_no_decision_on_a_personal_app():
+    """An app moved out of its team: a stranger still sees nothing, its owner can't decide."""
     d = decide_request_decision(RequestDecision.APPROVE, 3, PERSONAL,
                                 who(None, None, email=ADA), requester=JOE, status="pending",
                                 created_at=FILED, now=NOW)
     assert not d.allowed and d.rule == "request_decision:unknown"
+    owned = AppFacts(APP, None, owner=ADA)
+    d = decide_request_decision(RequestDecision.DENY, 3, owned, who(None, None, email=ADA),
+                                requester=JOE, status="pending", created_at=FILED, now=NOW)
+    assert not d.allowed and d.rule == "request_decision:personal"
+    assert "personal app" in d.reason
 
 
 @pytest.mark.parametrize(("status", "age", "expected"), [

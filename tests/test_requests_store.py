@@ -330,6 +330,9 @@ def test_a_request_is_decided_once(team_db):
     ops.approve_request(db, ADA, asked.id)
     message = refused(db, lambda: ops.approve_request(db, GRACE, asked.id))
     assert message == f"Request {asked.id} was already approved by ada@acme.com: a request is decided once."
+    (event,) = last_events(db, 1)
+    assert (event.action, event.actor_email, event.app_name, event.team_name, event.target_email) \
+        == ("access_request.update", GRACE.email, "myapp", TEAM, JOE.email)
     message = refused(db, lambda: ops.deny_request(db, GRACE, asked.id))
     assert message.startswith(f"Request {asked.id} was already approved by ada@acme.com")
 
@@ -427,3 +430,50 @@ def test_one_second_before_the_lapse_it_can_still_be_approved(team_db):
     asked = ops.request_access(db, JOE, "myapp", "deploy", "x")
     db.clock.now = start + timedelta(days=7) - timedelta(seconds=1)
     assert ops.approve_request(db, ADA, asked.id).status == "approved"
+
+
+# -- cost -----------------------------------------------------------------------------------------
+
+
+def _statements(db, read) -> int:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, _params, _context, _many) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        read()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+    return len(seen)
+
+
+def test_listing_requests_costs_the_same_for_few_apps_or_many(tmp_path):
+    """No query per app or per request: pending requests on 4 apps or on 40 cost as many
+    statements to list and to count."""
+    from teamaccess.store.db import Database
+    from teamaccess.store.demo import generate
+
+    counts = []
+    for n in (4, 40):
+        db = Database(tmp_path / f"n{n}.db")
+        generate(db, team="countco", users=n + 1, apps=n, grants=0, seed=1)
+        admin = "user000000@countco.example.com"
+        apps = [row.name for row in queries.apps(db, admin, "countco")]
+        for i, app in enumerate(apps):
+            member = ops.Actor(f"user{i + 1:06d}@countco.example.com")
+            try:
+                ops.request_access(db, member, app, "deploy", "x")
+            except StoreError:  # (a generated admin has everything already)
+                continue
+        rows = queries.access_requests(db, admin)
+        assert len(rows) >= n // 2 and all(r.may_decide for r in rows)
+        counts.append((_statements(db, lambda db=db, admin=admin: queries.access_requests(db, admin)),
+                       _statements(db, lambda db=db, admin=admin: queries.apps(db, admin)),
+                       _statements(db, lambda db=db, admin=admin, app=apps[0]:
+                                   queries.app_access(db, admin, app))))
+        db.close()
+    assert counts[0] == counts[1], counts
