@@ -61,7 +61,7 @@ from .policy import (
 )
 from .queries import delegated_use, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ALL, PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, Role
+from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, Role
 
 T = TypeVar("T")
 
@@ -976,9 +976,10 @@ def transfer_app(
         app_row.locked, app_row.locked_at = locked, utcnow() if locked else None
         session.add(app_row)
         session.flush()
-        if rel is not Relation.ADMIN:
-            session.add(Grant.holding(ALL, app_id=app_row.id, account_id=actor_account.id, origin="transfer",
-                                      granted_by_id=actor_account.id))
+        transferrers = creator_grant(target.name, rel.value)
+        if transferrers:
+            session.add(Grant.holding(transferrers, app_id=app_row.id, account_id=actor_account.id,
+                                      origin="transfer", granted_by_id=actor_account.id))
         event.team_id, event.team_name = target.id, target.name
         event.after = {"team": target.name, "locked": locked, "removed_grants": list(removed)}
         return _app_change(session, app_row, removed)

@@ -385,8 +385,9 @@ def decide_collaborator_target(team: str, email: str, role: str | None, app: str
 
 
 def creator_grant(team: str | None, creator_role: str | None) -> frozenset[Permission]:
-    """SPEC "apps:create": the creator of a team app gets an explicit all-four grant, unless they
-    are a team admin (who holds everything by role: rule 5); a personal app's owner needs none."""
+    """SPEC rule 6: the creator of a team app, or whoever transfers an app into a team, gets an
+    explicit all-four grant, unless they are a team admin (who holds everything by role: rule 5);
+    a personal app's owner needs none."""
     if team is None or creator_role == Role.ADMIN:
         return frozenset()
     return ALL

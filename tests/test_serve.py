@@ -739,3 +739,49 @@ def test_a_key_planted_on_a_future_admin_stops_logging_in_over_ssh(tmp_path):
     finally:
         assert server.stop() == 0
         db.close()
+
+
+def test_one_account_may_not_take_every_room(world):
+    """A leaked key or a runaway script holds at most --max-per-account connections; others
+    still get in, and the refused one is told why in one line."""
+    from teamaccess.tui.serve import per_account_cap
+
+    assert [per_account_cap(n) for n in (1, 2, 4, 8, 32, 100)] == [1, 2, 2, 2, 8, 25]
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "8", "--max-per-account", "1")
+    holder = subprocess.Popen(ssh_argv(server.port, world["ada"]) + ["import", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)  # ada's first connection is logged in, waiting for standard input
+        assert holder.poll() is None
+        second = server.ssh(world["ada"], "teams")
+        assert second.returncode == 255 and second.stdout == ""
+        assert "ada@acme.com already has 1 connection open, the most one account may" in second.stderr
+        other = server.ssh(world["tim"], "teams")  # someone else is not crowded out
+        assert other.returncode == 0, other.stderr
+    finally:
+        holder.kill()
+        holder.communicate()
+        assert server.stop() == 0
+
+
+def test_sessions_sharing_one_connection_count_toward_the_cap(world):
+    server = Served(str(world["path"]), world["folder"], "--max-sessions", "8", "--max-per-account", "2")
+
+    async def run() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, known_hosts=None, client_keys=[str(world["ada"])], agent_path=None,
+        ) as conn:
+            held = [await conn.create_process("import -") for _ in range(2)]
+            with pytest.raises(asyncssh.ChannelOpenError) as caught:
+                await conn.create_process("teams")
+            assert "ada@acme.com already has 2 sessions open" in caught.value.reason
+            for process in held:
+                process.stdin.write_eof()
+                await process.wait()
+            again = await conn.run("teams")  # a closed session frees its room
+            assert again.exit_status == 0
+
+    try:
+        asyncio.run(run())
+    finally:
+        assert server.stop() == 0

@@ -1572,6 +1572,11 @@ def demo_cmd() -> None:
     help="Most connections (and sessions) open at once.",
 )
 @click.option(
+    "--max-per-account", type=click.IntRange(min=1), metavar="N",
+    help="Most connections (and sessions) one account may hold at once [default: a quarter "
+    "of --max-sessions, at least 2].",
+)
+@click.option(
     "--idle-timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=3600,
     show_default=True, help="Close a session after this long without input (0: never).",
 )
@@ -1580,7 +1585,8 @@ def demo_cmd() -> None:
     help="Drop a connection that hasn't authenticated after this long.",
 )
 def serve_cmd(
-    listen: str, host_key: str | None, max_sessions: int, idle_timeout: float, login_grace: float
+    listen: str, host_key: str | None, max_sessions: int, max_per_account: int | None,
+    idle_timeout: float, login_grace: float,
 ) -> None:
     """Serve the dashboard and every command over SSH, to people known by their keys.
 
@@ -1597,7 +1603,7 @@ def serve_cmd(
     run_server(
         ServeOptions(
             db_where=s.db_where, listen=listen, host_key=host_key, max_sessions=max_sessions,
-            idle_timeout=idle_timeout, login_grace=login_grace,
+            max_per_account=max_per_account, idle_timeout=idle_timeout, login_grace=login_grace,
         )
     )
 

@@ -72,6 +72,8 @@ class ServeOptions:
     listen: str = DEFAULT_LISTEN
     host_key: str | None = None
     max_sessions: int = DEFAULT_MAX_SESSIONS
+    #: most connections, and most sessions, one account may hold (None: per_account_cap())
+    max_per_account: int | None = None
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     login_grace: float = LOGIN_GRACE_SECONDS
 
@@ -634,12 +636,33 @@ class Server(asyncssh.SSHServer):
             if self.conn is not None:
                 self.conn.close()
             return
+        # One account (one leaked key, or one runaway script) may not take every room.
+        theirs = sum(1 for c in self.hub.connections if c.email == self.email)
+        if theirs > self.hub.per_account:
+            log.warning("refused %s from %s: %d of its connections already logged in", self.email,
+                        self.peer, theirs - 1)
+            self.hub.connections.discard(self)
+            if self.conn is not None:
+                self.conn.disconnect(
+                    asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                    f"{self.email} already has {_count(theirs - 1, 'connection')} open, the most "
+                    "one account may: close one and try again",
+                )
+            return
         log.info("%s authenticated from %s with %s", self.email, self.peer, self.key_fingerprint)
 
     def session_requested(self) -> Session | bool:
         open_sessions = sum(len(c.sessions) for c in self.hub.connections)
         if open_sessions >= self.hub.options.max_sessions or self.hub.shutting_down:
             return False
+        # Several sessions can share one connection (ssh -o ControlMaster): count sessions too.
+        theirs = sum(len(c.sessions) for c in self.hub.connections if c.email == self.email)
+        if theirs >= self.hub.per_account:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"{self.email} already has {_count(theirs, 'session')} open, the most one account "
+                "may: close one and try again",
+            )
         return Session(self)
 
     def connection_requested(self, *args: Any) -> bool:
@@ -665,6 +688,16 @@ def pending_cap(max_sessions: int) -> int:
     return min(max_sessions, max(4, max_sessions // 4))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def per_account_cap(max_sessions: int) -> int:
+    """How many connections (and sessions) one account may hold: a quarter of ``max_sessions``,
+    at least 2 (and no more than ``max_sessions``), so nobody can take every room."""
+    return min(max_sessions, max(2, max_sessions // 4))
+
+
 class Hub:
     """What every connection shares: options, the database lookup, the zygote, the shutdown."""
 
@@ -677,6 +710,7 @@ class Hub:
         #: the connections still logging in, oldest first (a dict as an ordered set)
         self.pending: dict[Server, None] = {}
         self.pending_cap = pending_cap(options.max_sessions)
+        self.per_account = options.max_per_account or per_account_cap(options.max_sessions)
         self.shutting_down = False
 
 
