@@ -59,7 +59,7 @@ from .policy import (
     is_stranger,
     relation,
 )
-from .queries import delegated_use, key_decision, key_decision_to_remove
+from .queries import delegated_use, in_force, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
 from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, Role
 
@@ -353,12 +353,6 @@ def _now(session: Session) -> datetime:
     return event.now if event is not None else utcnow()
 
 
-def _in_force(now: datetime):  # type: ignore[no-untyped-def]
-    """SQL for "this grant gives something at ``now``": the same rule as policy.grant_in_force,
-    for the reads that pick rows (a collaborator's teams) before the policy sees them."""
-    return Grant.expires_at.is_(None) | (Grant.expires_at > now)
-
-
 def _team(session: Session, name: str, event: _Event | None = None, *, lock: bool = False) -> Team:
     name = validate.team_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     stmt = select(Team).where(Team.name == name)
@@ -413,7 +407,7 @@ def _relation(session: Session, team: Team, account: Account | None) -> Relation
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == account.id, _in_force(_now(session)))
+        .where(App.team_id == team.id, Grant.account_id == account.id, in_force(_now(session)))
     )
     return relation(None, bool(has_grant))
 
@@ -648,7 +642,7 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
                 select(App.name)
                 .join(Grant, Grant.app_id == App.id)
                 .where(App.team_id == team_row.id, Grant.account_id == account.id,
-                       _in_force(_now(session)))
+                       in_force(_now(session)))
                 .order_by(App.name)
             )
         )
@@ -1298,5 +1292,5 @@ def _manages_some_app(session: Session, account: Account | None, now: datetime) 
     admin = bool(session.scalar(select(func.count()).select_from(Membership).where(
         Membership.account_id == account.id, Membership.role == Role.ADMIN)))
     manage = bool(session.scalar(select(func.count()).select_from(Grant).where(
-        Grant.account_id == account.id, Grant.can_manage.is_(True), _in_force(now))))
+        Grant.account_id == account.id, Grant.can_manage.is_(True), in_force(now))))
     return admin, manage
