@@ -487,6 +487,15 @@ def _standing(session: Session, app: App, email: str, account: Account | None) -
         return Standing(email=email, as_of=_now(session))
     membership = _membership(session, app.team_id, account.id) if app.team_id is not None else None
     grant_row = _grant(session, app.id, account.id)
+    if grant_row is None:
+        # A grant this write removed as ended still tells the policy what it was (it gives
+        # nothing either way): its holder is refused as the reads refuse them, "grant expired
+        # at ...", not as a stranger who never had access.
+        ended = next((c for c in _removed(session) if c.app == app.name and c.email == email), None)
+        if ended is not None:
+            return Standing(email, membership.role if membership else None,
+                            membership.created_at if membership else None,
+                            frozenset(ended.previous), None, ended.expires_at, _now(session))
     return Standing(
         email=email,
         role=membership.role if membership else None,
@@ -496,6 +505,12 @@ def _standing(session: Session, app: App, email: str, account: Account | None) -
         grant_expires_at=read_utc(grant_row.expires_at) if grant_row else None,
         as_of=_now(session),
     )
+
+
+def _removed(session: Session) -> list[GrantChange]:
+    """The ended grants the running operation removed so far."""
+    running = _running(session)
+    return running.removed if running is not None else []
 
 
 def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:

@@ -145,12 +145,14 @@ def test_an_ended_manage_grant_manages_nothing(sqlite_tdb, clock):
     ops.lock_app(db, ops.Actor(CON), "myapp")  # allowed while it lasts
     clock.move(hours=1)
     before, mark = state(db), last_id(db)
-    # The write removes the ended grant first; without it CON is a stranger to the app.
-    with pytest.raises(NotFound, match="Couldn't find that app"):
+    # Refused by the rule, as a read would refuse it, not as a stranger's "Couldn't find".
+    with pytest.raises(Refused, match="Only team admins and accounts with manage"):
         ops.unlock_app(db, ops.Actor(CON), "myapp")
+    with pytest.raises(Refused, match="may change who has access"):
+        ops.prune_expired(db, ops.Actor(CON), "myapp")
     assert state(db) == before  # nothing pruned by a refused write
-    (denied,) = events(db, mark)
-    assert denied.outcome == "denied" and denied.action == "app.update"
+    assert [(e.action, e.outcome) for e in events(db, mark)] == [
+        ("app.update", "denied"), ("collaborator.destroy", "denied")]
 
 
 # -- the next write removes ended grants, one event each --------------------------------------
