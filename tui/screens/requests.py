@@ -212,6 +212,7 @@ class RequestsView(TableView):
 
     def accept(self, items: Any) -> None:
         rows, self.read_at = items
+        self.noun = "request" if len(rows) == 1 else "requests"  # "1 request" on the status line
         # Pending first (what needs a decision), each group newest first as the store gives it.
         self.items = sorted(rows, key=lambda r: r.status != RequestStatus.PENDING)
 
