@@ -69,6 +69,17 @@ def file_request(dashboard: Any, app: str) -> None:
     dashboard.push_screen(RequestDialog(app, request), done)
 
 
+def _lasts(expires_at: datetime | None, chosen: timedelta | None, now: datetime) -> str:
+    """How long an approved grant lasts, for the outcome line: " for 8h" when it ends as chosen
+    (give or take the moment it took), else " until <time> UTC" (an existing grant with a later
+    end kept it), else nothing (no end)."""
+    if expires_at is None:
+        return ""
+    if chosen is not None and abs(now + chosen - expires_at) < timedelta(minutes=1):
+        return f" for {validate.duration_text(chosen)}"
+    return f" until {expires_at:%Y-%m-%d %H:%M} UTC"
+
+
 class RequestDialog(FormDialog):
     """Ask for permissions on one app, with a reason and how long (access:request)."""
 
@@ -358,14 +369,17 @@ class RequestsView(TableView):
             return
         dashboard = self.dashboard
 
+        chosen: list[timedelta | None] = []
+
         def approve(values: dict[str, Any]) -> ops.RequestChange:
+            chosen[:] = [values["expires_in"] or row.expires_in]
             return ops.approve_request(dashboard.db, dashboard.actor, row.id,
                                        expires_in=values["expires_in"])
 
         def done(change: ops.RequestChange | None) -> None:
             if change is not None:
-                lasts = (" for " + validate.time_left(change.expires_at, dashboard.db.now())
-                         if change.expires_at is not None else "")
+                lasts = _lasts(change.expires_at, chosen[0] if chosen else None,
+                               dashboard.db.now())
                 dashboard.report(f"Approved request {change.id}: {change.requester} has "
                                  f"{', '.join(change.permissions)} on {change.app}{lasts}.")
                 dashboard.data_changed(focus=str(change.id))
