@@ -184,7 +184,7 @@ SCENES: tuple[Scene, ...] = (
     Scene("keys_remove_confirm", steps=(ada_has_keys, "ctrl+k", "d")),
     Scene("roster_add_key", steps=(select("joe@acme.com"), "K", fill("#key", JOE_KEY), steady)),
     Scene("too_small", sizes=((60, 20),)),
-    Scene("requests", steps=(requests_filed, "r")),
+    Scene("requests", steps=(requests_filed, "r"), readme=True),
     Scene("requests_as_requester", actor="john@acme.com", steps=(requests_filed, "r")),
     Scene("requests_approve", steps=(requests_filed, "r", "y", steady)),
     Scene("requests_deny", steps=(requests_filed, "r", "n", fill("#reason", "not before the freeze"),
