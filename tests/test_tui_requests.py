@@ -375,3 +375,26 @@ def test_the_stores_request_advice_reads_as_dashboard_keys(demo):
     for line in said:
         shown = in_dashboard_words(line)
         assert "teamaccess " not in shown and "access:" not in shown and "--" not in shown, shown
+
+
+@sync
+async def test_only_deciders_are_told_how_many_wait(demo):
+    file(demo, ops.Actor("dennis@acme.com"), "website-prod", ["operate"], "on call", hours=12)
+    # john holds a grant on website-prod but not manage: he may not decide, so nothing shows.
+    app = make(demo, "john@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert str(app.main.query_one("TabbedContent").get_tab("apps").label) == "2 Apps"
+        await open_pane(pilot, app, "website-prod")
+        assert "request" not in str(app.screen.query_one("#summary").render())
+        await press(pilot, app, "escape")
+        assert app.main.active_view.table.get_row("website-prod")[4].plain == ""
+        await press(pilot, app, "r")
+        assert request_rows(app) == {}  # not his to decide, not his own
+    # joe created website-prod (manage, not an admin): he decides, so he is told.
+    app = make(demo, "joe@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert str(app.main.query_one("TabbedContent").get_tab("apps").label) == "2 Apps (1 request)"
+        await open_pane(pilot, app, "website-prod")
+        assert "1 pending request: press r" in str(app.screen.query_one("#summary").render())
