@@ -477,3 +477,15 @@ def test_listing_requests_costs_the_same_for_few_apps_or_many(tmp_path):
                                    queries.app_access(db, admin, app))))
         db.close()
     assert counts[0] == counts[1], counts
+
+
+def test_team_filter_follows_who_may_list_the_team(team_db):
+    db = team_db
+    mine = ops.request_access(db, COLLAB, "myapp", "deploy", "contract work")
+    ops.request_access(db, JOE, "other", "deploy", "x")
+    # A collaborator lists their own requests in the team, and nothing else of it.
+    assert [r.id for r in queries.access_requests(db, COLLAB.email, team=TEAM)] == [mine.id]
+    with pytest.raises(Refused, match="not a user of acme-widgets"):
+        queries.access_requests(db, STRANGER.email, team=TEAM)
+    assert queries.access_requests(db, STRANGER.email) == []
+    assert len(queries.access_requests(db, ADA.email, team=TEAM)) == 2
