@@ -67,7 +67,7 @@ from .policy import (
     request_status,
     unknown_request,
 )
-from .queries import delegated_use, key_decision, key_decision_to_remove
+from .queries import delegated_use, in_force, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
 from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
@@ -361,12 +361,6 @@ def _now(session: Session) -> datetime:
     return event.now if event is not None else utcnow()
 
 
-def _in_force(now: datetime):  # type: ignore[no-untyped-def]
-    """SQL for "this grant gives something at ``now``": the same rule as policy.grant_in_force,
-    for the reads that pick rows (a collaborator's teams) before the policy sees them."""
-    return Grant.expires_at.is_(None) | (Grant.expires_at > now)
-
-
 def _team(session: Session, name: str, event: _Event | None = None, *, lock: bool = False) -> Team:
     name = validate.team_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     stmt = select(Team).where(Team.name == name)
@@ -421,7 +415,7 @@ def _relation(session: Session, team: Team, account: Account | None) -> Relation
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == account.id, _in_force(_now(session)))
+        .where(App.team_id == team.id, Grant.account_id == account.id, in_force(_now(session)))
     )
     return relation(None, bool(has_grant))
 
@@ -501,6 +495,15 @@ def _standing(session: Session, app: App, email: str, account: Account | None) -
         return Standing(email=email, as_of=_now(session))
     membership = _membership(session, app.team_id, account.id) if app.team_id is not None else None
     grant_row = _grant(session, app.id, account.id)
+    if grant_row is None:
+        # A grant this write removed as ended still tells the policy what it was (it gives
+        # nothing either way): its holder is refused as the reads refuse them, "grant expired
+        # at ...", not as a stranger who never had access.
+        ended = next((c for c in _removed(session) if c.app == app.name and c.email == email), None)
+        if ended is not None:
+            return Standing(email, membership.role if membership else None,
+                            membership.created_at if membership else None,
+                            frozenset(ended.previous), None, ended.expires_at, _now(session))
     return Standing(
         email=email,
         role=membership.role if membership else None,
@@ -510,6 +513,12 @@ def _standing(session: Session, app: App, email: str, account: Account | None) -
         grant_expires_at=read_utc(grant_row.expires_at) if grant_row else None,
         as_of=_now(session),
     )
+
+
+def _removed(session: Session) -> list[GrantChange]:
+    """The ended grants the running operation removed so far."""
+    running = _running(session)
+    return running.removed if running is not None else []
 
 
 def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:
@@ -656,7 +665,7 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
                 select(App.name)
                 .join(Grant, Grant.app_id == App.id)
                 .where(App.team_id == team_row.id, Grant.account_id == account.id,
-                       _in_force(_now(session)))
+                       in_force(_now(session)))
                 .order_by(App.name)
             )
         )
@@ -1306,7 +1315,7 @@ def _manages_some_app(session: Session, account: Account | None, now: datetime) 
     admin = bool(session.scalar(select(func.count()).select_from(Membership).where(
         Membership.account_id == account.id, Membership.role == Role.ADMIN)))
     manage = bool(session.scalar(select(func.count()).select_from(Grant).where(
-        Grant.account_id == account.id, Grant.can_manage.is_(True), _in_force(now))))
+        Grant.account_id == account.id, Grant.can_manage.is_(True), in_force(now))))
     return admin, manage
 
 

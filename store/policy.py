@@ -106,19 +106,19 @@ class Standing:
     as_of: datetime | None = None
 
     @property
-    def grant_in_force(self) -> bool:
+    def has_live_grant(self) -> bool:
         """Whether the account holds a grant that gives something at ``as_of``."""
         return self.grant is not None and grant_in_force(self.grant_expires_at, self.as_of)
 
     @property
     def live_grant(self) -> frozenset[str] | None:
         """The grant's set while it is in force; None without a grant or once it has ended."""
-        return self.grant if self.grant_in_force else None
+        return self.grant if self.has_live_grant else None
 
     @property
     def grant_expired(self) -> bool:
         """Whether the account holds a grant that has ended (and is not yet removed)."""
-        return self.grant is not None and not self.grant_in_force
+        return self.grant is not None and not self.has_live_grant
 
 
 @dataclass(frozen=True)

@@ -207,9 +207,9 @@ def _me(session: Session, email: str) -> Account | None:
     return session.scalars(select(Account).where(Account.email == email)).first()
 
 
-def _in_force(now: datetime):  # type: ignore[no-untyped-def]
+def in_force(now: datetime):  # type: ignore[no-untyped-def]
     """SQL for "this grant gives something at ``now``" (policy.grant_in_force), for the reads
-    that pick rows (a collaborator's teams and apps) before the policy sees them."""
+    and writes that pick rows (a collaborator's teams and apps) before the policy sees them."""
     return Grant.expires_at.is_(None) | (Grant.expires_at > now)
 
 
@@ -227,7 +227,7 @@ def _relation(session: Session, team: Team, actor_account: Account | None,
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
         .where(App.team_id == team.id, Grant.account_id == actor_account.id,
-               _in_force(now if now is not None else _utcnow()))
+               in_force(now if now is not None else _utcnow()))
     )
     return relation(None, bool(granted)), None
 
@@ -301,7 +301,7 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
             select(Team.name)
             .join(App, App.team_id == Team.id)
             .join(Grant, Grant.app_id == App.id)
-            .where(Grant.account_id == actor_account.id, _in_force(now))
+            .where(Grant.account_id == actor_account.id, in_force(now))
             .distinct()
         ):
             rows.setdefault(name, COLLABORATOR)
@@ -447,7 +447,7 @@ def _collaborators(conn, team_row: Team, no_mfa_only: bool, like: str | None,
         .join(Grant, Grant.account_id == Account.id)
         .join(App, App.id == Grant.app_id)
         .where(App.team_id == team_row.id, ~exists(member),
-               _in_force(now if now is not None else _utcnow()))
+               in_force(now if now is not None else _utcnow()))
         .order_by(Account.email, App.name)
     )
     if upto is not None:
@@ -498,7 +498,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
             if rel is Relation.COLLABORATOR:
                 stmt = stmt.where(
                     App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id,
-                                                          _in_force(now)))
+                                                          in_force(now)))
                 )
         else:
             if actor_account is None:
@@ -510,7 +510,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
                         select(Membership.team_id).where(Membership.account_id == actor_account.id)
                     ),
                     App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id,
-                                                          _in_force(now))),
+                                                          in_force(now))),
                 )
             )
         found = session.connection().execute(stmt.order_by(App.name)).all()
@@ -1127,7 +1127,7 @@ def _decidable_apps(actor_account: Account, now: datetime):  # type: ignore[no-u
         Membership.account_id == actor_account.id, Membership.role == Role.ADMIN)
     managed = select(Grant.app_id).where(
         Grant.account_id == actor_account.id, Grant.can_manage.is_(True),
-        _in_force(now))
+        in_force(now))
     return select(App.id).where(App.team_id.is_not(None),
                                 or_(App.team_id.in_(admin_of), App.id.in_(managed)))
 

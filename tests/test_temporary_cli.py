@@ -145,9 +145,9 @@ def test_prune_transcript(sdb, clock):
     out = done_ok(run(sdb, "access:prune"))
     assert out.splitlines() == [
         "Removing 2 expired grants from myapp... done",
-        "Removing 1 expired grant from test... done",
         "  con@outside.dev (view), expired at 2030-01-02 09:00:30 UTC",
         "  kit@outside.dev (deploy, view), expired at 2030-01-02 09:00:45 UTC",
+        "Removing 1 expired grant from test... done",
         "  con@outside.dev (view), expired at 2030-01-02 09:01:00 UTC",
     ]
     audit = json.loads(ok(run(sdb, "audit", "--team", "acme", "--json")))

@@ -145,12 +145,14 @@ def test_an_ended_manage_grant_manages_nothing(sqlite_tdb, clock):
     ops.lock_app(db, ops.Actor(CON), "myapp")  # allowed while it lasts
     clock.move(hours=1)
     before, mark = state(db), last_id(db)
-    # The write removes the ended grant first; without it CON is a stranger to the app.
-    with pytest.raises(NotFound, match="Couldn't find that app"):
+    # Refused by the rule, as a read would refuse it, not as a stranger's "Couldn't find".
+    with pytest.raises(Refused, match="Only team admins and accounts with manage"):
         ops.unlock_app(db, ops.Actor(CON), "myapp")
+    with pytest.raises(Refused, match="may change who has access"):
+        ops.prune_expired(db, ops.Actor(CON), "myapp")
     assert state(db) == before  # nothing pruned by a refused write
-    (denied,) = events(db, mark)
-    assert denied.outcome == "denied" and denied.action == "app.update"
+    assert [(e.action, e.outcome) for e in events(db, mark)] == [
+        ("app.update", "denied"), ("collaborator.destroy", "denied")]
 
 
 # -- the next write removes ended grants, one event each --------------------------------------
@@ -351,3 +353,47 @@ def test_two_prunes_of_the_same_grants_log_each_removal_once(sqlite_tdb, clock):
     ops.lock_app(db, ADA, "myapp")
     assert [(e.action, e.reason) for e in events(db, mark)] == [
         ("collaborator.destroy", "expired"), ("app.update", None)]
+
+
+# -- two writers at once ---------------------------------------------------------------------
+
+
+def test_writers_pruning_at_once_log_each_removal_once(tdb, clock, monkeypatch):
+    """Both read the ended grants, then both delete: only the one whose DELETE removed a grant
+    logs it (PostgreSQL: the loser's transaction is retried and finds nothing; SQLite: the
+    write lock makes the second wait until the first committed)."""
+    import threading
+
+    ended = [f"t{i}@outside.dev" for i in range(4)]
+    for email in ended:
+        ops.grant_access(tdb, ADA, "myapp", email, expires_in=timedelta(minutes=1))
+    clock.move(minutes=1)
+    mark = last_id(tdb)
+    barrier = threading.Barrier(2)
+    real = ops.grant_in_force
+
+    def read_then_wait(expires_at, now):  # both have read the candidates before deleting
+        try:
+            barrier.wait(timeout=1)
+        except threading.BrokenBarrierError:
+            pass  # SQLite: the rival waits for the write lock, as it should
+        return real(expires_at, now)
+
+    monkeypatch.setattr(ops, "grant_in_force", read_then_wait)
+    errors: list[BaseException] = []
+
+    def prune() -> None:
+        try:
+            ops.prune_expired(tdb, ADA, "myapp")
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    workers = [threading.Thread(target=prune) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not errors
+    logged = sorted(e.target_email for e in events(tdb, mark) if e.reason == "expired")
+    assert logged == sorted(ended)
+    assert raw_grants(tdb, "myapp") == 0

@@ -781,14 +781,15 @@ def access_prune(app: str | None) -> None:
         where = f" on {shown(app)}" if app is not None else " on the apps you manage"
         note(f"No expired grants{where}: nothing to remove.")
         return
-    by_app: dict[str, int] = {}
+    by_app: dict[str, list[ops.GrantChange]] = {}
     for change in removed:
-        by_app[change.app] = by_app.get(change.app, 0) + 1
-    for name, count in by_app.items():
+        by_app.setdefault(change.app, []).append(change)
+    for name, changes in by_app.items():
+        count = len(changes)
         progress(f"Removing {count} expired grant{'s' if count != 1 else ''} from {shown(name)}")
-    for change in removed:
-        note(f"  {shown(change.email)} ({perms_text(change.previous)}), expired at "
-             f"{utc_text(change.expires_at) if change.expires_at else 'unknown'}")
+        for change in changes:
+            note(f"  {shown(change.email)} ({perms_text(change.previous)}), expired at "
+                 f"{utc_text(change.expires_at) if change.expires_at else 'unknown'}")
 
 
 @command("access:why")
