@@ -489,3 +489,13 @@ def test_team_filter_follows_who_may_list_the_team(team_db):
         queries.access_requests(db, STRANGER.email, team=TEAM)
     assert queries.access_requests(db, STRANGER.email) == []
     assert len(queries.access_requests(db, ADA.email, team=TEAM)) == 2
+
+
+def test_a_collaborator_whose_grant_ended_is_told_so(team_db):
+    db = team_db
+    ops.grant_access(db, ADA, "other", "con@outside.dev", "deploy", expires_in=timedelta(hours=1))
+    db.clock.move(hours=1)
+    message = refused(db, lambda: ops.request_access(db, ops.Actor("con@outside.dev"), "other",
+                                                     "deploy", "one more day"))
+    assert message.startswith("Your grant on other expired at ")
+    assert "ask a team admin" in message
