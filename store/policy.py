@@ -861,8 +861,13 @@ def decide_request(
     "Couldn't find that app" as everywhere (rule ``request:stranger``), so the app's existence
     doesn't leak.
     """
+    if app.team is not None and who.role is None and who.grant_expired and who.grant_expires_at:
+        # No longer a collaborator, but they knew the app: say what ended, as the reads do.
+        return _deny("request:grant_ended",
+                     f"Your grant on {app.name} expired at {utc_text(who.grant_expires_at)}: only "
+                     f"users of {app.team} and collaborators of {app.name} may ask; ask a team "
+                     "admin for a new grant.")
     if is_stranger(app, who) or (app.team is not None and who.role is None and who.live_grant is None):
-        # (a collaborator whose grant has ended is no longer one: the app is gone for them)
         return _deny("request:stranger",
                      f"Couldn't find that app: {app.name}. Run 'teamaccess apps' to list yours.")
     if app.team is None:

@@ -477,3 +477,25 @@ def test_listing_requests_costs_the_same_for_few_apps_or_many(tmp_path):
                                    queries.app_access(db, admin, app))))
         db.close()
     assert counts[0] == counts[1], counts
+
+
+def test_team_filter_follows_who_may_list_the_team(team_db):
+    db = team_db
+    mine = ops.request_access(db, COLLAB, "myapp", "deploy", "contract work")
+    ops.request_access(db, JOE, "other", "deploy", "x")
+    # A collaborator lists their own requests in the team, and nothing else of it.
+    assert [r.id for r in queries.access_requests(db, COLLAB.email, team=TEAM)] == [mine.id]
+    with pytest.raises(Refused, match="not a user of acme-widgets"):
+        queries.access_requests(db, STRANGER.email, team=TEAM)
+    assert queries.access_requests(db, STRANGER.email) == []
+    assert len(queries.access_requests(db, ADA.email, team=TEAM)) == 2
+
+
+def test_a_collaborator_whose_grant_ended_is_told_so(team_db):
+    db = team_db
+    ops.grant_access(db, ADA, "other", "con@outside.dev", "deploy", expires_in=timedelta(hours=1))
+    db.clock.move(hours=1)
+    message = refused(db, lambda: ops.request_access(db, ops.Actor("con@outside.dev"), "other",
+                                                     "deploy", "one more day"))
+    assert message.startswith("Your grant on other expired at ")
+    assert "ask a team admin" in message
