@@ -4,6 +4,7 @@ state, and the form that files a request (R on an app one lacks a permission on)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -346,8 +347,6 @@ class RequestsView(TableView):
 
     def action_toggle_pending(self) -> None:
         """Show only pending requests, or every request again; the footer says which."""
-        from dataclasses import replace
-
         self.pending_only = not self.pending_only
         label = f"Pending:{'on' if self.pending_only else 'off'}"
         for key, bindings in self._bindings.key_to_bindings.items():
