@@ -21,6 +21,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def read_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as aware UTC (the column type returns it so; this also takes a naive UTC
+    one, as a raw SQLite read gives)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
+
+
 class Meta(SQLModel, table=True):
     """Key/value facts about the database itself, such as the schema version."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, select
@@ -23,7 +23,18 @@ from sqlalchemy.orm import Session
 from . import sshkeys, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team, utcnow
+from .models import (
+    Account,
+    App,
+    AuditEvent,
+    Grant,
+    Membership,
+    Resource,
+    SshKey,
+    Team,
+    read_utc,
+    utcnow,
+)
 from .policy import (
     AppAction,
     AppFacts,
@@ -40,19 +51,27 @@ from .policy import (
     decide_collaborator_target,
     decide_grant_target,
     decide_new_grant,
+    decide_prune,
     decide_role_target,
     decide_team,
+    grant_in_force,
     has_authority,
     is_stranger,
     relation,
 )
-from .queries import delegated_use, key_decision, key_decision_to_remove
+from .queries import delegated_use, in_force, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ROLES, SETTABLE_ROLES, Permission, Role
+from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, Role
 
 T = TypeVar("T")
 
 _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to this
+
+#: the reason of the collaborator.destroy event that removes a grant that has ended
+EXPIRED = "expired"
+
+#: a grant's permission columns in PERMISSIONS order (what _prune reads back as it deletes)
+_GRANT_COLUMNS = tuple(getattr(Grant, p.column) for p in PERMISSIONS)
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,7 @@ class GrantChange:
     email: str
     permissions: tuple[str, ...]  # after; empty when revoked
     previous: tuple[str, ...] = ()
+    expires_at: datetime | None = None  # the grant's end (aware UTC); None: never, or removed
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,13 @@ class _Event:
         #: set by a body that makes many changes at once (an import, the demo): on success each
         #: change's own event is written from here instead; a refusal is still this one event
         self.changes: Changes | None = None
+        #: the expired grants this write removed (one collaborator.destroy event each, written
+        #: before the operation's own event on success, dropped with the rest on a refusal)
+        self.pruned: Changes | None = None
+        self.removed: list[GrantChange] = []  # and what they were
+        #: "now" for every time-bound rule of this transaction (the database's clock, once)
+        self.now: datetime = utcnow()
+        self.actor: Actor | None = None
 
 
 class _Failed:
@@ -268,6 +295,10 @@ def _run(
 
     def transaction(session: Session) -> T | _Failed:
         event = _Event(action, team, app, target)
+        event.now, event.actor = db.now(), actor
+        # What the loading helpers (_app, _standing) read: the clock and where expired grants
+        # they remove are recorded; set afresh each attempt, as a retry re-runs this.
+        session.info[_EVENT_KEY] = event
         outcome, reason, result = "ok", None, None
         try:
             with session.begin_nested():
@@ -276,6 +307,8 @@ def _run(
         except StoreError as err:
             outcome, reason, result = "denied", str(err), _Failed(err)
         else:
+            if event.pruned is not None:
+                event.pruned.write(session)
             if event.changes is not None:
                 event.changes.write(session)
                 return result  # type: ignore[return-value]
@@ -305,6 +338,19 @@ def _run(
 
 
 # -- loading facts ---------------------------------------------------------------------------
+
+_EVENT_KEY = "teamaccess.ops.event"
+
+
+def _running(session: Session) -> _Event | None:
+    """The event of the operation running in ``session`` (None outside ``_run``)."""
+    return session.info.get(_EVENT_KEY)
+
+
+def _now(session: Session) -> datetime:
+    """The running operation's "now" (the database's clock, read once per transaction)."""
+    event = _running(session)
+    return event.now if event is not None else utcnow()
 
 
 def _team(session: Session, name: str, event: _Event | None = None, *, lock: bool = False) -> Team:
@@ -361,20 +407,67 @@ def _relation(session: Session, team: Team, account: Account | None) -> Relation
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == account.id)
+        .where(App.team_id == team.id, Grant.account_id == account.id, in_force(_now(session)))
     )
     return relation(None, bool(has_grant))
 
 
 def _app(session: Session, name: str, event: _Event | None = None) -> App:
+    """Load an app for a write, first removing its expired grants (SPEC "Temporary access":
+    the next write that touches the app does it, each with its own audit event). Every write
+    loads its app here, so this is the one place that happens."""
     name = validate.app_name(name)  # a malformed name is Invalid, not a query (NUL on PG)
     app = session.scalars(select(App).where(App.name == name)).first()
     if app is None:
         raise _missing_app(name)
-    if event is not None and app.team_id is not None:
-        team = session.get(Team, app.team_id)
-        event.team_id, event.team_name = app.team_id, team.name if team else None
+    team = session.get(Team, app.team_id) if app.team_id is not None else None
+    if event is not None and team is not None:
+        event.team_id, event.team_name = team.id, team.name
+    _prune(session, app, team)
     return app
+
+
+def _prune(session: Session, app_row: App, team: Team | None) -> list[GrantChange]:
+    """Remove the app's grants that have ended at the running operation's "now", recording a
+    ``collaborator.destroy`` event (reason ``expired``) for each in the running event.
+
+    A refusal rolls this back with the rest (a refusal changes nothing but the log).
+    """
+    running = _running(session)
+    if running is None or running.actor is None:
+        return []
+    now = running.now
+    # SQL finds the candidates; the policy's rule decides which have ended.
+    candidates = session.execute(
+        select(Grant.id, Grant.account_id, Grant.expires_at, *_GRANT_COLUMNS)
+        .where(Grant.app_id == app_row.id, Grant.expires_at.is_not(None),
+               Grant.expires_at <= now)
+    ).all()
+    ended = {row[0]: row for row in candidates if not grant_in_force(read_utc(row[2]), now)}
+    if not ended:
+        return []
+    # DELETE ... RETURNING: of two writers pruning at once, only the one that really removed
+    # a grant records it.
+    gone = set(session.scalars(
+        delete(Grant).where(Grant.id.in_(list(ended))).returning(Grant.id)
+        .execution_options(synchronize_session=False)))
+    rows = [ended[grant_id] for grant_id in gone]
+    emails = dict(session.execute(
+        select(Account.id, Account.email).where(Account.id.in_({row[1] for row in rows}))).all())
+    if running.pruned is None:
+        running.pruned = Changes(running.actor)
+    removed = []
+    for _id, account_id, expires_at, *flags in sorted(rows, key=lambda row: emails.get(row[1], "")):
+        perms = tuple(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
+        ends = read_utc(expires_at)
+        running.pruned.add(
+            "collaborator.destroy", team.id if team else None, team.name if team else None,
+            app=app_row.name, target=emails.get(account_id),
+            before={"permissions": list(perms), "expires_at": ends.isoformat() if ends else None},
+            reason=EXPIRED)
+        removed.append(GrantChange(app_row.name, emails.get(account_id, ""), (), perms, ends))
+    running.removed += removed
+    return removed
 
 
 def _facts(session: Session, app: App) -> AppFacts:
@@ -391,16 +484,33 @@ def _facts(session: Session, app: App) -> AppFacts:
 
 def _standing(session: Session, app: App, email: str, account: Account | None) -> Standing:
     if account is None:
-        return Standing(email=email)
+        return Standing(email=email, as_of=_now(session))
     membership = _membership(session, app.team_id, account.id) if app.team_id is not None else None
     grant_row = _grant(session, app.id, account.id)
+    if grant_row is None:
+        # A grant this write removed as ended still tells the policy what it was (it gives
+        # nothing either way): its holder is refused as the reads refuse them, "grant expired
+        # at ...", not as a stranger who never had access.
+        ended = next((c for c in _removed(session) if c.app == app.name and c.email == email), None)
+        if ended is not None:
+            return Standing(email, membership.role if membership else None,
+                            membership.created_at if membership else None,
+                            frozenset(ended.previous), None, ended.expires_at, _now(session))
     return Standing(
         email=email,
         role=membership.role if membership else None,
         member_since=membership.created_at if membership else None,
         grant=grant_row.permissions if grant_row else None,
         grant_origin=grant_row.origin if grant_row else None,
+        grant_expires_at=read_utc(grant_row.expires_at) if grant_row else None,
+        as_of=_now(session),
     )
+
+
+def _removed(session: Session) -> list[GrantChange]:
+    """The ended grants the running operation removed so far."""
+    running = _running(session)
+    return running.removed if running is not None else []
 
 
 def _check(decision: Decision, refusal: type[Refused] = Refused) -> None:
@@ -546,7 +656,8 @@ def remove_member(db: Database, actor: Actor, team: str, email: str) -> Removal:
             session.scalars(
                 select(App.name)
                 .join(Grant, Grant.app_id == App.id)
-                .where(App.team_id == team_row.id, Grant.account_id == account.id)
+                .where(App.team_id == team_row.id, Grant.account_id == account.id,
+                       in_force(_now(session)))
                 .order_by(App.name)
             )
         )
@@ -602,10 +713,34 @@ def _require_app(session: Session, app_row: App, actor: Actor, action: AppAction
     return account
 
 
+def _expires_in(span: timedelta | None) -> timedelta | None:
+    """The store's own check of a duration the faces parsed (validate.expires_in): > 0, <= 90d."""
+    if span is None:
+        return None
+    if not isinstance(span, timedelta) or span <= timedelta(0):
+        raise Invalid("Invalid duration: it must be more than zero (e.g. 30m, 8h, 7d).")
+    if span > validate.MAX_EXPIRES_IN:
+        raise Invalid("Invalid duration: the longest is 90d; ask again when it runs out.")
+    return span
+
+
+def _end(session: Session, span: timedelta | None) -> datetime | None:
+    """When a grant given now for ``span`` ends (aware UTC, whole seconds), or None."""
+    if span is None:
+        return None
+    return (_now(session) + span).replace(microsecond=0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def grant_access(
-    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None = None
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None = None,
+    *, expires_in: timedelta | None = None,
 ) -> GrantChange:
-    """access:add: give an account an explicit grant (view plus what is asked)."""
+    """access:add: give an account an explicit grant (view plus what is asked), for good or,
+    with ``expires_in``, until that long from now."""
 
     def body(session: Session, event: _Event) -> GrantChange:
         app_row = _app(session, app, event)
@@ -613,15 +748,21 @@ def grant_access(
         who = validate.email(email)
         event.target = who
         perms = validate.permissions(permissions)
+        span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
         _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
                                 is not None))
         account = account or _ensure_account(session, who)
+        ends = _end(session, span)
         session.add(Grant.holding(perms, app_id=app_row.id, account_id=account.id, origin="granted",
-                                  granted_by_id=actor_account.id if actor_account else None))
+                                  granted_by_id=actor_account.id if actor_account else None,
+                                  created_at=_now(session),
+                                  expires_at=ends))
         event.after = {"permissions": list(_perms(perms))}
-        return GrantChange(app_row.name, who, _perms(perms))
+        if ends is not None:
+            event.after["expires_at"] = _iso(ends)
+        return GrantChange(app_row.name, who, _perms(perms), expires_at=ends)
 
     return _run(db, actor, "collaborator.create", body, app=app, target=email)
 
@@ -634,28 +775,44 @@ def _role_on(session: Session, app_row: App, account: Account | None) -> str | N
 
 
 def update_access(
-    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str
+    db: Database, actor: Actor, app: str, email: str, permissions: Iterable[str] | str | None,
+    *, expires_in: timedelta | None = None, permanent: bool = False,
 ) -> GrantChange:
-    """access:update: replace an existing grant's whole set."""
+    """access:update: replace an existing grant's whole set (None: keep it) and perhaps its end.
+
+    ``expires_in`` sets a new end measured from now; ``permanent`` removes the end; neither
+    keeps the grant's current end.
+    """
 
     def body(session: Session, event: _Event) -> GrantChange:
         app_row = _app(session, app, event)
         _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
         who = validate.email(email)
         event.target = who
-        perms = validate.permissions(permissions)
+        if expires_in is not None and permanent:
+            raise Invalid("Give either --expires-in or --permanent, not both.")
+        span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
         grant_row = _grant(session, app_row.id, account.id if account else None)
         if grant_row is None:
             raise NotFound(f"{who} has no grant on {app_row.name}: use access:add.")
         before = _perms(grant_row.permissions)
-        if set(before) == set(perms):
-            raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}.")
+        perms = grant_row.permissions if permissions is None else validate.permissions(permissions)
+        ends_before = read_utc(grant_row.expires_at)
+        ends = None if permanent else _end(session, span) if span is not None else ends_before
+        if set(before) == set(perms) and ends == ends_before:
+            if permissions is None and span is None and not permanent:
+                raise Invalid("Nothing to change: give --permissions, --expires-in or --permanent.")
+            until = "and it never ends" if ends is None else f"until {_iso(ends)}"
+            raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}, {until}.")
         grant_row.set_permissions(perms)
+        grant_row.expires_at = ends
         session.add(grant_row)
         event.before, event.after = {"permissions": list(before)}, {"permissions": list(_perms(perms))}
-        return GrantChange(app_row.name, who, _perms(perms), before)
+        if ends_before is not None or ends is not None:
+            event.before["expires_at"], event.after["expires_at"] = _iso(ends_before), _iso(ends)
+        return GrantChange(app_row.name, who, _perms(perms), before, ends)
 
     return _run(db, actor, "collaborator.update", body, app=app, target=email)
 
@@ -1096,3 +1253,59 @@ def refuse_act_as(db: Database, actor: Actor, reason: str) -> None:
         raise Refused(reason, rule="identity")
 
     _run(db, actor, "account.act_as", body, target=actor.email)
+
+
+# -- temporary access (SPEC "Temporary access and access requests") -------------------------
+
+
+def prune_expired(db: Database, actor: Actor, app: str | None = None) -> list[GrantChange]:
+    """access:prune: remove the grants that have ended, on ``app`` or on every app whose access
+    the actor may manage (team admins, ``manage`` holders), one ``collaborator.destroy`` audit
+    event (reason ``expired``) each. Nothing to prune: an empty list and no event.
+
+    Correctness never waits for this (an ended grant gives nothing from its end on); it tidies
+    the lists, as the next write to each app would.
+    """
+
+    def body(session: Session, event: _Event) -> list[GrantChange]:
+        # The events are the removals themselves (event.pruned); none of its own.
+        event.changes = Changes(actor)
+        actor_account = _account(session, validate.email(actor.email))
+        if app is not None:
+            # _app removes the app's ended grants on loading it; deciding after is the same as
+            # before, as the actor's own standing ignores an ended grant either way.
+            app_row = _app(session, app, event)
+            _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
+            return list(event.removed)
+        now = _now(session)
+        candidates = session.scalars(
+            select(App).where(App.id.in_(
+                select(Grant.app_id).where(Grant.expires_at.is_not(None),
+                                           Grant.expires_at <= now)))
+            .order_by(App.name)).all()
+        manages_any = False
+        for app_row in candidates:
+            facts = _facts(session, app_row)
+            standing = _standing(session, app_row, actor.email, actor_account)
+            if is_stranger(facts, standing) or not decide_app(AppAction.MANAGE_ACCESS, facts, standing):
+                continue
+            manages_any = True
+            team = session.get(Team, app_row.team_id) if app_row.team_id is not None else None
+            _prune(session, app_row, team)
+        if not manages_any:
+            _check(decide_prune(*_manages_some_app(session, actor_account, now)))
+        return list(event.removed)
+
+    return _run(db, actor, "collaborator.destroy", body, app=app)
+
+
+def _manages_some_app(session: Session, account: Account | None, now: datetime) -> tuple[bool, bool]:
+    """Whether the account administers a team, and whether it holds manage (in force) on an
+    app: what policy.decide_prune asks."""
+    if account is None:
+        return False, False
+    admin = bool(session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.account_id == account.id, Membership.role == Role.ADMIN)))
+    manage = bool(session.scalar(select(func.count()).select_from(Grant).where(
+        Grant.account_id == account.id, Grant.can_manage.is_(True), in_force(now))))
+    return admin, manage

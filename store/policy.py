@@ -8,7 +8,7 @@ decision carries the reasons that decided it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 # The words are defined in .words; they are imported here too, so callers may take them
@@ -97,8 +97,27 @@ class Standing:
     email: str
     role: str | None = None  # role in the app's team, if any
     member_since: datetime | None = None
-    grant: frozenset[str] | None = None  # explicit grant, if any
+    grant: frozenset[str] | None = None  # explicit grant, if any (in force or not)
     grant_origin: str | None = None  # creator, transfer, join, granted, collaborator, import
+    grant_expires_at: datetime | None = None  # when the grant stops giving anything (None: never)
+    #: the moment the standing is decided at (the database's clock); a grant with an end
+    #: counts only when this is known and before the end (deny is the default)
+    as_of: datetime | None = None
+
+    @property
+    def has_live_grant(self) -> bool:
+        """Whether the account holds a grant that gives something at ``as_of``."""
+        return self.grant is not None and grant_in_force(self.grant_expires_at, self.as_of)
+
+    @property
+    def live_grant(self) -> frozenset[str] | None:
+        """The grant's set while it is in force; None without a grant or once it has ended."""
+        return self.grant if self.has_live_grant else None
+
+    @property
+    def grant_expired(self) -> bool:
+        """Whether the account holds a grant that has ended (and is not yet removed)."""
+        return self.grant is not None and not self.has_live_grant
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,27 @@ class Effective:
 _VIEW_ONLY: frozenset[Permission] = frozenset({Permission.VIEW})
 
 
+def grant_in_force(expires_at: datetime | None, now: datetime | None) -> bool:
+    """The one expiry rule (SPEC "Temporary access"): a grant gives what it holds while
+    ``now`` is before its end; from ``expires_at`` on it gives nothing, not even view.
+
+    No end: always in force. An end but no ``now`` to compare with: not in force, so a caller
+    that forgets the clock fails closed rather than extending someone's access.
+    """
+    if expires_at is None:
+        return True
+    if now is None:
+        return False
+    return now < expires_at
+
+
+def utc_text(moment: datetime) -> str:
+    """A moment as people read it in reasons: ``2026-11-29 18:00:00 UTC``."""
+    if moment.utcoffset() is None:  # the store keeps UTC; SQLite may hand it back naive
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def relation(role: str | None, has_grant_in_team: bool) -> Relation:
     """The actor's column in the team table: their role, else collaborator, else outsider."""
     if role is not None:
@@ -141,14 +181,17 @@ def effective_permissions(app: AppFacts, who: Standing) -> Effective:
         return _union(sources)
     if who.role == Role.ADMIN:
         sources.append(Provenance(Source.ADMIN_ROLE, ALL, f"admin of {app.team}"))
-    if who.grant:
+    live = who.live_grant
+    if live:
         origin = who.grant_origin or "granted"
         detail = {
             "creator": "explicit grant (created the app)",
             "transfer": "explicit grant (transferred the app in)",
             "join": "explicit grant (joined the app)",
         }.get(origin, "explicit grant")
-        sources.append(Provenance(Source.GRANT, frozenset(who.grant) | {Permission.VIEW}, detail))
+        if who.grant_expires_at is not None:
+            detail += f", until {utc_text(who.grant_expires_at)}"
+        sources.append(Provenance(Source.GRANT, frozenset(live) | {Permission.VIEW}, detail))
     if who.role in (Role.MEMBER, Role.VIEWER):
         if not app.locked:
             sources.append(
@@ -178,6 +221,11 @@ def explain_missing(app: AppFacts, who: Standing, permission: str) -> str:
     """Why ``who`` lacks ``permission`` on ``app``: the rule that leaves it out."""
     if app.team is None:
         return f"{app.name} is a personal app: only its owner has access"
+    if who.grant_expired and who.grant_expires_at is not None:
+        expired = f"grant expired at {utc_text(who.grant_expires_at)}"
+        if who.role is None:
+            return f"{expired}; not a user of {app.team}"
+        return f"{expired}; {explain_missing(app, _without_grant(who), permission)}"
     if who.role is None and not who.grant:
         return f"not a user of {app.team} and no grant on {app.name}"
     if who.grant:
@@ -195,11 +243,16 @@ def explain_missing(app: AppFacts, who: Standing, permission: str) -> str:
     return f"the {who.role} role gives only view; {permission} needs an explicit grant"
 
 
+def _without_grant(who: Standing) -> Standing:
+    return Standing(who.email, who.role, who.member_since, None, None, None, who.as_of)
+
+
 def is_stranger(facts: AppFacts, who: Standing) -> bool:
     """True when ``who`` has nothing to do with the app: for them it does not exist.
 
     Like Heroku's API (404 for an app you can't reach), a stranger is told "Couldn't find that
-    app" rather than which team owns it.
+    app" rather than which team owns it. A grant that has ended but is not removed yet still
+    counts here: its holder knew the app, and is told that (and when) the grant expired.
     """
     if facts.team is None:
         return facts.owner != who.email
@@ -434,7 +487,7 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
                 "app:join:locked",
                 f"{app.name} is locked: ask a team admin or someone with manage for a grant",
             )
-        if who.grant is not None:
+        if who.live_grant is not None:
             return _deny(
                 "app:join:has_grant",
                 f"{who.email} already has access to {app.name}: nothing to join",
@@ -442,7 +495,7 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         return _allow("app:join", f"{who.role} of {app.team}, app unlocked")
 
     if action is AppAction.LEAVE:
-        if who.grant is None:
+        if who.live_grant is None:
             return _deny("app:leave:no_grant", f"{who.email} holds no grant on {app.name} to leave")
         return _allow("app:leave", "holds an explicit grant")
 
@@ -459,6 +512,22 @@ def decide_app(action: AppAction, app: AppFacts, who: Standing) -> Decision:
         )
 
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+# -- temporary access ------------------------------------------------------------------------
+
+
+def decide_prune(admin_of_a_team: bool, manages_an_app: bool) -> Decision:
+    """access:prune without ``--app``: whoever may manage access somewhere (a team admin, a
+    ``manage`` holder) may prune, and "nothing to prune" is their answer; for anyone else
+    it is refused with the rule, as the same command on one app would be."""
+    if admin_of_a_team or manages_an_app:
+        return _allow("access:prune", "admin of a team" if admin_of_a_team else "has manage on an app")
+    return _deny(
+        "access:prune",
+        "Only team admins and accounts with manage on an app may prune its expired grants, "
+        "and you manage none: nothing was changed.",
+    )
 
 
 # -- binding a login (or a key) to an account ---------------------------------------------------

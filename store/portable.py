@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from . import safetext, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
-from .models import Account, App, AuditEvent, Grant, Membership, Team, utcnow
+from .models import Account, App, AuditEvent, Grant, Membership, Team, read_utc, utcnow
 from .ops import Actor, Changes, _Event, _run, bulk_insert
-from .policy import Relation, decide_admins_left, relation
+from .policy import Relation, decide_admins_left, grant_in_force, relation
 
 #: Keep every ``IN (...)`` list well under SQLite's bound-parameter limit.
 _CHUNK = 900
@@ -102,7 +102,10 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
     """The team's users, apps and explicit grants as one document (team admins only).
 
     Only explicit grants are exported: what roles give follows from the members and the locks.
+    Each access row carries its grant's ``expires_at`` (null: it never ends), so a round trip
+    keeps temporary access temporary; a grant that has ended gives nothing and is left out.
     """
+    now = db.now()
     with db.read() as session:
         team_row = session.scalars(select(Team).where(Team.name == team)).first()
         if team_row is None:
@@ -124,18 +127,21 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
             for a in session.scalars(select(App).where(App.team_id == team_row.id).order_by(App.name))
         ]
         access: dict[str, list[dict[str, Any]]] = {}
-        for app_name, email, mfa, deploy, operate, manage in session.execute(
+        for app_name, email, mfa, deploy, operate, manage, ends in session.execute(
             select(App.name, Account.email, Account.mfa_enabled, Grant.can_deploy,
-                   Grant.can_operate, Grant.can_manage)
+                   Grant.can_operate, Grant.can_manage, Grant.expires_at)
             .join(Grant, Grant.app_id == App.id)
             .join(Account, Account.id == Grant.account_id)
             .where(App.team_id == team_row.id)
             .order_by(App.name, Account.email)
         ):
+            ends = read_utc(ends)
+            if not grant_in_force(ends, now):
+                continue
             perms = ["view", *(p for p, held in (("deploy", deploy), ("operate", operate),
                                                  ("manage", manage)) if held)]
             access.setdefault(app_name, []).append(
-                access_row(app_name, email, mfa, roles.get(email), perms)
+                {**access_row(app_name, email, mfa, roles.get(email), perms), "expires_at": iso(ends)}
             )
         return {"team": team_row.name, "members": members, "apps": apps, "access": access}
 
@@ -188,6 +194,7 @@ class _AccessIn:
     permissions: frozenset[str]
     mfa: bool | None
     where: str
+    expires_at: datetime | None = None  # the grant's end (None: it never ends)
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,8 @@ class _Doc:
     members: tuple[_MemberIn, ...]
     apps: tuple[_AppIn, ...]
     access: tuple[_AccessIn, ...]
+    #: the moment the import decides at (the database's clock): grants' ends are checked by it
+    now: datetime | None = None
 
 
 def _at(where: str, err: Invalid) -> Invalid:
@@ -372,6 +381,7 @@ def parse(doc: Any) -> _Doc:
                 app, email, perms,
                 _bool(user.get("two_factor_authentication"), f"{where}.user.two_factor_authentication"),
                 where,
+                _time(row.get("expires_at"), f"{where}.expires_at"),
             ))
     return _Doc(team, tuple(members), tuple(apps), tuple(access))
 
@@ -462,7 +472,7 @@ def import_team(db: Database, actor: Actor, doc: Any) -> ImportResult:
 
     # Check the rows before taking the write lock; a fault is still logged, as a denied import.
     try:
-        parsed, fault = parse(doc), None
+        parsed, fault = replace(parse(doc), now=db.now()), None
     except Invalid as err:
         parsed, fault = None, err
 
@@ -572,7 +582,7 @@ class _Plan:
 
 def _decide(session: Session, actor: Actor, d: _Doc) -> _Plan:
     """Plan the document's changes from the facts in ``s``; a refusal is planned too."""
-    plan = _Plan(team=d.team)
+    plan = _Plan(team=d.team) if d.now is None else _Plan(team=d.team, now=d.now)
     try:
         _plan(session, actor, d, plan)
     except StoreError as err:
@@ -694,6 +704,10 @@ def _plan(session: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
             .join(App, App.id == Grant.app_id).where(App.team_id == team_row.id)
         ).all()
     } if team_row is not None else {}
+    ends_held = dict(session.execute(
+        select(Grant.id, Grant.expires_at).join(App, App.id == Grant.app_id)
+        .where(App.team_id == team_row.id, Grant.expires_at.is_not(None))).all()
+    ) if team_row is not None else {}
     new_app_names = {a["name"] for a in plan.new_apps}
     for a in d.access:
         if a.app not in app_ids and a.app not in new_app_names:
@@ -704,16 +718,44 @@ def _plan(session: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
         if roles.get(a.email) == "admin":
             plan.admin_rows_skipped += 1
             continue
+        ends = _grant_end(a, now)
         flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
                  "can_operate": "operate" in a.permissions,
-                 "can_manage": "manage" in a.permissions}
+                 "can_manage": "manage" in a.permissions, "expires_at": ends}
         acc = ids.get(a.email)
         held = grants.get((app_ids[a.app], acc)) if a.app in app_ids and acc is not None else None
         if held is None:
             plan.new_grants.append((a.app, a.email, flags))
             log.add("collaborator.create", team_id, team_name, app=a.app, target=a.email,
-                    after=listed(a.permissions))
-        elif held[1] != a.permissions:
-            plan.grant_updates.append({"id": held[0], **flags})
-            log.add("collaborator.update", team_id, team_name, app=a.app, target=a.email,
-                    before=listed(held[1]), after=listed(a.permissions))
+                    after=_with_end(listed(a.permissions), ends))
+        else:
+            held_ends = read_utc(ends_held.get(held[0]))
+            if held[1] != a.permissions or held_ends != ends:
+                plan.grant_updates.append({"id": held[0], **flags})
+                log.add("collaborator.update", team_id, team_name, app=a.app, target=a.email,
+                        before=_with_end(listed(held[1]), held_ends),
+                        after=_with_end(listed(a.permissions), ends))
+
+
+def _grant_end(row: _AccessIn, now: datetime) -> datetime | None:
+    """An imported grant's end, checked as ``--expires-in`` is: later than now (a past end
+    would import access that gives nothing; refused, so nothing is written), at most 90 days
+    away. None: the row has no end (``expires_at`` null or absent), a grant that never ends.
+    """
+    ends = row.expires_at
+    if ends is None:
+        return None
+    if not grant_in_force(ends, now):
+        raise Invalid(
+            f"{row.where}.expires_at: {iso(ends)} has passed: the grant would give nothing; "
+            "drop the row or give a later time."
+        )
+    if ends - now > validate.MAX_EXPIRES_IN:
+        raise Invalid(f"{row.where}.expires_at: {iso(ends)} is more than 90 days away: the "
+                      "longest a grant may last is 90d.")
+    return ends
+
+
+def _with_end(listed: dict[str, Any], ends: datetime | None) -> dict[str, Any]:
+    """An audit event's permissions, with the grant's end when it has one (as ops logs it)."""
+    return listed if ends is None else {**listed, "expires_at": ends.isoformat()}

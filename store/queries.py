@@ -17,7 +17,17 @@ from sqlalchemy.orm import Session, aliased
 from . import validate
 from .db import Database
 from .errors import NotFound, Refused
-from .models import Account, App, AuditEvent, Grant, Membership, Resource, SshKey, Team
+from .models import (
+    Account,
+    App,
+    AuditEvent,
+    Grant,
+    Membership,
+    Resource,
+    SshKey,
+    Team,
+    read_utc,
+)
 from .policy import (
     PERMISSIONS,
     AppAction,
@@ -34,6 +44,7 @@ from .policy import (
     decide_team,
     effective_permissions,
     explain_missing,
+    grant_in_force,
     is_stranger,
     relation,
     users_visible_to,
@@ -90,7 +101,10 @@ class AccessRow:
     mfa: bool
     permissions: tuple[str, ...]
     sources: tuple[tuple[str, tuple[str, ...], str], ...]  # (source, permissions, detail)
-    grant: tuple[str, ...] | None  # the explicit grant's set, if any
+    grant: tuple[str, ...] | None  # the explicit grant's set, if any (in force)
+    #: the grant's end while it is in force (aware UTC); None: no grant, or one that never ends.
+    #: An ended grant gives nothing: its row shows only what else the account has, or no row.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +200,14 @@ def _me(session: Session, email: str) -> Account | None:
     return session.scalars(select(Account).where(Account.email == email)).first()
 
 
-def _relation(session: Session, team: Team, actor_account: Account | None) -> tuple[Relation, Membership | None]:
+def in_force(now: datetime):  # type: ignore[no-untyped-def]
+    """SQL for "this grant gives something at ``now``" (policy.grant_in_force), for the reads
+    and writes that pick rows (a collaborator's teams and apps) before the policy sees them."""
+    return Grant.expires_at.is_(None) | (Grant.expires_at > now)
+
+
+def _relation(session: Session, team: Team, actor_account: Account | None,
+              now: datetime | None = None) -> tuple[Relation, Membership | None]:
     if actor_account is None:
         return Relation.OUTSIDER, None
     membership = session.scalars(
@@ -198,14 +219,20 @@ def _relation(session: Session, team: Team, actor_account: Account | None) -> tu
         select(func.count())
         .select_from(Grant)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team.id, Grant.account_id == actor_account.id)
+        .where(App.team_id == team.id, Grant.account_id == actor_account.id,
+               in_force(now if now is not None else _utcnow()))
     )
     return relation(None, bool(granted)), None
 
 
-def _require(session: Session, team: Team, actor: str, action: TeamAction):
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require(session: Session, team: Team, actor: str, action: TeamAction,
+             now: datetime | None = None):
     actor_account = _me(session, actor)
-    rel, membership = _relation(session, team, actor_account)
+    rel, membership = _relation(session, team, actor_account, now)
     d = decide_team(action, team.name, rel)
     if not d.allowed:
         raise Refused(d.reason, rule=d.rule)
@@ -250,6 +277,7 @@ def _grant_perms(*held: bool) -> frozenset[str]:
 
 def teams(db: Database, actor: str) -> list[TeamRow]:
     """The teams the actor belongs to (as a user or a collaborator), sorted by name."""
+    now = db.now()
     with db.read() as session:
         actor_account = _me(session, actor)
         if actor_account is None:
@@ -266,7 +294,7 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
             select(Team.name)
             .join(App, App.team_id == Team.id)
             .join(Grant, Grant.app_id == App.id)
-            .where(Grant.account_id == actor_account.id)
+            .where(Grant.account_id == actor_account.id, in_force(now))
             .distinct()
         ):
             rows.setdefault(name, COLLABORATOR)
@@ -275,8 +303,9 @@ def teams(db: Database, actor: str) -> list[TeamRow]:
 
 def relation_to(db: Database, actor: str, team: str) -> Relation:
     """The actor's column in the SPEC's team table for ``team``."""
+    now = db.now()
     with db.read() as session:
-        return _relation(session, _team(session, team), _me(session, actor))[0]
+        return _relation(session, _team(session, team), _me(session, actor), now)[0]
 
 
 def account(db: Database, email: str) -> Account | None:
@@ -316,9 +345,10 @@ def team_keys(db: Database, names: Iterable[str]) -> dict[str, tuple[int, dateti
 def grant_times(db: Database, actor: str, app: str) -> dict[str, datetime]:
     """When each explicit grant on ``app`` was made, by email, for whoever may see its access
     (as :func:`app_access`); the times ``access --json`` shows as ``created_at``."""
+    now = db.now()
     with db.read() as session:
         app_row, facts, _team = _load_app(session, app)
-        mine = _standing(session, app_row, actor, _me(session, actor))
+        mine = _standing(session, app_row, actor, _me(session, actor), now)
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
         d = decide_app(AppAction.VIEW, facts, mine)
@@ -354,9 +384,10 @@ def roster(
     like = None
     if text:
         like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    now = db.now()
     with db.read() as session:
         team_row = _team(session, team)
-        _require(session, team_row, actor, TeamAction.LIST_MEMBERS)
+        _require(session, team_row, actor, TeamAction.LIST_MEMBERS, now)
         conn = session.connection()
         users: list[MemberRow] = []
         if wanted != COLLABORATOR:
@@ -388,7 +419,7 @@ def roster(
             # A full first page of team users ends at some email: no collaborator after it can
             # be on that page, and reading only up to it keeps the first page cheap at 10k.
             upto = users[-1].email if limit is not None and len(users) >= limit else None
-            collaborators = _collaborators(conn, team_row, no_mfa_only, like, upto)
+            collaborators = _collaborators(conn, team_row, no_mfa_only, like, upto, now)
         if not collaborators:
             return users
         merged = sorted(users + collaborators, key=lambda row: row.email)
@@ -399,7 +430,7 @@ _TEAM_ROLES = ROLES
 
 
 def _collaborators(conn, team_row: Team, no_mfa_only: bool, like: str | None,
-                   upto: str | None = None) -> list[MemberRow]:
+                   upto: str | None = None, now: datetime | None = None) -> list[MemberRow]:
     """The team's collaborators, each with the apps they hold, in one read of their grants."""
     member = select(Membership.id).where(
         Membership.team_id == team_row.id, Membership.account_id == Account.id
@@ -408,7 +439,8 @@ def _collaborators(conn, team_row: Team, no_mfa_only: bool, like: str | None,
         select(Account.email, Account.name, Account.mfa_enabled, App.name, Grant.created_at)
         .join(Grant, Grant.account_id == Account.id)
         .join(App, App.id == Grant.app_id)
-        .where(App.team_id == team_row.id, ~exists(member))
+        .where(App.team_id == team_row.id, ~exists(member),
+               in_force(now if now is not None else _utcnow()))
         .order_by(Account.email, App.name)
     )
     if upto is not None:
@@ -442,6 +474,7 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
     Without: the actor's personal apps, the apps of every team they belong to, and every app
     they hold a grant on.
     """
+    now = db.now()
     with db.read() as session:
         actor_account = _me(session, actor)
         owner = aliased(Account)
@@ -453,11 +486,12 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
         )
         if team is not None:
             team_row = _team(session, team)
-            _, rel, _m = _require(session, team_row, actor, TeamAction.LIST_APPS)
+            _, rel, _m = _require(session, team_row, actor, TeamAction.LIST_APPS, now)
             stmt = base.where(App.team_id == team_row.id)
             if rel is Relation.COLLABORATOR:
                 stmt = stmt.where(
-                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id))
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id,
+                                                          in_force(now)))
                 )
         else:
             if actor_account is None:
@@ -468,17 +502,19 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
                     App.team_id.in_(
                         select(Membership.team_id).where(Membership.account_id == actor_account.id)
                     ),
-                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id)),
+                    App.id.in_(select(Grant.app_id).where(Grant.account_id == actor_account.id,
+                                                          in_force(now))),
                 )
             )
         found = session.connection().execute(stmt.order_by(App.name)).all()
-        return _app_rows(session, actor_account, actor, found)
+        return _app_rows(session, actor_account, actor, found, now)
 
 
-def _app_rows(session: Session, actor_account: Account | None, actor: str, found) -> list[AppRow]:
+def _app_rows(session: Session, actor_account: Account | None, actor: str, found,
+              now: datetime | None = None) -> list[AppRow]:
     """AppRows for ``(id, name, team_id, locked, locked_at, team, owner, created_at)`` rows."""
     memberships: dict[int, tuple[str, datetime]] = {}
-    grants: dict[int, tuple[frozenset[str], str]] = {}
+    grants: dict[int, tuple[frozenset[str], str, datetime | None]] = {}
     if actor_account is not None:
         conn = session.connection()
         memberships = {
@@ -489,9 +525,9 @@ def _app_rows(session: Session, actor_account: Account | None, actor: str, found
             )
         }
         grants = {
-            app_id: (_grant_perms(*flags), origin)
-            for app_id, *flags, origin in conn.execute(
-                select(Grant.app_id, *_GRANT_FLAGS, Grant.origin)
+            app_id: (_grant_perms(*flags), origin, read_utc(ends))
+            for app_id, *flags, origin, ends in conn.execute(
+                select(Grant.app_id, *_GRANT_FLAGS, Grant.origin, Grant.expires_at)
                 .where(Grant.account_id == actor_account.id)
             )
         }
@@ -509,7 +545,8 @@ def _app_rows(session: Session, actor_account: Account | None, actor: str, found
             eff = effective_permissions(
                 AppFacts(name, team_name, owner_email, locked, locked_at),
                 Standing(actor, membership[0] if membership else None, membership[1] if membership else None,
-                         grant_row[0] if grant_row else None, grant_row[1] if grant_row else None),
+                         grant_row[0] if grant_row else None, grant_row[1] if grant_row else None,
+                         grant_row[2] if grant_row else None, now),
             )
             perms = decided[key] = _perm_tuple(eff.permissions)
         rows.append(AppRow(name, team_name, owner_email, locked, locked_at, perms, app_id, created))
@@ -527,9 +564,11 @@ def _load_app(session: Session, name: str) -> tuple[App, AppFacts, Team | None]:
     return app, facts, team
 
 
-def _standing(session: Session, app: App, email: str, acct: Account | None) -> Standing:
+def _standing(session: Session, app: App, email: str, acct: Account | None,
+              now: datetime | None = None) -> Standing:
+    """What the policy needs of ``email`` on ``app``, as of ``now`` (the database's clock)."""
     if acct is None:
-        return Standing(email)
+        return Standing(email, as_of=now)
     membership = None
     if app.team_id is not None:
         membership = session.scalars(
@@ -541,7 +580,8 @@ def _standing(session: Session, app: App, email: str, acct: Account | None) -> S
         select(Grant).where(Grant.app_id == app.id, Grant.account_id == acct.id)
     ).first()
     return Standing(email, membership.role if membership else None, membership.created_at if membership else None,
-                    grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None)
+                    grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None,
+                    read_utc(grant_row.expires_at) if grant_row else None, now)
 
 
 def _sources(eff: Effective) -> tuple[tuple[str, tuple[str, ...], str], ...]:
@@ -557,10 +597,11 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
     ``limit`` returns only the first rows of that list, reading (and deciding) only about as
     many accounts, so a first page costs the same on a team of 100,000 as on one of 100.
     """
+    now = db.now()
     with db.read() as session:
         app_row, facts, team = _load_app(session, app)
         actor_account = _me(session, actor)
-        mine = _standing(session, app_row, actor, actor_account)
+        mine = _standing(session, app_row, actor, actor_account, now)
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
         d = decide_app(AppAction.VIEW, facts, mine)
@@ -576,16 +617,21 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         if limit is not None:
             first = _access_candidates(conn, app_row, team, visible, limit * 2 + 8)
         grants_stmt = (
-            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin)
+            select(Account.email, Account.mfa_enabled, *_GRANT_FLAGS, Grant.origin, Grant.expires_at)
             .join(Account, Account.id == Grant.account_id)
             .where(Grant.app_id == app_row.id)
         )
         if first is not None:
             grants_stmt = grants_stmt.where(Account.email.in_(first))
-        grants: dict[str, tuple[frozenset[str], str, bool]] = {
-            email: (_grant_perms(*flags), origin, mfa)
-            for email, mfa, *flags, origin in conn.execute(grants_stmt).all()
-        }
+        # A grant that has ended (policy.grant_in_force) is read as no grant: its row shows
+        # only what else the account has, or nothing.
+        grants: dict[str, tuple[frozenset[str] | None, str | None, bool, datetime | None]] = {}
+        for email, mfa, *flags, origin, ends in conn.execute(grants_stmt).all():
+            ends = read_utc(ends)
+            if grant_in_force(ends, now):
+                grants[email] = (_grant_perms(*flags), origin, mfa, ends)
+            else:
+                grants[email] = (None, None, mfa, None)
         # email -> (role, raw start of the membership, mfa, began before the lock)
         members: dict[str, tuple[str, object, bool, bool]] = {}
         if team is not None:
@@ -627,13 +673,13 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
         # On a team app, what the policy answers depends on the email only through the role,
         # whether the membership began before the lock, and the grant; thousands of users share
         # a handful of such standings, so each is decided once (the rows stay per-account).
-        decided: dict[tuple, tuple[tuple[str, ...], tuple, tuple[str, ...] | None]] = {}
+        decided: dict[tuple, tuple[tuple[str, ...], tuple, tuple[str, ...] | None, datetime | None]] = {}
         for email in sorted(grants.keys() | members.keys()):
-            perms, origin, gmfa = grants.get(email, (None, None, None))
+            perms, origin, gmfa, ends = grants.get(email, (None, None, None, None))
             role, raw_since, mmfa, kept = members.get(email, (None, None, None, False))
             key = None
             if facts.team is not None:
-                key = (role, kept, perms, origin)
+                key = (role, kept, perms, origin, ends)
                 found = decided.get(key)
                 if found is not None:
                     if found[0]:
@@ -641,10 +687,10 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                                               *found))
                     continue
             eff = effective_permissions(
-                facts, Standing(email, role, _as_utc(raw_since), perms, origin)
+                facts, Standing(email, role, _as_utc(raw_since), perms, origin, ends, now)
             )
             found = (_perm_tuple(eff.permissions), _sources(eff),
-                     _perm_tuple(perms) if perms is not None else None)
+                     _perm_tuple(perms) if perms is not None else None, ends)
             if key is not None:
                 decided[key] = found
             if not eff.permissions:
@@ -666,6 +712,7 @@ def _visible_members(visible: UsersVisible, app_row: App):  # type: ignore[no-un
     """SQL for ``visible.shows(role, holds_grant)`` on a Membership row of ``a``'s team."""
     either = [Membership.role.in_(sorted(visible.roles))]
     if visible.grant_holders:
+        # A superset (ended grants too): the policy drops what an ended grant would have shown.
         either.append(Membership.account_id.in_(select(Grant.account_id).where(Grant.app_id == app_row.id)))
     return or_(*either)
 
@@ -700,31 +747,33 @@ def may(db: Database, actor: str, app: str, action: AppAction) -> bool:
     Only a hint (the operation decides again, in its own transaction): a face uses it to skip
     a confirmation that would be followed by a refusal anyway, so the refusal is logged.
     """
+    now = db.now()
     with db.read() as session:
         try:
             app_row, facts, _team_ = _load_app(session, app)
         except NotFound:
             return False
-        mine = _standing(session, app_row, actor, _me(session, actor))
+        mine = _standing(session, app_row, actor, _me(session, actor), now)
         return not is_stranger(facts, mine) and decide_app(action, facts, mine).allowed
 
 
 def why(db: Database, actor: str, app: str, email: str) -> list[WhyRow]:
     """access:why: for each permission, whether ``email`` holds it on ``app`` and why (not)."""
     who = validate.email(email)
+    now = db.now()
     with db.read() as session:
         app_row, facts, _team_ = _load_app(session, app)
         actor_account = _me(session, actor)
-        mine = _standing(session, app_row, actor, actor_account)
+        mine = _standing(session, app_row, actor, actor_account, now)
         if is_stranger(facts, mine):
             raise NotFound(f"Couldn't find that app: {app}. Run 'teamaccess apps' to list yours.")
-        standing = _standing(session, app_row, who, _me(session, who)) if who != actor else mine
+        standing = _standing(session, app_row, who, _me(session, who), now) if who != actor else mine
         if who != actor:
             d = decide_app(AppAction.VIEW, facts, mine)
             if not d.allowed:
                 raise Refused(d.reason, rule=d.rule)
             if facts.team is not None and not users_visible_to(mine.role).shows(
-                standing.role, standing.grant is not None
+                standing.role, standing.live_grant is not None
             ):
                 # SPEC rule 4: a collaborator never sees the team's users (as in app_access).
                 raise Refused(
@@ -749,10 +798,11 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
     ask about themselves).
     """
     who = validate.email(email)
+    now = db.now()
     with db.read() as session:
         team_row = _team(session, team)
         actor_account = _me(session, actor)
-        rel, _m = _relation(session, team_row, actor_account)
+        rel, _m = _relation(session, team_row, actor_account, now)
         if who != actor:
             d = decide_team(TeamAction.LIST_MEMBERS, team_row.name, rel)
             if not d.allowed:
@@ -778,13 +828,15 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
             if who != actor and rel is not Relation.ADMIN:
                 grant_row = mg.get(app_row.id)
                 mine = Standing(actor, _m.role if _m else None, _m.created_at if _m else None,
-                                grant_row.permissions if grant_row else None)
+                                grant_row.permissions if grant_row else None, None,
+                                read_utc(grant_row.expires_at) if grant_row else None, now)
                 if Permission.VIEW not in effective_permissions(facts, mine).permissions:
                     continue
             grant_row = tg.get(app_row.id)
             eff = effective_permissions(facts, Standing(
                 who, tm.role if tm else None, tm.created_at if tm else None,
-                grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None))
+                grant_row.permissions if grant_row else None, grant_row.origin if grant_row else None,
+                read_utc(grant_row.expires_at) if grant_row else None, now))
             if eff.permissions:
                 out.append((AppRow(app_row.name, team_name, None, app_row.locked, app_row.locked_at,
                                    _perm_tuple(eff.permissions), app_row.id, app_row.created_at),
@@ -797,9 +849,10 @@ def member_access(db: Database, actor: str, team: str, email: str) -> list[tuple
 
 def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
     """The dynos and add-ons of the team's apps, sorted by app then kind and name."""
+    now = db.now()
     with db.read() as session:
         team_row = _team(session, team)
-        _require(session, team_row, actor, TeamAction.VIEW_RESOURCES)
+        _require(session, team_row, actor, TeamAction.VIEW_RESOURCES, now)
         stmt = (
             select(App.name, Resource.kind, Resource.name, Resource.plan, Resource.quantity,
                    Resource.monthly_cents, Resource.id, App.created_at)
@@ -812,9 +865,10 @@ def resources(db: Database, actor: str, team: str) -> list[ResourceRow]:
 
 def billing(db: Database, actor: str, team: str) -> list[BillingRow]:
     """Monthly cost per team app (admins only), sorted by app; sum them for the total."""
+    now = db.now()
     with db.read() as session:
         team_row = _team(session, team)
-        _require(session, team_row, actor, TeamAction.BILLING)
+        _require(session, team_row, actor, TeamAction.BILLING, now)
         stmt = (
             select(App.name, func.coalesce(func.sum(Resource.monthly_cents * Resource.quantity), 0))
             .outerjoin(Resource, Resource.app_id == App.id)
@@ -841,9 +895,10 @@ def audit(
     account events (MFA, bindings, refused ``--as``) of accounts that were the team's users when
     the event happened. Adding an account to one's own team shows nothing of its past.
     """
+    now = db.now()
     with db.read() as session:
         team_row = _team(session, team)
-        _require(session, team_row, actor, TeamAction.READ_AUDIT)
+        _require(session, team_row, actor, TeamAction.READ_AUDIT, now)
         was_member = exists().where(
             Account.email == AuditEvent.target_email,
             Membership.account_id == Account.id,

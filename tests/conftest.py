@@ -330,8 +330,13 @@ def naive_permissions(
     role: str | None,
     member_since: datetime | None,
     grant: list[str] | None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> dict[str, list[str]]:
-    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it."""
+    """SPEC "Effective permissions on a team app": for each permission held, the sources giving it.
+
+    ``expires_at``/``now``: SPEC "Temporary access": "From that moment the grant gives nothing".
+    """
     held: dict[str, list[str]] = {}
 
     def give(source: str, perms: list[str]) -> None:
@@ -348,6 +353,9 @@ def naive_permissions(
     # "admin role in the owning team: all four, on every app of the team, locked or not"
     if role == "admin":
         give("admin", EVERY_PERMISSION)
+    # "--expires-in ...: From that moment the grant gives nothing" (not even view)
+    if grant is not None and expires_at is not None and (now is None or now >= expires_at):
+        grant = None
     # "an explicit grant: the grant's set" ("Every grant holds view")
     if grant is not None:
         give("grant", ["view"] + [p for p in grant if p != "view"])

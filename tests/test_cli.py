@@ -160,7 +160,7 @@ def test_members_access_lists_apps_with_sources(sdb):
 
 def test_access_table_and_json(sdb):
     lines = ok(run(sdb, "access", "--app", "test")).splitlines()
-    assert lines[0].split() == ["Email", "Role", "Permissions", "MFA"]
+    assert lines[0].split() == ["Email", "Role", "Permissions", "MFA", "Expires"]
     by_email = {line.split()[0]: line for line in lines[2:]}
     assert "deploy, manage, operate, view" in by_email["ada@acme.com"]
     assert "collaborator  deploy, view" in by_email["sam@freelance.dev"]

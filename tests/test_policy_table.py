@@ -23,10 +23,12 @@ from teamaccess.store.policy import (
     decide_collaborator_target,
     decide_grant_target,
     decide_new_grant,
+    decide_prune,
     decide_role_target,
     decide_team,
     effective_permissions,
     explain_missing,
+    grant_in_force,
     users_visible_to,
 )
 
@@ -36,6 +38,9 @@ LOCKED_AT = datetime(2024, 6, 3, 14, 30, tzinfo=UTC)
 BEFORE_LOCK = LOCKED_AT - timedelta(days=30)
 AFTER_LOCK = LOCKED_AT + timedelta(days=30)
 UNLOCKED_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+#: "now" for the temporary-grant rows, and a grant's end around it
+NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 
 # -- team-level table ------------------------------------------------------------------------
 
@@ -414,6 +419,120 @@ EFFECTIVE_ROWS = [
 ]
 
 
+
+def _temporary(role: str | None, ends: datetime | None, now: datetime | None = NOW,
+               grant: frozenset[str] = frozenset({"view", "deploy"})) -> Standing:
+    """joe on the unlocked app (a collaborator when ``role`` is None) with a grant ending at
+    ``ends``, as of ``now``."""
+    return Standing("joe@acme.com", role, UNLOCKED_SINCE if role else None, grant, "granted", ends, now)
+
+
+# SPEC "Temporary access": "From that moment the grant gives nothing".
+EFFECTIVE_ROWS += [
+    pytest.param(
+        _facts("U"), _temporary(None, NOW + SECOND),
+        {"view", "deploy"}, {Source.GRANT: {"view", "deploy"}},
+        id="temporary grant one second before its end gives its set",
+    ),
+    pytest.param(
+        _facts("U"), _temporary(None, NOW),
+        set(), {},
+        id="temporary grant at the moment of its end gives nothing, not even view",
+    ),
+    pytest.param(
+        _facts("U"), _temporary(None, NOW - SECOND),
+        set(), {},
+        id="temporary grant after its end gives nothing",
+    ),
+    pytest.param(
+        _facts("U"), _temporary("member", NOW),
+        {"view"}, {Source.TEAM_VIEW: {"view"}},
+        id="member whose grant ended keeps only what the role gives",
+    ),
+    pytest.param(
+        _facts("LA"), Standing("joe@acme.com", "member", AFTER_LOCK, ALL, "granted", NOW - SECOND, NOW),
+        set(), {},
+        id="member who joined after the lock, grant ended: nothing",
+    ),
+    pytest.param(
+        _facts("U"), _temporary("admin", NOW - SECOND),
+        ALL, {Source.ADMIN_ROLE: ALL},
+        id="admin whose old grant ended: the role still gives all four",
+    ),
+    pytest.param(
+        _facts("U"), _temporary(None, None),
+        {"view", "deploy"}, {Source.GRANT: {"view", "deploy"}},
+        id="grant with no end gives its set whatever the time",
+    ),
+    pytest.param(
+        _facts("U"), _temporary(None, NOW + timedelta(days=90), now=None),
+        set(), {},
+        id="temporary grant with no clock to compare: nothing (deny by default)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("ends", "now", "in_force"), [
+    pytest.param(None, NOW, True, id="no end: in force"),
+    pytest.param(None, None, True, id="no end, no clock: in force"),
+    pytest.param(NOW + SECOND, NOW, True, id="one second before the end: in force"),
+    pytest.param(NOW, NOW, False, id="at the end: ended"),
+    pytest.param(NOW - SECOND, NOW, False, id="one second after the end: ended"),
+    pytest.param(NOW + SECOND, None, False, id="an end but no clock: not in force"),
+])
+def test_grant_in_force(ends, now, in_force):
+    assert grant_in_force(ends, now) is in_force
+
+
+def test_a_temporary_grant_says_when_it_ends():
+    eff = effective_permissions(_facts("U"), _temporary(None, NOW + timedelta(hours=8)))
+    (grant,) = eff.sources
+    assert grant.detail == "explicit grant, until 2024-07-01 20:00:00 UTC"
+
+
+# App decisions that read "holds a grant": an ended grant is held no more.
+TEMPORARY_APP_ROWS = [
+    pytest.param(AppAction.VIEW, _temporary(None, NOW + SECOND), True,
+                 id="collaborator views while the grant lasts"),
+    pytest.param(AppAction.VIEW, _temporary(None, NOW), False,
+                 id="collaborator can't view once the grant ended"),
+    pytest.param(AppAction.MANAGE_ACCESS, _temporary(None, NOW + SECOND, grant=ALL), True,
+                 id="temporary manage lets one manage access while it lasts"),
+    pytest.param(AppAction.MANAGE_ACCESS, _temporary(None, NOW, grant=ALL), False,
+                 id="ended manage grant manages nothing"),
+    pytest.param(AppAction.LOCK, _temporary(None, NOW - SECOND, grant=ALL), False,
+                 id="ended manage grant can't lock"),
+    pytest.param(AppAction.JOIN, _temporary("member", NOW), True,
+                 id="member whose grant ended may join again"),
+    pytest.param(AppAction.JOIN, _temporary("member", NOW + SECOND), False,
+                 id="member whose grant lasts can't join: already has access"),
+    pytest.param(AppAction.LEAVE, _temporary("member", NOW), False,
+                 id="an ended grant can't be left: nothing held"),
+    pytest.param(AppAction.LEAVE, _temporary("member", NOW + SECOND), True,
+                 id="a lasting temporary grant can be left"),
+]
+
+
+@pytest.mark.parametrize(("action", "who", "allowed"), TEMPORARY_APP_ROWS)
+def test_temporary_grants_in_app_decisions(action, who, allowed):
+    d = decide_app(action, _facts("U"), who)
+    assert d.allowed is allowed, d
+    assert d.rule.startswith(RULE_PREFIX[action]), d.rule
+    assert d.reasons and all(r.strip() for r in d.reasons)
+
+
+@pytest.mark.parametrize(("admin", "manage", "allowed"), [
+    pytest.param(True, False, True, id="a team admin may prune"),
+    pytest.param(False, True, True, id="a manage holder may prune"),
+    pytest.param(False, False, False, id="anyone else is refused: nothing of theirs to prune"),
+])
+def test_prune_rule(admin, manage, allowed):
+    d = decide_prune(admin, manage)
+    assert d.allowed is allowed and d.rule == "access:prune"
+    if not allowed:
+        assert "nothing was changed" in d.reason
+
+
 @pytest.mark.parametrize(("app", "who", "expected", "sources"), EFFECTIVE_ROWS)
 def test_effective_permissions(app, who, expected, sources):
     eff = effective_permissions(app, who)
@@ -451,6 +570,20 @@ MISSING_ROWS = [
     pytest.param(_facts("LA"), _standing(None, "LA", "view"), "deploy",
                  "grant does not include deploy",
                  id="collaborator with a view grant lacks deploy: the grant"),
+]
+
+
+MISSING_ROWS += [
+    pytest.param(_facts("U"), _temporary(None, NOW), "view",
+                 "grant expired at 2024-07-01 12:00:00 UTC; not a user of acme-widgets",
+                 id="collaborator whose grant ended lacks view: expired at its end"),
+    pytest.param(_facts("U"), _temporary("member", NOW - SECOND), "deploy",
+                 "grant expired at 2024-07-01 11:59:59 UTC; the member role gives only view",
+                 id="member whose grant ended lacks deploy: expired, and the role gives only view"),
+    pytest.param(_facts("LA"), Standing("joe@acme.com", "member", AFTER_LOCK, ALL, "granted",
+                                        NOW - SECOND, NOW), "view",
+                 "grant expired at 2024-07-01 11:59:59 UTC; myapp is locked",
+                 id="member after the lock whose grant ended: expired, then the lock"),
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import EVERY_PERMISSION, naive_permissions
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
-from teamaccess.store.errors import NotFound, StoreError
+from teamaccess.store.errors import NotFound, Refused, StoreError
 from teamaccess.store.models import Account, App, AuditEvent, Grant, Membership, Team
 
 EMAILS = ["ada@acme.com", "joe@acme.com", "tim@acme.com", "sam@freelance.dev", "eve@evil.example"]
@@ -38,6 +39,9 @@ apps = st.sampled_from(["app-a", "app-a", "app-a", "app-b", "app-b", "app-c", "a
 teams = st.sampled_from(["t1", "t1", "t1", "t2"])
 # Mostly valid roles and permissions, sometimes not, so that validation refusals happen too.
 roles = st.sampled_from(["member", "viewer", "admin", "member", "viewer", "owner"])
+# Temporary grants (SPEC "Temporary access"): most grants never end, some end soon; time moves
+# by rules of its own, so ends pass between steps and the next write removes them.
+expiries = st.sampled_from([None, None, None, timedelta(minutes=5), timedelta(minutes=30)])
 permission_sets = st.sampled_from([
     [], ["deploy"], ["operate"], ["manage"], ["deploy", "operate"], ["view", "manage"],
     ["deploy", "operate", "manage"], ["deploy", "sudo"],
@@ -72,6 +76,8 @@ class StoreMachine(RuleBasedStateMachine):
         where = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.dir = Path(tempfile.mkdtemp(prefix="teamaccess-stateful-", dir=where))
         self.db = Database(self.dir / "t.db")
+        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+        self.db.clock = lambda: self.now
         self.ok = 0
         self.denied = 0
 
@@ -90,6 +96,9 @@ class StoreMachine(RuleBasedStateMachine):
         # Both lock states and a personal app from the start, so that lock, unlock and
         # transfer-in have something to succeed on early in a run.
         ops.create_app(self.db, ada, "app-b", "t1", locked=True)
+        # A grant that ends early in a run, so reads after its end and the writes that remove
+        # it come up often.
+        ops.grant_access(self.db, ada, "app-b", sam.email, "operate", expires_in=timedelta(minutes=5))
         ops.create_app(self.db, _eve, "app-c")
 
     # -- the one way every step runs ---------------------------------------------------------
@@ -111,13 +120,24 @@ class StoreMachine(RuleBasedStateMachine):
             event(f"{last.action} denied")
             return None
         after_count, last = _audit(self.db)
-        assert after_count == count + 1, "a change writes exactly one audit event"
+        # One event for the change, after one per ended grant it removed on the way
+        # (collaborator.destroy, reason "expired", by the same actor).
+        pruned = self._events_after(count)[:-1]
+        assert all((e.action, e.outcome, e.reason, e.actor_email) ==
+                   ("collaborator.destroy", "ok", "expired", actor.email) for e in pruned)
+        assert after_count == count + 1 + len(pruned), "a change writes exactly one audit event"
+        if pruned:
+            event("a write removed ended grants first")
         assert last.outcome == "ok" and last.reason is None
         assert (last.actor_email, last.actor_login) == (actor.email, actor.login)
         assert _snapshot(self.db) != before or last.action == "account.update"
         self.ok += 1
         event(f"{last.action} ok")
         return result
+
+    def _events_after(self, count: int) -> list[AuditEvent]:
+        with self.db.read() as s:
+            return list(s.scalars(select(AuditEvent).order_by(AuditEvent.id).offset(count)))
 
     # -- the operations ----------------------------------------------------------------------
 
@@ -139,7 +159,8 @@ class StoreMachine(RuleBasedStateMachine):
                     select(App.name).join(Grant, Grant.app_id == App.id)
                     .join(Account, Account.id == Grant.account_id)
                     .join(Team, Team.id == App.team_id)
-                    .where(Account.email == email, Team.name == team)
+                    .where(Account.email == email, Team.name == team,
+                           Grant.expires_at.is_(None) | (Grant.expires_at > self.now))
                 ))
             assert list(removal.kept_grants) == kept
 
@@ -176,13 +197,38 @@ class StoreMachine(RuleBasedStateMachine):
     def unlock_app(self, actor, app):
         self._do(actor, lambda: ops.unlock_app(self.db, actor, app))
 
-    @rule(actor=actors, app=apps, email=targets, perms=permission_sets)
-    def grant_access(self, actor, app, email, perms):
-        self._do(actor, lambda: ops.grant_access(self.db, actor, app, email, perms))
+    @rule(actor=actors, app=apps, email=targets, perms=permission_sets, expires_in=expiries)
+    def grant_access(self, actor, app, email, perms, expires_in):
+        self._do(actor, lambda: ops.grant_access(self.db, actor, app, email, perms,
+                                                 expires_in=expires_in))
 
-    @rule(actor=actors, app=apps, email=targets, perms=permission_sets)
-    def update_access(self, actor, app, email, perms):
-        self._do(actor, lambda: ops.update_access(self.db, actor, app, email, perms))
+    @rule(actor=actors, app=apps, email=targets, perms=permission_sets, expires_in=expiries,
+          permanent=st.booleans())
+    def update_access(self, actor, app, email, perms, expires_in, permanent):
+        self._do(actor, lambda: ops.update_access(self.db, actor, app, email, perms,
+                                                  expires_in=expires_in, permanent=permanent))
+
+    @rule(minutes=st.sampled_from([1, 10, 40]))
+    def time_passes(self, minutes):
+        self.now += timedelta(minutes=minutes)
+
+    @rule(actor=actors, app=st.one_of(st.none(), apps))
+    def prune_expired(self, actor, app):
+        before = _snapshot(self.db)
+        count, _ = _audit(self.db)
+        try:
+            removed = ops.prune_expired(self.db, actor, app)
+        except StoreError:
+            after_count, last = _audit(self.db)
+            assert after_count == count + 1 and last.outcome == "denied"
+            assert _snapshot(self.db) == before
+            return
+        # One event per removed grant, and none when there was nothing to remove.
+        new = self._events_after(count)
+        assert [(e.app_name, e.target_email) for e in new] == [(c.app, c.email) for c in removed]
+        assert all((e.action, e.reason) == ("collaborator.destroy", "expired") for e in new)
+        assert (_snapshot(self.db) == before) is (not removed)
+        event(f"prune removed {min(len(removed), 2)}")
 
     @rule(actor=actors, app=apps, email=targets)
     def revoke_access(self, actor, app, email):
@@ -263,6 +309,7 @@ class StoreMachine(RuleBasedStateMachine):
                     .join(Account, Account.id == Membership.account_id)
                 )
             }
+            # An ended grant is no grant (SPEC "Temporary access"), whether removed yet or not.
             grants = {
                 (app, email): sorted(g.permissions)
                 for app, email, g in s.execute(
@@ -270,6 +317,7 @@ class StoreMachine(RuleBasedStateMachine):
                     .join(App, App.id == Grant.app_id)
                     .join(Account, Account.id == Grant.account_id)
                 )
+                if g.expires_at is None or g.expires_at > self.now
             }
             team_names = list(s.scalars(select(Team.name).order_by(Team.name)))
         return apps, members, grants, team_names
@@ -317,6 +365,8 @@ class StoreMachine(RuleBasedStateMachine):
                         queries.app_access(self.db, email, app)
                     except NotFound:  # an app they hold no grant on doesn't exist for them
                         pass
+                    except Refused as refused:  # one whose grant ended says so
+                        assert "grant expired at" in str(refused)
                     else:
                         raise AssertionError(f"collaborator {email} can open {app}")
             # One app's access pane, seen by an admin: who has what, as the SPEC reads it.

@@ -24,7 +24,7 @@ from teamaccess.store.errors import Invalid, NotFound, StoreError
 from teamaccess.store.identity import acting_login, resolve_actor
 from teamaccess.store.ids import public_id
 from teamaccess.store.ops import Actor
-from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team
+from teamaccess.store.policy import AppAction, Relation, TeamAction, decide_team, utc_text
 from teamaccess.store.portable import iso
 from teamaccess.store.words import COLLABORATOR
 from teamaccess.tui.text import money, plain
@@ -647,14 +647,19 @@ def members_access(email: str, team: str | None, as_json: bool) -> None:
 
 
 def access_json(view: queries.AccessView, row: queries.AccessRow,
-                granted: dict[str, datetime]) -> dict[str, Any]:
+                granted: dict[str, datetime], now: datetime | None = None) -> dict[str, Any]:
     """An access row with the Platform API's collaborator field names, plus its provenance.
 
     ``role`` reads as in the table: a personal app's ``owner``, a team user's role, else
     ``collaborator``. The id is the (app, email) pair's; ``created_at``/``updated_at`` are
     the explicit grant's (``granted``; null where the access comes from the team role alone).
+    ``expires_at`` is the grant's end and ``expires_in`` the seconds left at ``now`` (both
+    null for access that doesn't end).
     """
     when = granted.get(row.email)
+    left = None
+    if row.expires_at is not None and now is not None:
+        left = max(0, int((row.expires_at - now).total_seconds()))
     return {
         "id": row_id("collaborator", f"{view.app_id}.{row.email}", view.app_created_at),
         **portable.access_row(view.app.name, row.email, row.mfa,
@@ -664,6 +669,8 @@ def access_json(view: queries.AccessView, row: queries.AccessRow,
         "updated_at": iso(when),
         "grant": sorted(row.grant) if row.grant is not None else None,
         "sources": _sources_json(row.sources),
+        "expires_at": iso(row.expires_at),
+        "expires_in": left,
     }
 
 
@@ -671,19 +678,36 @@ def access_json(view: queries.AccessView, row: queries.AccessRow,
 @app_option
 @json_option
 def access_cmd(app: str, as_json: bool) -> None:
-    """List who has access to an app."""
+    """List who has access to an app.
+
+    Expires shows how long a temporary grant has left (blank: it doesn't end).
+    """
     s = _state()
+    now = s.db().now()
     view = queries.app_access(s.db(), s.actor().email, app)
     if as_json:
         granted = queries.grant_times(s.db(), s.actor().email, app)
-        print_json([access_json(view, r, granted) for r in view.rows])
+        print_json([access_json(view, r, granted, now) for r in view.rows])
         return
     owner_role = "owner" if view.app.team is None else COLLABORATOR
     table(
-        ("Email", "Role", "Permissions", "MFA"),
+        ("Email", "Role", "Permissions", "MFA", "Expires"),
         ((r.email, r.role or owner_role, perms_text(r.permissions),
-          "enabled" if r.mfa else "disabled") for r in view.rows),
+          "enabled" if r.mfa else "disabled",
+          validate.time_left(r.expires_at, now) if r.expires_at is not None else "")
+         for r in view.rows),
     )
+
+
+def _until(change: ops.GrantChange) -> str:
+    """`` until 2026-11-29 20:00:00 UTC`` for a grant that ends, else nothing."""
+    return f" until {utc_text(change.expires_at)}" if change.expires_at is not None else ""
+
+
+expires_in_option = click.option(
+    "--expires-in", "expires_in", metavar="DURATION", default=None,
+    help="End the grant after this long: a whole number and s, m, h or d (45s, 30m, 8h, 7d; "
+         "at most 90d). From then on it gives nothing.")
 
 
 @command("access:add")
@@ -691,25 +715,45 @@ def access_cmd(app: str, as_json: bool) -> None:
 @app_option
 @click.option("--permissions", "-p", "permissions", metavar="LIST", default="",
               help="Comma-separated: deploy, operate, manage (view is always given).")
-def access_add(email: str, app: str, permissions: str) -> None:
-    """Give an account access to an app."""
+@expires_in_option
+def access_add(email: str, app: str, permissions: str, expires_in: str | None) -> None:
+    """Give an account access to an app, for good or for --expires-in.
+
+    A team admin already holds every permission (nothing to grant them, for any time).
+    """
+    span = validate.expires_in(expires_in)
     s = _state()
-    change = ops.grant_access(s.db(), s.actor(), app, email, permissions)
+    change = ops.grant_access(s.db(), s.actor(), app, email, permissions, expires_in=span)
     done(f"Adding {shown(change.email)} access to the app {shown(change.app)} with "
-         f"{perms_text(change.permissions)} permissions")
+         f"{perms_text(change.permissions)} permissions{_until(change)}")
 
 
 @command("access:update")
 @click.argument("email")
 @app_option
-@click.option("--permissions", "-p", "permissions", metavar="LIST", required=True,
-              help="Comma-separated: the whole new set (view is always kept).")
-def access_update(email: str, app: str, permissions: str) -> None:
-    """Replace an account's permissions on an app."""
+@click.option("--permissions", "-p", "permissions", metavar="LIST", default=None,
+              help="Comma-separated: the whole new set (view is always kept); "
+                   "left out: the set stays.")
+@expires_in_option
+@click.option("--permanent", is_flag=True,
+              help="Remove the grant's end: it lasts until revoked.")
+def access_update(email: str, app: str, permissions: str | None, expires_in: str | None,
+                  permanent: bool) -> None:
+    """Replace an account's permissions on an app, or when they end.
+
+    --expires-in sets a new end measured from now; --permanent removes the end; without
+    either the grant keeps the end it has.
+    """
+    span = validate.expires_in(expires_in)
+    if span is not None and permanent:
+        raise Invalid("Give either --expires-in or --permanent, not both.")
+    if permissions is None and span is None and not permanent:
+        raise Invalid("Nothing to change: give --permissions, --expires-in or --permanent.")
     s = _state()
-    change = ops.update_access(s.db(), s.actor(), app, email, permissions)
+    change = ops.update_access(s.db(), s.actor(), app, email, permissions,
+                               expires_in=span, permanent=permanent)
     done(f"Updating {shown(change.email)} in application {shown(change.app)} with "
-         f"{perms_text(change.permissions, ',')} permissions")
+         f"{perms_text(change.permissions, ',')} permissions{_until(change)}")
 
 
 @command("access:remove")
@@ -720,6 +764,32 @@ def access_remove(email: str, app: str) -> None:
     s = _state()
     change = ops.revoke_access(s.db(), s.actor(), app, email)
     done(f"Removing {shown(change.email)} access from the app {shown(change.app)}")
+
+
+@command("access:prune")
+@click.option("--app", "-a", "app", metavar="APP", default=None,
+              help="Only this app (default: every app whose access you manage).")
+def access_prune(app: str | None) -> None:
+    """Remove grants that have expired (they already give nothing).
+
+    Each removal is logged as collaborator.destroy with reason 'expired'. The next change to
+    an app does the same for that app; this tidies every app you manage at once.
+    """
+    s = _state()
+    removed = ops.prune_expired(s.db(), s.actor(), app)
+    if not removed:
+        where = f" on {shown(app)}" if app is not None else " on the apps you manage"
+        note(f"No expired grants{where}: nothing to remove.")
+        return
+    by_app: dict[str, list[ops.GrantChange]] = {}
+    for change in removed:
+        by_app.setdefault(change.app, []).append(change)
+    for name, changes in by_app.items():
+        count = len(changes)
+        progress(f"Removing {count} expired grant{'s' if count != 1 else ''} from {shown(name)}")
+        for change in changes:
+            note(f"  {shown(change.email)} ({perms_text(change.previous)}), expired at "
+                 f"{utc_text(change.expires_at) if change.expires_at else 'unknown'}")
 
 
 @command("access:why")
@@ -1274,7 +1344,9 @@ def _audit_detail(row: queries.AuditRow) -> str:
         parts.append(json.dumps(row.before, sort_keys=True, ensure_ascii=True))
     if row.after is not None:
         parts.append(json.dumps(row.after, sort_keys=True, ensure_ascii=True))
-    return " -> ".join(parts)
+    detail = " -> ".join(parts)
+    # A change with a reason of its own (an ended grant removed: "expired") says it first.
+    return f"{row.reason}: {detail}" if row.reason else detail
 
 
 def _audit_via(row: queries.AuditRow) -> str:
