@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import sshkeys, validate
 from .db import Database
 from .errors import Invalid, LastAdminRefused, NotFound, Refused, StoreError
 from .models import (
+    AccessRequest,
     Account,
     App,
     AuditEvent,
@@ -42,6 +43,7 @@ from .policy import (
     BindOutcome,
     Decision,
     Relation,
+    RequestDecision,
     Standing,
     TeamAction,
     creator_grant,
@@ -52,16 +54,22 @@ from .policy import (
     decide_grant_target,
     decide_new_grant,
     decide_prune,
+    decide_reason,
+    decide_request,
+    decide_request_decision,
     decide_role_target,
     decide_team,
     grant_in_force,
     has_authority,
     is_stranger,
+    plan_approval,
     relation,
+    request_status,
+    unknown_request,
 )
 from .queries import delegated_use, in_force, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import ROLES, SETTABLE_ROLES, Permission, Role
+from .words import ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
 T = TypeVar("T")
 
@@ -1307,3 +1315,216 @@ def _manages_some_app(session: Session, account: Account | None, now: datetime) 
     manage = bool(session.scalar(select(func.count()).select_from(Grant).where(
         Grant.account_id == account.id, Grant.can_manage.is_(True), in_force(now))))
     return admin, manage
+
+
+# -- access requests (SPEC "Temporary access and access requests") ---------------------------
+
+
+@dataclass(frozen=True)
+class RequestChange:
+    """The outcome of access:request, access:approve or access:deny."""
+
+    id: int
+    app: str
+    requester: str
+    permissions: tuple[str, ...]  # what was asked for (view included)
+    status: str
+    expires_at: datetime | None = None  # the grant's end after an approval (None: never)
+
+
+def _lock_app_row(session: Session, app_row: App) -> None:
+    """PostgreSQL: serialise requests and approvals on one app (a second pending request by
+    the same person, two approvals widening one grant). SQLite's BEGIN IMMEDIATE already does."""
+    session.execute(select(App.id).where(App.id == app_row.id).with_for_update())
+
+
+def _check_or_missing(decision: Decision, stranger_rule: str, missing: StoreError) -> None:
+    if not decision.allowed and decision.rule == stranger_rule:
+        raise missing
+    _check(decision)
+
+
+def request_access(
+    db: Database, actor: Actor, app: str, permissions: Iterable[str] | str, reason: str,
+    *, expires_in: timedelta | None = None,
+) -> RequestChange:
+    """access:request: ask for permissions on an app, with a reason; a decider approves or denies."""
+
+    def body(session: Session, event: _Event) -> RequestChange:
+        app_row = _app(session, app, event)  # (removes the app's ended grants first)
+        email = validate.email(actor.email)
+        event.target = email
+        asked = validate.permissions(permissions)
+        span = _expires_in(expires_in)
+        _lock_app_row(session, app_row)
+        account = _account(session, email)
+        now = _now(session)
+        pending = _pending_request(session, app_row, account, now)
+        _check_or_missing(
+            decide_request(_facts(session, app_row), _standing(session, app_row, email, account),
+                           asked, reason, pending_id=pending.id if pending is not None else None),
+            "request:stranger", _missing_app(app_row.name))
+        text = reason.strip()
+        row = AccessRequest.holding(
+            asked, app_id=app_row.id, requester_id=account.id, reason=text,
+            expires_in_seconds=int(span.total_seconds()) if span is not None else None,
+            status=RequestStatus.PENDING, created_at=now)
+        session.add(row)
+        session.flush()
+        event.after = {"request": row.id, "permissions": list(_perms(asked)), "reason": _cut(text),
+                       "expires_in": validate.duration_text(span) if span else None,
+                       "status": RequestStatus.PENDING.value}
+        return RequestChange(row.id, app_row.name, email, _perms(asked), RequestStatus.PENDING.value)
+
+    return _run(db, actor, "access_request.create", body, app=app, target=actor.email)
+
+
+def _pending_request(session: Session, app_row: App, account: Account | None,
+                     now: datetime) -> AccessRequest | None:
+    """The account's request on the app that is still pending as of ``now`` (not lapsed)."""
+    if account is None:
+        return None
+    rows = session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.app_id == app_row.id, AccessRequest.requester_id == account.id,
+            AccessRequest.status == RequestStatus.PENDING,
+        ).order_by(AccessRequest.id.desc())
+    )
+    for row in rows:
+        if request_status(row.status, read_utc(row.created_at), now) is RequestStatus.PENDING:
+            return row
+    return None
+
+
+def _load_request(session: Session, request_id: int) -> AccessRequest | None:
+    """The request row, locked for this transaction on PostgreSQL, so two deciders at once
+    take turns and the second reads the first's decision."""
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 < request_id < 2**31:
+        return None
+    return session.scalars(
+        select(AccessRequest).where(AccessRequest.id == request_id).with_for_update()
+    ).first()
+
+
+def _decide(
+    db: Database, actor: Actor, request_id: int, decision: RequestDecision,
+    apply: Callable[[Session, _Event, AccessRequest, App, Account], RequestChange],
+) -> RequestChange:
+    """The shared part of approve and deny: load, decide, then ``apply`` marks the request
+    decided with a conditional update (WHERE status = 'pending'), so one decision ever lands."""
+
+    def body(session: Session, event: _Event) -> RequestChange:
+        row = _load_request(session, request_id)
+        if row is None:
+            raise NotFound(unknown_request(request_id))
+        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
+        requester = session.get(Account, row.requester_id)
+        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
+            raise NotFound(unknown_request(request_id))
+        app_row = _app(session, app_name, event)  # (removes the app's ended grants first)
+        event.app_name, event.target = app_row.name, requester.email
+        email = validate.email(actor.email)
+        decider_account = _account(session, email)
+        decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
+        _check_or_missing(
+            decide_request_decision(
+                decision, row.id, _facts(session, app_row),
+                _standing(session, app_row, email, decider_account), requester=requester.email,
+                status=row.status, created_at=read_utc(row.created_at), now=_now(session),
+                decided_by=decided_by.email if decided_by else None),
+            "request_decision:unknown", NotFound(unknown_request(request_id)))
+        event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
+        return apply(session, event, row, app_row, decider_account)
+
+    return _run(db, actor, "access_request.update", body)
+
+
+def _mark_decided(session: Session, row: AccessRequest, status: RequestStatus,
+                  decider: Account, reason: str | None) -> None:
+    """Record the decision only if the request is still pending: the loser of a race (whose
+    read came before the winner's commit) changes nothing and is told who won."""
+    done = session.execute(
+        update(AccessRequest)
+        .where(AccessRequest.id == row.id, AccessRequest.status == RequestStatus.PENDING)
+        .values(status=status, decided_at=_now(session), decided_by_id=decider.id,
+                decision_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:
+        session.expire(row)
+        winner = session.get(Account, row.decided_by_id) if row.decided_by_id else None
+        by = f" by {winner.email}" if winner else ""
+        raise Refused(f"Request {row.id} was already {row.status}{by}: a request is decided once.",
+                      rule="request_decision:decided")
+
+
+def approve_request(
+    db: Database, actor: Actor, request_id: int, *, expires_in: timedelta | None = None
+) -> RequestChange:
+    """access:approve: grant what the request asks for, in the same transaction.
+
+    The grant lasts ``expires_in`` from now if given, else what the requester asked for, else
+    it never ends. An existing grant widens (policy.plan_approval says how, or refuses).
+    """
+
+    def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
+              decider: Account) -> RequestChange:
+        span = _expires_in(expires_in)
+        if span is None and row.expires_in_seconds:
+            span = timedelta(seconds=row.expires_in_seconds)
+        ends_at = _end(session, span)
+        _lock_app_row(session, app_row)
+        requester = session.get(Account, row.requester_id)
+        plan = plan_approval(_facts(session, app_row),
+                             _standing(session, app_row, requester.email, requester),
+                             row.permissions, ends_at=ends_at)
+        if isinstance(plan, Decision):
+            _check(plan)
+            raise AssertionError("plan_approval refuses with a denying Decision")  # pragma: no cover
+        _mark_decided(session, row, RequestStatus.APPROVED, decider, None)
+        grant_row = _grant(session, app_row.id, requester.id)  # (an ended one was removed above)
+        grant_before: dict[str, Any] | None = None
+        if grant_row is None:
+            grant_row = Grant(app_id=app_row.id, account_id=requester.id, origin="granted",
+                              created_at=_now(session))
+        else:
+            grant_before = {"permissions": list(_perms(grant_row.permissions)),
+                            "expires_at": _iso(read_utc(grant_row.expires_at))}
+        grant_row.set_permissions(plan.permissions)
+        grant_row.expires_at = plan.expires_at
+        grant_row.granted_by_id = decider.id
+        session.add(grant_row)
+        session.flush()
+        # Two audit rows for one call: the decision, and the grant's own event, so the grant's
+        # history reads like any other grant's.
+        asked = _perms(row.permissions)
+        changes = Changes(actor)
+        changes.add("access_request.update", event.team_id, event.team_name, app=app_row.name,
+                    target=requester.email, before=event.before,
+                    after={"request": row.id, "status": RequestStatus.APPROVED.value,
+                           "permissions": list(asked), "expires_at": _iso(ends_at)})
+        changes.add("collaborator.update" if grant_before else "collaborator.create", event.team_id,
+                    event.team_name, app=app_row.name, target=requester.email, before=grant_before,
+                    after={"permissions": list(_perms(plan.permissions)),
+                           "expires_at": _iso(plan.expires_at), "request": row.id})
+        event.changes = changes
+        return RequestChange(row.id, app_row.name, requester.email, asked,
+                             RequestStatus.APPROVED.value, plan.expires_at)
+
+    return _decide(db, actor, request_id, RequestDecision.APPROVE, apply)
+
+
+def deny_request(db: Database, actor: Actor, request_id: int, *, reason: str | None = None) -> RequestChange:
+    """access:deny: close a pending request without granting anything; the reason is optional."""
+
+    def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
+              decider: Account) -> RequestChange:
+        _check(decide_reason(reason, required=False))
+        text = reason.strip() if reason and reason.strip() else None
+        _mark_decided(session, row, RequestStatus.DENIED, decider, text)
+        requester = session.get(Account, row.requester_id)
+        event.after = {"request": row.id, "status": RequestStatus.DENIED.value, "reason": _cut(text)}
+        return RequestChange(row.id, app_row.name, requester.email, _perms(row.permissions),
+                             RequestStatus.DENIED.value)
+
+    return _decide(db, actor, request_id, RequestDecision.DENY, apply)

@@ -8,12 +8,13 @@ decision carries the reasons that decided it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 # The words are defined in .words; they are imported here too, so callers may take them
 # from the policy with the decisions.
-from .words import ALL, PERMISSIONS, Permission, Role, Source  # noqa: F401
+from .safetext import has_unsafe
+from .words import ALL, PERMISSIONS, Permission, RequestStatus, Role, Source, sort_permissions  # noqa: F401
 
 
 class Relation(StrEnum):
@@ -804,3 +805,197 @@ def decide_remove_key(
     if key_suspended and actor_admin_of & account_teams:
         return _allow("key:remove:suspended", "an admin of the account's team removes a suspended key")
     return act_for
+
+
+# -- access requests (SPEC "Temporary access and access requests") ---------------------------
+
+#: How long a request waits for a decision before it lapses (decided at read time, with ``now``).
+REQUEST_LAPSE = timedelta(days=7)
+#: The longest reason a request (or a denial) may carry: a sentence or two, not a document.
+MAX_REQUEST_REASON = 500
+
+
+def request_status(status: str, created_at: datetime, now: datetime) -> RequestStatus:
+    """A request's status as of ``now``: a pending one lapses ``REQUEST_LAPSE`` after it was filed."""
+    if status == RequestStatus.PENDING and now >= created_at + REQUEST_LAPSE:
+        return RequestStatus.LAPSED
+    return RequestStatus(status)
+
+
+def decide_reason(reason: str | None, *, required: bool, what: str = "reason") -> Decision:
+    """A request's reason (required) or a denial's (optional): one line of safe text, bounded.
+
+    The reason is shown to approvers in terminals, so a character that could repaint one or
+    split the line is refused rather than quietly changed.
+    """
+    text = (reason or "").strip()
+    if not text:
+        if required:
+            return _deny(f"{what}:missing",
+                         f"A {what} is required: say why you need it with --reason TEXT.")
+        return _allow(f"{what}:none", f"no {what} given")
+    if has_unsafe(text) is not None:
+        return _deny(f"{what}:unsafe",
+                     f"The {what} holds a control or invisible character: write it as one "
+                     "line of plain text.")
+    if len(text) > MAX_REQUEST_REASON:
+        return _deny(f"{what}:too_long",
+                     f"The {what} is {len(text)} characters, over the limit of "
+                     f"{MAX_REQUEST_REASON}: say it shorter.")
+    return _allow(f"{what}:ok", f"{what} given")
+
+
+def decide_request(
+    app: AppFacts,
+    who: Standing,
+    asked: frozenset[str],
+    reason: str | None,
+    *,
+    pending_id: int | None = None,
+) -> Decision:
+    """May ``who`` ask for ``asked`` on ``app``, with ``reason``?
+
+    ``who`` is the requester's standing as of now (an expired grant counts as none);
+    ``pending_id`` is their request on this app that is still pending, if any. A team user of
+    the app's team may ask, and so may a collaborator of that app; a stranger gets the same
+    "Couldn't find that app" as everywhere (rule ``request:stranger``), so the app's existence
+    doesn't leak.
+    """
+    if app.team is not None and who.role is None and who.grant_expired and who.grant_expires_at:
+        # No longer a collaborator, but they knew the app: say what ended, as the reads do.
+        return _deny("request:grant_ended",
+                     f"Your grant on {app.name} expired at {utc_text(who.grant_expires_at)}: only "
+                     f"users of {app.team} and collaborators of {app.name} may ask; ask a team "
+                     "admin for a new grant.")
+    if is_stranger(app, who) or (app.team is not None and who.role is None and who.live_grant is None):
+        return _deny("request:stranger",
+                     f"Couldn't find that app: {app.name}. Run 'teamaccess apps' to list yours.")
+    if app.team is None:
+        return _deny("request:personal",
+                     f"{app.name} is your personal app: you already have every permission on it.")
+    if who.role == Role.ADMIN:
+        return _deny("request:admin",
+                     f"You already have every permission on {app.name} as a team admin of "
+                     f"{app.team}: there is nothing to request.")
+    given = decide_reason(reason, required=True)
+    if not given:
+        return _deny(f"request:{given.rule}", *given.reasons)
+    held = effective_permissions(app, who).permissions
+    if asked <= held:
+        shown = ", ".join(sort_permissions(asked))
+        return _deny("request:already_held",
+                     f"You already have {shown} on {app.name}: there is nothing to request.")
+    if pending_id is not None:
+        return _deny("request:already_pending",
+                     f"You already asked: request {pending_id} for {app.name} is pending; wait "
+                     "for a decision (see 'teamaccess access:requests').")
+    return _allow("request", f"{who.role} of {app.team}" if who.role else f"collaborator on {app.name}")
+
+
+class RequestDecision(StrEnum):
+    """What a decider does with a request."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+def decide_request_decision(
+    decision: RequestDecision,
+    request_id: int,
+    app: AppFacts,
+    decider: Standing,
+    *,
+    requester: str,
+    status: str,
+    created_at: datetime,
+    now: datetime,
+    decided_by: str | None = None,
+) -> Decision:
+    """May ``decider`` approve (or deny) request ``request_id`` on ``app`` now?
+
+    Whoever may manage access on the app decides (team admins, ``manage`` holders), never the
+    requester, and only while the request is pending: one decision per request, and one that
+    waited ``REQUEST_LAPSE`` has lapsed. A decider who can't see the app is told the request
+    doesn't exist (rule ``request_decision:unknown``), as a stranger is for an app.
+    """
+    verb = decision.value
+    if decider.email != requester and is_stranger(app, decider):
+        return _deny("request_decision:unknown", unknown_request(request_id))
+    if decider.email == requester:
+        return _deny("request_decision:own",
+                     f"You can't {verb} your own request {request_id}: another team admin or "
+                     f"manage holder of {app.name} must decide it.")
+    if app.team is None:
+        return _deny("request_decision:personal",
+                     f"{app.name} is now a personal app: its requests can't be decided; they "
+                     f"lapse after {REQUEST_LAPSE.days} days.")
+    may_manage = decide_app(AppAction.MANAGE_ACCESS, app, decider)
+    if not may_manage:
+        return _deny("request_decision:manage",
+                     f"Only team admins and accounts with manage on {app.name} may {verb} "
+                     "requests for it: ask one of them.")
+    now_status = request_status(status, created_at, now)
+    if now_status is RequestStatus.LAPSED:
+        return _deny("request_decision:lapsed",
+                     f"Request {request_id} lapsed: it waited {REQUEST_LAPSE.days} days "
+                     f"undecided; {requester} may ask again with access:request.")
+    if now_status is not RequestStatus.PENDING:
+        by = f" by {decided_by}" if decided_by else ""
+        return _deny("request_decision:decided",
+                     f"Request {request_id} was already {now_status.value}{by}: a request is "
+                     "decided once.")
+    return _allow(f"request_decision:{verb}", may_manage.reason)
+
+
+def unknown_request(request_id: object) -> str:
+    """The one line for a request id that doesn't exist, or that the actor can't see."""
+    return (f"No request {request_id} among the requests you can see: run "
+            "'teamaccess access:requests' to list them.")
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """What approving a request does to the requester's grant: its set and its end."""
+
+    permissions: frozenset[str]
+    expires_at: datetime | None  # None: the grant never ends
+    creates: bool  # True: a new grant; False: the existing one widens
+
+
+def plan_approval(
+    app: AppFacts, requester: Standing, asked: frozenset[str], *, ends_at: datetime | None,
+) -> Decision | ApprovalPlan:
+    """How an approval changes the requester's access, or the Decision refusing it.
+
+    ``requester`` is their standing now (a grant that has ended counts as none; its end is
+    ``grant_expires_at``), ``ends_at`` the end the approval gives (None: never). An approval
+    never shortens anything: a temporary grant widens to the union with the later end; a
+    permanent grant widens only by a permanent approval, since a temporary one would either cut
+    the grant short or make the temporary extra permanent (refused: the decider widens it with
+    access:update instead).
+    """
+    email = requester.email
+    live = requester.live_grant
+    if is_stranger(app, requester) or (requester.role is None and live is None):
+        return _deny("approve:requester_gone",
+                     f"{email} is no longer a user of {app.team} and holds no grant on "
+                     f"{app.name}: deny the request, or add them first.")
+    redundant = decide_grant_target(app.team, email, requester.role)
+    if not redundant:
+        return _deny("approve:requester_admin",
+                     f"{email} is now a team admin of {app.team}: they have every permission "
+                     "already; deny the request to close it.")
+    held = effective_permissions(app, requester).permissions
+    if asked <= held:
+        return _deny("approve:already_held",
+                     f"{email} already has {', '.join(sort_permissions(asked))} on {app.name}: "
+                     "nothing to approve; deny the request to close it.")
+    if live is None:
+        return ApprovalPlan(frozenset(asked) | {Permission.VIEW}, ends_at, creates=True)
+    grant_end = requester.grant_expires_at
+    if grant_end is None and ends_at is not None:
+        return _deny("approve:permanent_grant",
+                     f"{email} has a permanent grant on {app.name}: widen it with access:update "
+                     "(a temporary approval would end part of it, or make the extra permanent).")
+    later = None if grant_end is None or ends_at is None else max(grant_end, ends_at)
+    return ApprovalPlan(frozenset(live) | asked | {Permission.VIEW}, later, creates=False)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, exists, func, literal, or_, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
@@ -18,6 +18,7 @@ from . import validate
 from .db import Database
 from .errors import NotFound, Refused
 from .models import (
+    AccessRequest,
     Account,
     App,
     AuditEvent,
@@ -30,10 +31,12 @@ from .models import (
 )
 from .policy import (
     PERMISSIONS,
+    REQUEST_LAPSE,
     AppAction,
     AppFacts,
     Effective,
     Relation,
+    RequestDecision,
     Standing,
     TeamAction,
     UsersVisible,
@@ -41,15 +44,17 @@ from .policy import (
     decide_app,
     decide_delegated_use,
     decide_remove_key,
+    decide_request_decision,
     decide_team,
     effective_permissions,
     explain_missing,
     grant_in_force,
     is_stranger,
     relation,
+    request_status,
     users_visible_to,
 )
-from .words import COLLABORATOR, ROLES, Permission, Role
+from .words import COLLABORATOR, ROLES, Permission, RequestStatus, Role
 
 # -- rows ------------------------------------------------------------------------------------
 
@@ -90,6 +95,7 @@ class AppRow:
     permissions: tuple[str, ...]
     app_id: int | None = None  # the row's key and creation time, for its public id (ids.py)
     created_at: datetime | None = None
+    pending_requests: int = 0  # pending access requests on it the actor may decide
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class AccessView:
     rows: tuple[AccessRow, ...]
     app_id: int | None = None  # the app's key and creation time, for public ids (ids.py)
     app_created_at: datetime | None = None
+    pending_requests: int = 0  # pending access requests on the app the actor may decide
 
 
 @dataclass(frozen=True)
@@ -507,7 +514,8 @@ def apps(db: Database, actor: str, team: str | None = None) -> list[AppRow]:
                 )
             )
         found = session.connection().execute(stmt.order_by(App.name)).all()
-        return _app_rows(session, actor_account, actor, found, now)
+        return _with_pending_requests(session, actor_account,
+                                      _app_rows(session, actor_account, actor, found, now), now)
 
 
 def _app_rows(session: Session, actor_account: Account | None, actor: str, found,
@@ -702,10 +710,13 @@ def app_access(db: Database, actor: str, app: str, *, limit: int | None = None) 
                 # Too many of the first accounts had nothing: read the whole list instead.
                 whole = app_access(db, actor, app)
                 return AccessView(whole.app, whole.actor_permissions, whole.can_manage,
-                                  whole.rows[:limit], whole.app_id, whole.app_created_at)
+                                  whole.rows[:limit], whole.app_id, whole.app_created_at,
+                                  whole.pending_requests)
             rows = rows[:limit]
+        pending = (_pending_counts(session, actor_account, [app_row.id], now).get(app_row.id, 0)
+                   if can_manage and facts.team is not None else 0)
         return AccessView(facts, _perm_tuple(my_eff.permissions), can_manage, tuple(rows),
-                          app_row.id, app_row.created_at)
+                          app_row.id, app_row.created_at, pending)
 
 
 def _visible_members(visible: UsersVisible, app_row: App):  # type: ignore[no-untyped-def]
@@ -1078,3 +1089,158 @@ def keys(db: Database, actor: str, account: str | None = None) -> list[KeyRow]:
             for k in rows
             if allowed or not lapsed[k.created_by]
         ]
+
+
+# -- access requests (SPEC "Temporary access and access requests") ---------------------------
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One access request, as the requester or a decider sees it."""
+
+    id: int
+    app: str
+    team: str | None
+    requester: str
+    permissions: tuple[str, ...]  # what was asked for (view included)
+    reason: str
+    status: str  # pending / approved / denied / lapsed (lapsed decided at read time)
+    created_at: datetime
+    expires_in: timedelta | None  # how long the grant should last once approved (None: no end)
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    may_decide: bool  # the actor may approve or deny it now
+    mine: bool  # the actor filed it
+
+
+_REQUEST_FLAGS = tuple(getattr(AccessRequest, p.column) for p in PERMISSIONS)
+
+
+def _decidable_apps(actor_account: Account, now: datetime):  # type: ignore[no-untyped-def]
+    """SQL for the ids of the team apps where the actor may manage access (policy.decide_app's
+    MANAGE_ACCESS: a team admin on every app of the team, a grant holding manage while in force).
+
+    A superset is harmless: each row's ``may_decide`` is decided by the policy again.
+    """
+    admin_of = select(Membership.team_id).where(
+        Membership.account_id == actor_account.id, Membership.role == Role.ADMIN)
+    managed = select(Grant.app_id).where(
+        Grant.account_id == actor_account.id, Grant.can_manage.is_(True),
+        in_force(now))
+    return select(App.id).where(App.team_id.is_not(None),
+                                or_(App.team_id.in_(admin_of), App.id.in_(managed)))
+
+
+def _pending_counts(session: Session, actor_account: Account | None, app_ids: Iterable[int] | None,
+                    now: datetime) -> dict[int, int]:
+    """Pending (not lapsed) requests per app, leaving out the actor's own: a decider's to-do."""
+    stmt = (select(AccessRequest.app_id, func.count())
+            .where(AccessRequest.status == RequestStatus.PENDING,
+                   AccessRequest.created_at > now - REQUEST_LAPSE)
+            .group_by(AccessRequest.app_id))
+    if actor_account is not None:
+        stmt = stmt.where(AccessRequest.requester_id != actor_account.id)
+    if app_ids is not None:
+        stmt = stmt.where(AccessRequest.app_id.in_(list(app_ids)))
+    return {app_id: count for app_id, count in session.connection().execute(stmt)}
+
+
+def _with_pending_requests(session: Session, actor_account: Account | None, rows: list[AppRow],
+                           now: datetime) -> list[AppRow]:
+    """``rows`` with each app's count of pending requests the actor may decide (0 elsewhere)."""
+    if actor_account is None or not any(Permission.MANAGE in r.permissions and r.team for r in rows):
+        return rows
+    # Pending requests are few, whatever the team's size: count them all, keep the actor's apps.
+    counts = _pending_counts(session, actor_account, None, now)
+    if not counts:
+        return rows
+    return [replace(r, pending_requests=counts.get(r.app_id, 0))
+            if r.team and Permission.MANAGE in r.permissions and r.app_id in counts else r
+            for r in rows]
+
+
+def access_requests(
+    db: Database, actor: str, *, app: str | None = None, team: str | None = None,
+    pending_only: bool = False,
+) -> list[RequestRow]:
+    """access:requests: the requests the actor may decide and their own, newest first.
+
+    ``app`` or ``team`` narrows the list (an app the actor can't see is "Couldn't find that
+    app", as everywhere); ``pending_only`` keeps the requests still waiting for a decision.
+    """
+    now = db.now()
+    with db.read() as session:
+        actor_account = _me(session, actor)
+        where = []
+        if app is not None:
+            app_row, facts, _team_row = _load_app(session, validate.app_name(app))
+            if is_stranger(facts, _standing(session, app_row, actor, actor_account, now)):
+                raise NotFound(f"Couldn't find that app: {app_row.name}. Run 'teamaccess apps' to list yours.")
+            where.append(AccessRequest.app_id == app_row.id)
+        if team is not None:
+            team_row = _team(session, validate.team_name(team))
+            _require(session, team_row, actor, TeamAction.LIST_APPS)
+            where.append(App.team_id == team_row.id)
+        if actor_account is None:
+            return []
+        where.append(or_(AccessRequest.app_id.in_(_decidable_apps(actor_account, now)),
+                         AccessRequest.requester_id == actor_account.id))
+        if pending_only:
+            where += [AccessRequest.status == RequestStatus.PENDING,
+                      AccessRequest.created_at > now - REQUEST_LAPSE]
+        requester, decider, owner = aliased(Account), aliased(Account), aliased(Account)
+        stmt = (
+            select(AccessRequest.id, AccessRequest.app_id, App.name, Team.name, requester.email,
+                   *_REQUEST_FLAGS, AccessRequest.reason, AccessRequest.status,
+                   AccessRequest.created_at, AccessRequest.expires_in_seconds, decider.email,
+                   AccessRequest.decided_at, AccessRequest.decision_reason,
+                   App.team_id, App.locked, App.locked_at, owner.email)
+            .join(App, App.id == AccessRequest.app_id)
+            .outerjoin(Team, Team.id == App.team_id)
+            .outerjoin(owner, owner.id == App.owner_account_id)
+            .join(requester, requester.id == AccessRequest.requester_id)
+            .outerjoin(decider, decider.id == AccessRequest.decided_by_id)
+            .where(*where)
+            .order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
+        )
+        conn = session.connection()
+        found = conn.execute(stmt).all()
+        # Whether the actor may decide is the policy's answer, once per app, from the actor's
+        # memberships and grants read in two queries (however many apps the list spans).
+        memberships = {team_id: (role, _as_utc(since)) for team_id, role, since in conn.execute(
+            select(Membership.team_id, Membership.role, type_coerce(Membership.created_at, String))
+            .where(Membership.account_id == actor_account.id))}
+        grants = {app_id: (_grant_perms(*flags), origin, _as_utc(ends))
+                  for app_id, *flags, origin, ends in conn.execute(
+                      select(Grant.app_id, *_GRANT_FLAGS, Grant.origin,
+                             type_coerce(Grant.expires_at, String))
+                      .where(Grant.account_id == actor_account.id))}
+        standing: dict[int, tuple[AppFacts, Standing]] = {}
+        rows = []
+        for (request_id, app_id, app_name, team_name, requester_email, *flags, reason, stored,
+             created, seconds, decided_by, decided_at, decision_reason, team_id, locked,
+             locked_at, owner_email) in found:
+            created_at = _as_utc(created)
+            status = request_status(stored, created_at, now)
+            mine = requester_email == actor
+            may_decide = False
+            if status is RequestStatus.PENDING and not mine:
+                if app_id not in standing:
+                    role, since = memberships.get(team_id, (None, None))
+                    perms, origin, ends = grants.get(app_id, (None, None, None))
+                    standing[app_id] = (
+                        AppFacts(app_name, team_name, owner_email, bool(locked), _as_utc(locked_at)),
+                        Standing(actor, role, since, perms, origin, ends, now))
+                facts, mine_standing = standing[app_id]
+                may_decide = decide_request_decision(
+                    RequestDecision.APPROVE, request_id, facts, mine_standing,
+                    requester=requester_email, status=stored, created_at=created_at, now=now,
+                ).allowed
+            rows.append(RequestRow(
+                request_id, app_name, team_name, requester_email,
+                _perm_tuple(_grant_perms(*flags)), reason, status.value, created_at,
+                timedelta(seconds=seconds) if seconds else None, decided_by,
+                _as_utc(decided_at), decision_reason, may_decide, mine))
+        return rows
+

@@ -350,3 +350,121 @@ def _apps(db: Database):
     from teamaccess.store import queries
 
     return queries.apps(db, ADA, DEMO_TEAM)
+
+
+# -- two deciders on one access request (issue 15) --------------------------------------------
+
+
+def _decide_worker(url, actor, verb, request_id, ready, barrier, results, unsafe=False):
+    """Approve or deny ``request_id`` as ``actor``, pausing once the request was read (in a child).
+
+    ``unsafe`` takes away what makes one decision win: the transaction mode, the row locks and
+    the conditional update (so the test can show it notices their absence).
+    """
+    if unsafe:
+        os.environ[UNSAFE_WRITES_ENV] = "1"
+        from sqlalchemy import update
+        from teamaccess.store.models import AccessRequest
+
+        def load_unlocked(session, rid):
+            return session.get(AccessRequest, rid)
+
+        def mark_unconditionally(session, row, status, decider, reason):
+            session.execute(update(AccessRequest).where(AccessRequest.id == row.id)
+                            .values(status=status, decided_by_id=decider.id, decision_reason=reason)
+                            .execution_options(synchronize_session=False))
+
+        ops._load_request = load_unlocked
+        ops._lock_app_row = lambda session, app_row: None
+        ops._mark_decided = mark_unconditionally
+    db = Database(url)
+    real_load = ops._load_request
+
+    def load_then_wait(session, rid):
+        row = real_load(session, rid)
+        try:
+            barrier.wait(timeout=BARRIER_WAIT)
+        except threading.BrokenBarrierError:
+            pass  # the rival is held back by the row lock / write lock: what a safe store does
+        return row
+
+    ops._load_request = load_then_wait
+    ready.wait(timeout=60)
+    try:
+        if verb == "approve":
+            ops.approve_request(db, ops.Actor(actor), request_id)
+        else:
+            ops.deny_request(db, ops.Actor(actor), request_id, reason="no")
+        outcome = "ok"
+    except StoreError as err:
+        outcome = f"{type(err).__name__}: {err}"
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which fails the test
+        outcome = f"CRASH {type(err).__name__}: {err}"
+    finally:
+        db.close()
+    results.put((actor, outcome))
+
+
+def _decide_race(db: Database, verbs: tuple[str, str], *, unsafe: bool = False) -> tuple[int, dict]:
+    """Joe asks for deploy on a fresh app; ada and grace decide at once. Returns the request's
+    id and each decider's outcome."""
+    admin = ops.Actor(ADA)
+    ops.create_team(db, admin, RACE_TEAM)
+    ops.add_member(db, admin, RACE_TEAM, GRACE, "admin")
+    ops.add_member(db, admin, RACE_TEAM, "joe@acme.com", "member")
+    ops.create_app(db, admin, "race-app", RACE_TEAM)
+    asked = ops.request_access(db, ops.Actor("joe@acme.com"), "race-app", "deploy", "on call")
+    ready, barrier, results = SPAWN.Barrier(3), SPAWN.Barrier(2), SPAWN.Queue()
+    workers = [SPAWN.Process(target=_decide_worker,
+                             args=(db.url, actor, verb, asked.id, ready, barrier, results, unsafe))
+               for actor, verb in zip((ADA, GRACE), verbs, strict=True)]
+    for w in workers:
+        w.start()
+    ready.wait(timeout=60)
+    outcomes = dict(results.get(timeout=60) for _ in workers)
+    for w in workers:
+        w.join(timeout=30)
+    return asked.id, outcomes
+
+
+@pytest.mark.slow
+def test_the_decision_race_test_notices_an_unsafe_store(any_db):
+    """Without the locks, the transaction mode and the conditional update, an approval and a
+    denial at once both land on PostgreSQL (READ COMMITTED): the race test above is real."""
+    _request_id, outcomes = _decide_race(any_db, ("approve", "deny"), unsafe=True)
+    if any_db.backend == "sqlite":
+        # SQLite stays serializable even then: the stale writer's retry reads the decision.
+        assert sorted(o == "ok" for o in outcomes.values()) == [False, True], outcomes
+    else:
+        assert all(o == "ok" for o in outcomes.values()), outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbs", [("approve", "approve"), ("approve", "deny")])
+def test_two_deciders_at_once_make_exactly_one_decision(any_db, verbs):
+    from teamaccess.store import queries
+    from teamaccess.store.models import AccessRequest, Grant
+
+    db = any_db
+    request_id, outcomes = _decide_race(db, verbs)
+    asked = ops.RequestChange(request_id, "race-app", "joe@acme.com", ("view", "deploy"), "pending")
+    winners = [a for a, o in outcomes.items() if o == "ok"]
+    assert len(winners) == 1, outcomes
+    (winner,) = winners
+    loser = GRACE if winner == ADA else ADA
+    won_with = verbs[(ADA, GRACE).index(winner)]
+    done = "approved" if won_with == "approve" else "denied"
+    assert outcomes[loser] == (f"Refused: Request {asked.id} was already {done} by {winner}: "
+                               "a request is decided once."), outcomes
+    with db.read() as s:
+        row = s.get(AccessRequest, asked.id)
+        assert row.status == done
+        grants = s.scalars(select(Grant).join(Account, Account.id == Grant.account_id)
+                           .where(Account.email == "joe@acme.com")).all()
+        decisions = sorted((e.actor_email, e.outcome) for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "access_request.update")))
+    assert len(grants) == (1 if done == "approved" else 0)
+    assert decisions == sorted([(winner, "ok"), (loser, "denied")])
+    (listed,) = queries.access_requests(db, "joe@acme.com")
+    assert (listed.status, listed.decided_by) == (done, winner)
+    _check_invariants(db)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -810,6 +810,144 @@ def access_why(email: str, app: str, as_json: bool) -> None:
     say(f"=== {shown(email.strip().lower())} on {shown(app)}")
     table(("Permission", "Has", "Why"),
           ((r.permission, "yes" if r.held else "no", "; ".join(r.reasons)) for r in rows))
+
+
+# -- access requests -------------------------------------------------------------------------
+
+
+REQUEST_REASON_CELL = 40  # the widest a reason gets in the access:requests table (--json: whole)
+
+
+def _expires_in(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
+    """``--expires-in``: parsed by the store's one parser, so every face reads it alike (its
+    Invalid is the command's one-line error)."""
+    return validate.expires_in(value)
+
+
+def _request_id(value: str) -> int:
+    """The ID a person typed (``access:approve 12``), or a one-line error naming the fix."""
+    text = value.strip()
+    if not text.isdigit() or not 0 < int(text) < 2**31:
+        raise NotFound(f"Invalid request ID {shown(text)!r}: give a request's number, as "
+                       "'teamaccess access:requests' lists them.")
+    return int(text)
+
+
+def _asked_text(perms: Iterable[str]) -> str:
+    """What a request asks for, as people say it: the permissions beyond the view every grant has."""
+    extra = [p for p in perms if p != "view"]
+    return perms_text(extra or ["view"])
+
+
+def _age(created_at: datetime, now: datetime) -> str:
+    """How long ago a request was filed, in the two largest units (``2d 3h``, ``45s``)."""
+    if now - created_at < timedelta(seconds=1):
+        return "0s"
+    return validate.time_left(now, created_at)
+
+
+def request_json(row: queries.RequestRow) -> dict[str, Any]:
+    """A request for scripts: the SPEC's fields, then who decided and whether the actor may."""
+    return {
+        "id": row.id,
+        "app": row.app,
+        "team": row.team,
+        "requester": row.requester,
+        "permissions": list(row.permissions),
+        "reason": row.reason,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "expires_in": int(row.expires_in.total_seconds()) if row.expires_in else None,
+        "decided_by": row.decided_by,
+        "decided_at": iso(row.decided_at),
+        "decision_reason": row.decision_reason,
+        "may_decide": row.may_decide,
+    }
+
+
+@command("access:request")
+@app_option
+@click.option("--permissions", "-p", "permissions", metavar="LIST", required=True,
+              help="Comma-separated: what you need, e.g. deploy or deploy,operate (view is "
+                   "always included).")
+@click.option("--expires-in", "expires_in", metavar="DURATION", callback=_expires_in,
+              help="How long the access should last once approved: 30m, 8h, 7d (at most 90d). "
+                   "Default: no end.")
+@click.option("--reason", "-r", metavar="TEXT", required=True,
+              help="Why you need it (required; shown to whoever approves).")
+def access_request(app: str, permissions: str, expires_in: timedelta | None, reason: str) -> None:
+    """Ask for access to an app; a team admin or manage holder approves or denies it.
+
+    The request waits 7 days for a decision, then lapses. See it with access:requests.
+    """
+    s = _state()
+    change = ops.request_access(s.db(), s.actor(), app, permissions, reason, expires_in=expires_in)
+    click.echo(f"Requesting {_asked_text(change.permissions)} on {shown(change.app)}... done, "
+               f"request {change.id}", err=True)
+
+
+@command("access:requests")
+@click.option("--app", "-a", "app", metavar="APP", shell_complete=_completer("app"),
+              help="Only the requests for this app.")
+@click.option("--team", "-t", metavar="TEAM", shell_complete=_completer("team"),
+              help="Only the requests for this team's apps.")
+@click.option("--pending", is_flag=True, help="Only the requests still waiting for a decision.")
+@json_option
+def access_requests(app: str | None, team: str | None, pending: bool, as_json: bool) -> None:
+    """List the access requests you may decide, and your own, newest first.
+
+    A pending request you may decide is approved with access:approve ID or denied with
+    access:deny ID.
+    """
+    if app is not None and team is not None:
+        raise click.UsageError("Give --app or --team, not both.")
+    s = _state()
+    db = s.db()
+    rows = queries.access_requests(db, s.actor().email, app=app, team=team, pending_only=pending)
+    if as_json:
+        print_json([request_json(r) for r in rows])
+        return
+    if not rows:
+        say("No access requests." if not pending else "No pending access requests.")
+        return
+    now = db.now()
+    table(
+        ("ID", "App", "Requester", "Permissions", "Expires in", "Status", "Age", "Reason"),
+        ((r.id, r.app, r.requester, _asked_text(r.permissions),
+          validate.duration_text(r.expires_in) if r.expires_in else "never",
+          r.status + (" (yours to decide)" if r.may_decide else ""),
+          _age(r.created_at, now), _cut(plain(r.reason, one_line=True), REQUEST_REASON_CELL))
+         for r in rows),
+    )
+
+
+@command("access:approve")
+@click.argument("request_id", metavar="ID")
+@click.option("--expires-in", "expires_in", metavar="DURATION", callback=_expires_in,
+              help="How long the granted access lasts: 30m, 8h, 7d (at most 90d). Default: what "
+                   "the request asked for.")
+def access_approve(request_id: str, expires_in: timedelta | None) -> None:
+    """Approve a pending access request: the requester gets the access at once.
+
+    Team admins and accounts with manage on the app decide, never the requester. An existing
+    temporary grant widens to the union and the later end.
+    """
+    s = _state()
+    change = ops.approve_request(s.db(), s.actor(), _request_id(request_id), expires_in=expires_in)
+    until = f" until {utc_text(change.expires_at)}" if change.expires_at is not None else ""
+    progress(f"Approving request {change.id}: {_asked_text(change.permissions)} on "
+             f"{shown(change.app)} for {shown(change.requester)}{until}")
+
+
+@command("access:deny")
+@click.argument("request_id", metavar="ID")
+@click.option("--reason", "-r", metavar="TEXT", help="Why (optional; the requester sees it).")
+def access_deny(request_id: str, reason: str | None) -> None:
+    """Deny a pending access request (team admins and manage holders, never the requester)."""
+    s = _state()
+    change = ops.deny_request(s.db(), s.actor(), _request_id(request_id), reason=reason)
+    progress(f"Denying request {change.id}: {_asked_text(change.permissions)} on "
+             f"{shown(change.app)} for {shown(change.requester)}")
 
 
 # -- apps ------------------------------------------------------------------------------------
