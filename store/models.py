@@ -137,6 +137,22 @@ class HoldsPermissions(SQLModel):
         """The row's permissions as names."""
         return frozenset(p for p in PERMISSIONS if getattr(self, p.column))
 
+    @classmethod
+    def permission_columns(cls) -> tuple[Any, ...]:
+        """The permission columns in PERMISSIONS order, to select (read back with permissions_of)."""
+        return tuple(getattr(cls, p.column) for p in PERMISSIONS)
+
+    @staticmethod
+    def permissions_of(flags: Iterable[bool]) -> tuple[Permission, ...]:
+        """The permissions held by one row of ``permission_columns()`` values, in order."""
+        return tuple(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
+
+    @staticmethod
+    def columns_for(perms: Iterable[str]) -> dict[str, bool]:
+        """The column values that hold ``perms`` (``view`` always), for a bulk insert or update."""
+        have = set(perms)
+        return {p.column: p is Permission.VIEW or p in have for p in PERMISSIONS}
+
     def set_permissions(self, perms: frozenset[str]) -> None:
         """Replace the row's set (``view`` is always held, whatever ``perms`` says)."""
         for p in PERMISSIONS:

@@ -69,7 +69,7 @@ from .policy import (
 )
 from .queries import delegated_use, in_force, key_decision, key_decision_to_remove
 from .safetext import UNSAFE
-from .words import PERMISSIONS, ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
+from .words import ROLES, SETTABLE_ROLES, Permission, RequestStatus, Role
 
 T = TypeVar("T")
 
@@ -78,8 +78,6 @@ _AUDIT_TEXT = 300  # audit columns hold what was asked, however long, cut to thi
 #: the reason of the collaborator.destroy event that removes a grant that has ended
 EXPIRED = "expired"
 
-#: a grant's permission columns in PERMISSIONS order (what _prune reads back as it deletes)
-_GRANT_COLUMNS = tuple(getattr(Grant, p.column) for p in PERMISSIONS)
 
 
 @dataclass(frozen=True)
@@ -447,7 +445,7 @@ def _prune(session: Session, app_row: App, team: Team | None) -> list[GrantChang
     now = running.now
     # SQL finds the candidates; the policy's rule decides which have ended.
     candidates = session.execute(
-        select(Grant.id, Grant.account_id, Grant.expires_at, *_GRANT_COLUMNS)
+        select(Grant.id, Grant.account_id, Grant.expires_at, *Grant.permission_columns())
         .where(Grant.app_id == app_row.id, Grant.expires_at.is_not(None),
                Grant.expires_at <= now)
     ).all()
@@ -466,7 +464,7 @@ def _prune(session: Session, app_row: App, team: Team | None) -> list[GrantChang
         running.pruned = Changes(running.actor)
     removed = []
     for _id, account_id, expires_at, *flags in sorted(rows, key=lambda row: emails.get(row[1], "")):
-        perms = tuple(p for p, held in zip(PERMISSIONS, flags, strict=True) if held)
+        perms = Grant.permissions_of(flags)
         ends = read_utc(expires_at)
         running.pruned.add(
             "collaborator.destroy", team.id if team else None, team.name if team else None,

@@ -969,10 +969,11 @@ def plan_approval(
 
     ``requester`` is their standing now (a grant that has ended counts as none; its end is
     ``grant_expires_at``), ``ends_at`` the end the approval gives (None: never). An approval
-    never shortens anything: a temporary grant widens to the union with the later end; a
-    permanent grant widens only by a permanent approval, since a temporary one would either cut
-    the grant short or make the temporary extra permanent (refused: the decider widens it with
-    access:update instead).
+    never shortens anything, and never makes temporary access permanent: a temporary grant
+    widens to the union with the later end by a temporary approval (a permanent one is refused:
+    it would make what they hold for now theirs for good); a permanent grant widens only by a
+    permanent approval, since a temporary one would either cut the grant short or make the
+    temporary extra permanent (refused: the decider widens it with access:update instead).
     """
     email = requester.email
     live = requester.live_grant
@@ -997,5 +998,11 @@ def plan_approval(
         return _deny("approve:permanent_grant",
                      f"{email} has a permanent grant on {app.name}: widen it with access:update "
                      "(a temporary approval would end part of it, or make the extra permanent).")
+    if grant_end is not None and ends_at is None:
+        # One grant has one end: a permanent approval would make what they hold for now
+        # (perhaps more than they asked for) theirs for good, which nobody decided.
+        return _deny("approve:temporary_grant",
+                     f"{email} has a temporary grant on {app.name} until {utc_text(grant_end)}: "
+                     "approve with --expires-in, or change the grant with access:update.")
     later = None if grant_end is None or ends_at is None else max(grant_end, ends_at)
     return ApprovalPlan(frozenset(live) | asked | {Permission.VIEW}, later, creates=False)

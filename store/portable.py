@@ -127,9 +127,9 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
             for a in session.scalars(select(App).where(App.team_id == team_row.id).order_by(App.name))
         ]
         access: dict[str, list[dict[str, Any]]] = {}
-        for app_name, email, mfa, deploy, operate, manage, ends in session.execute(
-            select(App.name, Account.email, Account.mfa_enabled, Grant.can_deploy,
-                   Grant.can_operate, Grant.can_manage, Grant.expires_at)
+        for app_name, email, mfa, ends, *flags in session.execute(
+            select(App.name, Account.email, Account.mfa_enabled, Grant.expires_at,
+                   *Grant.permission_columns())
             .join(Grant, Grant.app_id == App.id)
             .join(Account, Account.id == Grant.account_id)
             .where(App.team_id == team_row.id)
@@ -138,8 +138,7 @@ def export_team(db: Database, actor: str, team: str) -> dict[str, Any]:
             ends = read_utc(ends)
             if not grant_in_force(ends, now):
                 continue
-            perms = ["view", *(p for p, held in (("deploy", deploy), ("operate", operate),
-                                                 ("manage", manage)) if held)]
+            perms = list(Grant.permissions_of(flags))
             access.setdefault(app_name, []).append(
                 {**access_row(app_name, email, mfa, roles.get(email), perms), "expires_at": iso(ends)}
             )
@@ -695,12 +694,9 @@ def _plan(session: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
         session.execute(select(App.name, App.id).where(App.team_id == team_row.id)).all()
     ) if team_row is not None else {}
     grants = {
-        (app_id, acc): (gid, frozenset(
-            p for p, held in (("view", True), ("deploy", dep), ("operate", op), ("manage", man))
-            if held))
-        for gid, app_id, acc, dep, op, man in session.execute(
-            select(Grant.id, Grant.app_id, Grant.account_id, Grant.can_deploy,
-                   Grant.can_operate, Grant.can_manage)
+        (app_id, acc): (gid, frozenset(Grant.permissions_of(flags)))
+        for gid, app_id, acc, *flags in session.execute(
+            select(Grant.id, Grant.app_id, Grant.account_id, *Grant.permission_columns())
             .join(App, App.id == Grant.app_id).where(App.team_id == team_row.id)
         ).all()
     } if team_row is not None else {}
@@ -719,9 +715,7 @@ def _plan(session: Session, actor: Actor, d: _Doc, plan: _Plan) -> None:
             plan.admin_rows_skipped += 1
             continue
         ends = _grant_end(a, now)
-        flags = {"can_view": True, "can_deploy": "deploy" in a.permissions,
-                 "can_operate": "operate" in a.permissions,
-                 "can_manage": "manage" in a.permissions, "expires_at": ends}
+        flags = {**Grant.columns_for(a.permissions), "expires_at": ends}
         acc = ids.get(a.email)
         held = grants.get((app_ids[a.app], acc)) if a.app in app_ids and acc is not None else None
         if held is None:

@@ -219,9 +219,9 @@ APPROVAL_ROWS = [
     ("a shorter approval never shortens a temporary grant",
      who("member", {"view", "operate"}, ends=LATER), asks("deploy"), SOONER,
      ({"view", "operate", "deploy"}, LATER, False)),
-    ("a permanent approval of a temporary grant: never ends",
+    ("a permanent approval of a temporary grant: refused (it would make operate permanent)",
      who("member", {"view", "operate"}, ends=SOONER), asks("deploy"), None,
-     ({"view", "operate", "deploy"}, None, False)),
+     "approve:temporary_grant"),
     ("permanent grant, permanent approval: the union", who("member", {"view", "operate"}),
      asks("deploy"), None, ({"view", "operate", "deploy"}, None, False)),
     ("permanent grant, temporary approval: refused", who("member", {"view", "operate"}),
@@ -250,6 +250,14 @@ def test_what_an_approval_does(requester, asked, ends_at, expected):
         assert plan.reason.strip()
     else:
         assert plan == ApprovalPlan(frozenset(expected[0]), expected[1], expected[2])
+
+
+def test_a_temporary_grant_refusal_names_its_end_and_the_way_out():
+    plan = plan_approval(UNLOCKED, who("member", {"view", "operate"}, ends=SOONER), asks("deploy"),
+                         ends_at=None)
+    assert isinstance(plan, Decision)
+    assert f"has a temporary grant on myapp until {SOONER:%Y-%m-%d %H:%M:%S} UTC" in plan.reason
+    assert "--expires-in" in plan.reason and "access:update" in plan.reason
 
 
 def test_a_permanent_grant_refusal_names_the_way_out():

@@ -499,3 +499,19 @@ def test_a_collaborator_whose_grant_ended_is_told_so(team_db):
                                                      "deploy", "one more day"))
     assert message.startswith("Your grant on other expired at ")
     assert "ask a team admin" in message
+
+
+def test_a_permanent_approval_of_a_temporary_grant_is_refused(team_db):
+    """One grant has one end: approving a permanent request onto a grant that ends would make
+    what the requester holds for now (operate here) theirs for good, which nobody decided."""
+    db = team_db
+    ops.grant_access(db, ADA, "myapp", JOE.email, "operate", expires_in=timedelta(hours=1))
+    asked = ops.request_access(db, JOE, "myapp", "deploy", "for good")
+    message = refused(db, lambda: ops.approve_request(db, ADA, asked.id))
+    assert message.startswith("joe@acme.com has a temporary grant on myapp until ")
+    assert "approve with --expires-in" in message
+    # A temporary approval widens it, to the later end.
+    change = ops.approve_request(db, ADA, asked.id, expires_in=timedelta(hours=4))
+    grant = grant_of(db, "myapp", JOE.email)
+    assert grant.permissions == {"view", "operate", "deploy"}
+    assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=4)
