@@ -362,10 +362,10 @@ async def test_access_pane_shows_who_and_why(demo):
         await settle(pilot, app)
         await open_pane(pilot, app, "website-prod")
         shown = {r[0]: r for r in rows(app)}
-        assert shown["ada@acme.com"][3] == "admin of acme-widgets"
-        assert shown["joe@acme.com"][2] == "V D O M" and "created the app" in shown["joe@acme.com"][3]
-        assert shown["john@acme.com"][2] == "V D · ·" and "explicit grant" in shown["john@acme.com"][3]
-        assert "since before the lock" in shown["alan@acme.com"][3]
+        assert shown["ada@acme.com"][4] == "admin of acme-widgets"
+        assert shown["joe@acme.com"][2] == "V D O M" and "created the app" in shown["joe@acme.com"][4]
+        assert shown["john@acme.com"][2] == "V D · ·" and "explicit grant" in shown["john@acme.com"][4]
+        assert "since before the lock" in shown["alan@acme.com"][4]
         assert "guido@acme.com" not in shown  # joined after the lock, no grant
         await press(pilot, app, "escape")
         assert not isinstance(app.screen, AccessScreen)

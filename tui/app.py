@@ -43,6 +43,7 @@ from teamaccess.tui.screens.base import TableView
 from teamaccess.tui.screens.header import HeaderBar
 from teamaccess.tui.screens.keys import KeysScreen
 from teamaccess.tui.screens.main import TABS, MainScreen
+from teamaccess.tui.screens.requests import RequestsScreen
 from teamaccess.tui.textual_private import compose_off_stack
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, TeamSwitcher
 from teamaccess.tui.widgets.safe import clean
@@ -135,6 +136,8 @@ class TeamAccessApp(App[None]):
     #: Seconds an outcome, and a refusal, stays on the footer's line.
     OUTCOME_SECONDS = 2.5
     REFUSAL_SECONDS = 5.0
+    #: Seconds between looks at the clock for temporary grants' time left (see AccessView.tick).
+    CLOCK_TICK = 1.0
     TITLE = "teamaccess"
     COMMANDS = {ActionsProvider}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -158,6 +161,8 @@ class TeamAccessApp(App[None]):
                 tooltip="Switch to another team"),
         Binding("ctrl+k", "keys", "Keys", id="app.keys", show=False,
                 tooltip="Your SSH keys (for teamaccess serve)"),
+        Binding("r", "requests", "Requests", id="app.requests", show=False,
+                tooltip="Access requests: approve (y) or deny (n), and your own requests' state"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="The keys you can use here"),
     ]
@@ -169,11 +174,13 @@ class TeamAccessApp(App[None]):
         """The actor's teams and relation to the current team, freshly read."""
 
         def __init__(self, teams: list[queries.TeamRow], team: str | None,
-                     relation: Relation | None) -> None:
+                     relation: Relation | None, waiting: int = 0) -> None:
             super().__init__()
             self.teams = teams
             self.team = team
             self.relation = relation
+            #: pending access requests in the team the actor may decide
+            self.waiting = waiting
 
     class Reported(Message):
         """A one-line outcome to tell the user (from a worker)."""
@@ -349,6 +356,10 @@ class TeamAccessApp(App[None]):
                 return True
             if not view.is_mounted or (view.pending and not view.loaded):
                 return True  # the list being switched to has no rows yet
+        if isinstance(screen, RequestsScreen):
+            # "r y" typed in one go: y waits for the rows it is meant for.
+            listed = next(iter(screen.query(TableView)), None)
+            return listed is None or not listed.loaded
         return False
 
     async def _drain_keys(self) -> None:
@@ -428,14 +439,27 @@ class TeamAccessApp(App[None]):
             teams = queries.teams(self.db, self.actor.email)
             team = self.team or (teams[0].name if teams else None)
             rel = queries.relation_to(self.db, self.actor.email, team) if team else None
+            waiting = self._waiting(team)
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, False))
-            teams, team, rel = [], self.team, None
+            teams, team, rel, waiting = [], self.team, None, 0
         except Exception as err:  # a broken database must not take the dashboard down
             self.post_message(self.Reported(unexpected(err, "reading your teams"), True, False))
-            teams, team, rel = [], self.team, None
+            teams, team, rel, waiting = [], self.team, None, 0
         if not get_current_worker().is_cancelled:
-            self.post_message(self.ContextLoaded(teams, team, rel))
+            self.post_message(self.ContextLoaded(teams, team, rel, waiting))
+
+    def _waiting(self, team: str | None) -> int:
+        """How many pending access requests in ``team`` the actor may decide (for the Apps
+        tab's title); a store that refuses to say counts as none."""
+        if team is None:
+            return 0
+        try:
+            found = queries.access_requests(self.db, self.actor.email, team=team,
+                                            pending_only=True)
+        except StoreError:
+            return 0
+        return sum(1 for row in found if row.may_decide)
 
     def on_team_access_app_context_loaded(self, message: ContextLoaded) -> None:
         """Show who is acting where; offer only what their role allows."""
@@ -444,6 +468,7 @@ class TeamAccessApp(App[None]):
             return  # quitting: a read that finished as the screens went away
         first = self.team is None and message.team is not None
         self.teams, self.relation = message.teams, message.relation
+        self.main.show_waiting(message.waiting)
         if first:
             self.team = message.team
             if self.watcher is not None:
@@ -510,7 +535,7 @@ class TeamAccessApp(App[None]):
             else:
                 view.stale = True
         for screen in self.screen_stack:
-            if isinstance(screen, AccessScreen | KeysScreen):
+            if isinstance(screen, AccessScreen | KeysScreen | RequestsScreen):
                 screen.view.reload()
 
     def roster_loaded(self) -> None:
@@ -664,6 +689,18 @@ class TeamAccessApp(App[None]):
         if not isinstance(self.screen, KeysScreen):
             self.push_screen(KeysScreen())
 
+    def action_requests(self) -> None:
+        """Show the access requests: of the app whose pane is open, else of the team."""
+        screen = self.screen
+        if isinstance(screen, RequestsScreen):
+            return
+        if isinstance(screen, AccessScreen):
+            self.push_screen(RequestsScreen(screen.app_name))
+        elif self.team is None:
+            self.report("You belong to no team yet: no requests to show.", error=True)
+        else:
+            self.push_screen(RequestsScreen())
+
     def action_switch_team(self) -> None:
         """Choose another of your teams."""
 
@@ -723,6 +760,8 @@ class TeamAccessApp(App[None]):
         notes = [
             "Only the actions your role allows are offered; the store refuses the rest and says why.",
             f"Badges: '{'✗ no MFA'}' marks users without MFA; 'locked' marks locked apps.",
+            "Left (access pane): the time until a temporary grant ends; Req (Apps): access "
+            "requests waiting for your decision (r lists them).",
         ]
         self.push_screen(HelpScreen("Keys", keys, notes))
 

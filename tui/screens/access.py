@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
-from teamaccess.store import ops, queries
+from teamaccess.store import ops, queries, validate
 from teamaccess.store.words import COLLABORATOR, PERMISSIONS
 from teamaccess.tui.widgets.dialogs import GrantDialog, HelpScreen, PermissionsDialog, TooSmall
 from teamaccess.tui.widgets.safe import clean
@@ -35,12 +36,21 @@ def perm_marks(perms: tuple[str, ...]) -> Text:
     return out
 
 
+def _until(expires_at: datetime | None) -> str:
+    """" until <time> UTC" for a grant with an end, else nothing."""
+    return f" until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else ""
+
+
 class AccessView(TableView):
     """The rows of one app's access pane."""
 
     noun = "accounts"
     COLUMNS = (("email", "Email"), ("role", "Role"), ("perms", " ".join(p.letter for p in PERMISSIONS)),
-               ("why", "Why"))
+               ("left", "Left"), ("why", "Why"))
+    #: While a temporary grant has less than this left, its time left is redrawn at every tick
+    #: of the clock (the cell shows seconds then); otherwise once per :attr:`SLOW` at most.
+    CLOSE = timedelta(hours=1)
+    SLOW = timedelta(seconds=30)
 
     BINDINGS = [
         Binding("a", "grant", "Grant", id="access.grant", tooltip="Grant an account access to this app"),
@@ -50,6 +60,8 @@ class AccessView(TableView):
                 tooltip="Show the selected row in full"),
         Binding("l", "lock", "Lock", id="access.lock", tooltip="Lock this app"),
         Binding("u", "unlock", "Unlock", id="access.unlock", tooltip="Unlock this app"),
+        Binding("R", "request", "Request", id="access.request",
+                tooltip="Request access to this app (permissions, how long, why)"),
     ]
 
     def __init__(self, app_name: str, *, id: str) -> None:
@@ -58,6 +70,12 @@ class AccessView(TableView):
         self.view: queries.AccessView | None = None
         #: What check_action said for the last app shown (see there).
         self._decided: dict[str, bool | None] = {}
+        #: The rows holding a temporary grant, by key, soonest end first (see :meth:`tick`).
+        self._ending: list[tuple[datetime, str]] = []
+        #: The cells the columns before Why take (see :meth:`accept`).
+        self._fixed = 48
+        #: The clock's reading when the time left was last drawn.
+        self._drawn_at: datetime | None = None
 
     def fetch(self) -> Any:
         return queries.app_access(self.dashboard.db, self.dashboard.actor.email, self.app_name)
@@ -72,6 +90,45 @@ class AccessView(TableView):
     def accept(self, items: Any) -> None:
         self.view = items
         self.items = list(items.rows)
+        # What the columns before Why take (cells, 2 of padding each, the scrollbar), from the
+        # widest values of every row, as the table's columns only ever widen: Why gets the rest.
+        email = min(30, max((len(row.email) for row in self.items), default=5))
+        role = max((len(row.role or COLLABORATOR) for row in self.items), default=4)
+        ending = any(row.expires_at is not None for row in self.items)
+        self._fixed = max(5, email) + max(4, role) + 7 + (7 if ending else 4) + 5 * 2 + 2
+        now = self.dashboard.db.now()
+        # Ends already past (a read racing the clock) are not waited for again: no reload loop.
+        self._ending = sorted((row.expires_at, row.email) for row in self.items
+                              if row.expires_at is not None and row.expires_at > now)
+        self._drawn_at = now
+
+    def tick(self) -> None:
+        """Each tick of the dashboard's clock (a second): redraw the time left of temporary
+        grants (at every tick while one has less than an hour left, else every 30 s), and read
+        the rows again the moment one ends, so an expired grant leaves the list then (the store
+        decides at read time; nothing is written). Costs nothing while no grant has an end."""
+        if not self._ending or self.pending or self.refusal is not None:
+            return
+        now = self.dashboard.db.now()
+        soonest = self._ending[0][0]
+        if soonest <= now:
+            self.reload()
+            return
+        drawn = self._drawn_at
+        if soonest - now >= self.CLOSE and drawn is not None and now - drawn < self.SLOW:
+            return
+        self._drawn_at = now
+        for _end, key in self._ending:
+            self._cells.pop(key, None)
+        self.refilter()
+
+    def time_left(self, item: queries.AccessRow) -> Text:
+        """The time left of the row's grant, or nothing for a grant without an end."""
+        if item.expires_at is None:
+            return Text("")
+        left = validate.time_left(item.expires_at, self.dashboard.db.now())
+        close = item.expires_at - self.dashboard.db.now() < self.CLOSE
+        return Text(left, style="bold yellow" if close else "")
 
     def after_load(self) -> None:
         self.screen.show_summary(self.view if self.refusal is None else None, self.refusal)  # type: ignore[attr-defined]
@@ -85,8 +142,9 @@ class AccessView(TableView):
         why = "; ".join(detail for _source, _perms, detail in item.sources)
         # Cut with an ellipsis to what is left of the width, never mid-word at the edge;
         # enter shows the row in full.
-        room = max(24, (self.app.size.width or 80) - 48)
-        return (cut(item.email, 30), role, perm_marks(item.permissions), cut(why, room))
+        left = self.time_left(item)
+        room = max(24, (self.app.size.width or 80) - self._fixed)
+        return (cut(item.email, 30), role, perm_marks(item.permissions), left, cut(why, room))
 
     def haystack(self, item: queries.AccessRow) -> str:
         # Search text is never shown, so it needs no cleaning; the sources' short names (not
@@ -96,7 +154,10 @@ class AccessView(TableView):
 
     def status_extra(self, line: Text) -> None:
         grants = sum(1 for r in self.items if r.grant is not None)
-        line.append(f" · {grants} explicit grant{'' if grants == 1 else 's'} · {_LEGEND}")
+        line.append(f" · {grants} explicit grant{'' if grants == 1 else 's'}")
+        if self._ending:
+            line.append(f" ({len(self._ending)} temporary)")
+        line.append(f" · {_LEGEND}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         decided = self._check_action(action)
@@ -115,6 +176,12 @@ class AccessView(TableView):
         if action == "filter":
             return self.refusal is None
         view = self.view
+        if action == "request":
+            # Offered where the actor lacks a permission, and where the pane is refused (locked
+            # out of a locked app): whether they may ask is the store's rule, asked on submit.
+            if self.refusal is not None:
+                return True
+            return view is not None and len(view.actor_permissions) < len(PERMISSIONS)
         if view is None or self.refusal is not None or not view.can_manage:
             return False
         if action in ("change", "revoke"):
@@ -143,6 +210,8 @@ class AccessView(TableView):
             return (f"{row.email} holds no explicit grant on {app} to "
                     f"{'change' if action == 'change' else 'revoke'} (their access: {sources}); "
                     "a grants one.")
+        if action == "request":
+            return f"You already hold every permission on {app}: nothing to request."
         if action == "lock":
             return f"{app} is already locked: u unlocks it."
         if action == "unlock":
@@ -164,6 +233,9 @@ class AccessView(TableView):
         fields = [("email", row.email), ("role", row.role or "collaborator"),
                   ("permissions", " ".join(row.permissions) or "none"),
                   ("explicit grant", " ".join(row.grant) if row.grant else "none")]
+        if row.expires_at is not None:
+            left = validate.time_left(row.expires_at, self.dashboard.db.now())
+            fields.append(("grant ends", f"{row.expires_at:%Y-%m-%d %H:%M:%S} UTC ({left} left)"))
         fields += [(f"why: {source}", f"{' '.join(perms)}  ({detail})")
                    for source, perms, detail in row.sources]
         self.dashboard.push_screen(HelpScreen(f"{row.email} on {self.app_name}",
@@ -174,11 +246,13 @@ class AccessView(TableView):
         dashboard, app = self.dashboard, self.app_name
 
         def grant(values: dict[str, Any]) -> ops.GrantChange:
-            return ops.grant_access(dashboard.db, dashboard.actor, app, values["email"], values["permissions"])
+            return ops.grant_access(dashboard.db, dashboard.actor, app, values["email"], values["permissions"],
+                                    expires_in=values["expires_in"])
 
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
-                dashboard.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}.")
+                dashboard.report(f"Granted {change.email} {', '.join(change.permissions)} on {change.app}"
+                                 f"{_until(change.expires_at)}.")
                 dashboard.data_changed(focus=change.email)
 
         dashboard.push_screen(GrantDialog(app, grant), done)
@@ -192,14 +266,23 @@ class AccessView(TableView):
         dashboard, app = self.dashboard, self.app_name
 
         def change(values: dict[str, Any]) -> ops.GrantChange:
-            return ops.update_access(dashboard.db, dashboard.actor, app, row.email, values["permissions"])
+            return ops.update_access(dashboard.db, dashboard.actor, app, row.email, values["permissions"],
+                                     expires_in=values["expires_in"], permanent=values["permanent"])
 
         def done(change: ops.GrantChange | None) -> None:
             if change is not None:
-                dashboard.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}.")
+                dashboard.report(f"{change.email} now has {', '.join(change.permissions)} on {change.app}"
+                                 f"{_until(change.expires_at)}.")
                 dashboard.data_changed(focus=change.email)
 
-        dashboard.push_screen(PermissionsDialog(app, row.email, row.grant, change), done)
+        dashboard.push_screen(PermissionsDialog(app, row.email, row.grant, change,
+                                                expires_at=row.expires_at, now=dashboard.db.now()), done)
+
+    def action_request(self) -> None:
+        """Ask for access to this app (permissions, how long, a reason)."""
+        from .requests import file_request  # the requests screen imports this module
+
+        file_request(self.dashboard, self.app_name)
 
     def action_revoke(self) -> None:
         """Confirm, then revoke the selected account's grant."""
@@ -264,8 +347,14 @@ class AccessScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self._styled_for = self.app.theme
+        # Time left counts down: see AccessView.tick (nothing to do while no grant has an end).
+        self.set_interval(getattr(self.app, "CLOCK_TICK", 1.0), self._tick, name="time-left")
         if self.app_name:
             self.show_app(self.app_name)
+
+    def _tick(self) -> None:
+        if self in self.app.screen_stack:
+            self.view.tick()
 
     def show_app(self, app_name: str) -> None:
         """Show one app's access: forget the last app's rows and filter, read this one's."""
@@ -289,7 +378,7 @@ class AccessScreen(Screen[None]):
         """
         self._summary = (view, refusal)
 
-        def line(team: bool, since: bool) -> Text:
+        def line(team: bool, since: bool, long_requests: bool = True) -> Text:
             out = Text(" ")
             out.append(clean(self.app_name), style="bold")
             if view is not None:
@@ -309,6 +398,11 @@ class AccessScreen(Screen[None]):
                 out.append("  ·  you: " + (" ".join(view.actor_permissions) or "none"))
                 if not view.can_manage:
                     out.append("  (read-only)", style="italic")
+                waiting = view.pending_requests
+                if waiting:  # only those who may decide are told (the query gives 0 otherwise)
+                    many = "s" if waiting > 1 else ""
+                    out.append(f"  ·  {waiting} pending request{many}: press r" if long_requests
+                               else f"  ·  {waiting} request{many}: r", style="bold yellow")
             elif refusal is not None:
                 out.append("  no access", style="bold red")
             return out
@@ -316,7 +410,8 @@ class AccessScreen(Screen[None]):
         summary = next(iter(self.query("#summary").results(Static)), None)
         if summary is None:  # the screen is being taken down: a late load has nothing to show
             return
-        summary.update(fit([line(True, True), line(False, True), line(False, False)],
+        summary.update(fit([line(True, True), line(False, True), line(False, False),
+                            line(False, False, False)],
                            summary.size.width or self.size.width))
 
     def on_resize(self, _event: events.Resize) -> None:

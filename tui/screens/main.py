@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from teamaccess.tui.widgets.dialogs import TooSmall
 from textual import on
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
@@ -63,6 +64,18 @@ class MainScreen(Screen[None]):
     def active_view(self) -> TableView:
         """The list of the tab in front."""
         return self.view(self.query_one(TabbedContent).active or "roster")
+
+    def show_waiting(self, waiting: int) -> None:
+        """The Apps tab's title counts the access requests waiting for the actor's decision."""
+        title = dict((tab_id, title) for tab_id, title, _view in TABS)["apps"]
+        if waiting:
+            title += f" ({waiting} request{'s' if waiting > 1 else ''})"
+        try:
+            tab = self.query_one(TabbedContent).get_tab("apps")
+        except NoMatches:  # not composed yet: the next context load shows it
+            return
+        if str(tab.label) != title:
+            tab.label = title
 
     def show_tab(self, tab_id: str) -> None:
         """Bring a tab to the front with the keyboard on its list."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from teamaccess.store.db import Database
@@ -63,6 +64,62 @@ def ada_has_keys(app: Any) -> None:
     for key in ADA_KEYS:
         ops.add_key(app.db, app.actor, key)
     app.db.write(lambda s: s.execute(update(SshKey).values(created_at=_T0)))
+
+
+#: "Now" in the scenes with requests and temporary grants: their ages and time left are drawn
+#: against this fixed clock, so the pictures are the same on every run.
+SCENE_NOW = datetime(2024, 9, 2, 9, 0, 0, tzinfo=UTC)
+
+
+def _at(db: Any, minutes_ago: float) -> None:
+    moment = SCENE_NOW - timedelta(minutes=minutes_ago)
+    db.clock = lambda: moment
+
+
+def requests_filed(app: Any) -> None:
+    """A step that files access requests in the demo team at fixed times (pending, approved,
+    denied, lapsed; a reason holding markup, shown as typed), then reloads the dashboard."""
+    from teamaccess.store import ops
+
+    db = app.db
+
+    def request(who: str, minutes_ago: float, app_name: str, perms: list[str], reason: str,
+                hours: int | None = None) -> int:
+        _at(db, minutes_ago)
+        return ops.request_access(db, Actor(who), app_name, perms, reason,
+                                  expires_in=timedelta(hours=hours) if hours else None).id
+
+    request("li@partner.co", 8 * 24 * 60, "api-staging", ["deploy"], "ship the docs fix")
+    approved = request("barbara@acme.com", 2 * 24 * 60, "api-prod", ["manage"],
+                       "rotate the API keys before the audit")
+    _at(db, 24 * 60)
+    ops.approve_request(db, Actor("grace@acme.com"), approved)
+    denied = request("ops@oncall-agency.io", 5 * 60, "website-prod", ["deploy"],
+                     "deploy the hotfix ourselves", hours=4)
+    _at(db, 4 * 60)
+    ops.deny_request(db, Actor("ada@acme.com"), denied, reason="use the release train")
+    request("sam@freelance.dev", 3 * 60, "website-staging", ["operate"],
+            "restart the dynos after the launch [red]now[/]")
+    request("john@acme.com", 20, "admin-panel", ["deploy"],
+            "hotfix for INC-4711: payments page answers 500", hours=8)
+    request("dennis@acme.com", 5, "website-prod", ["operate"], "on call tonight", hours=12)
+    _at(db, 0)
+    app.data_changed()
+
+
+def temporary_grants(app: Any) -> None:
+    """A step that gives website-prod temporary grants ending at fixed times (see SCENE_NOW)."""
+    from teamaccess.store import ops
+
+    db, ada = app.db, Actor("ada@acme.com")
+    _at(db, 0)
+    ops.grant_access(db, ada, "website-prod", "pat@partner.co", ["deploy"],
+                     expires_in=timedelta(minutes=45))
+    ops.update_access(db, ada, "website-prod", "ops@oncall-agency.io", None,
+                      expires_in=timedelta(days=2))
+    ops.update_access(db, ada, "website-prod", "john@acme.com", None,
+                      expires_in=timedelta(hours=8))
+    app.data_changed()
 
 
 @dataclass(frozen=True)
@@ -127,6 +184,18 @@ SCENES: tuple[Scene, ...] = (
     Scene("keys_remove_confirm", steps=(ada_has_keys, "ctrl+k", "d")),
     Scene("roster_add_key", steps=(select("joe@acme.com"), "K", fill("#key", JOE_KEY), steady)),
     Scene("too_small", sizes=((60, 20),)),
+    Scene("requests", steps=(requests_filed, "r"), readme=True),
+    Scene("requests_as_requester", actor="john@acme.com", steps=(requests_filed, "r")),
+    Scene("requests_approve", steps=(requests_filed, "r", "y", steady)),
+    Scene("requests_deny", steps=(requests_filed, "r", "n", fill("#reason", "not before the freeze"),
+                                  steady)),
+    Scene("request_file", actor="john@acme.com",
+          steps=("2", select("api-prod"), "R", fill("#perm-deploy", True), fill("#expires", "4h"),
+                 fill("#reason", "deploy the payments fix"), steady)),
+    Scene("access_temporary", steps=(requests_filed, temporary_grants, "2",
+                                     select("website-prod"), "enter")),
+    Scene("access_change_temporary", steps=(temporary_grants, "2", select("website-prod"),
+                                            "enter", select("john@acme.com"), "e", steady)),
 )
 
 SCENE_BY_NAME = {scene.name: scene for scene in SCENES}

@@ -20,7 +20,7 @@ from teamaccess.store.policy import (
     decide_team,
     lost_by_role_change,
 )
-from teamaccess.store.words import ROLES, SETTABLE_ROLES, Source
+from teamaccess.store.words import PERMISSIONS, ROLES, SETTABLE_ROLES, Source
 from teamaccess.tui.text import money
 from teamaccess.tui.widgets.dialogs import (
     AddUserDialog,
@@ -38,6 +38,7 @@ from textual.widgets import DataTable
 
 from .base import TableView, cut
 from .keys import add_key_for
+from .requests import file_request
 
 #: The roster's roles in the order the role sort shows them (collaborators last).
 ROLE_ORDER = (*ROLES, queries.COLLABORATOR)
@@ -476,7 +477,8 @@ class AppsView(TeamView):
     """Every app the actor may list, with lock, owner and the actor's own permissions."""
 
     noun = "apps"
-    COLUMNS = (("name", "App"), ("lock", "Lock"), ("owner", "Owner"), ("perms", "Your permissions"))
+    COLUMNS = (("name", "App"), ("lock", "Lock"), ("owner", "Owner"), ("perms", "Your permissions"),
+               ("requests", "Req"))
 
     BINDINGS = [
         Binding("enter", "open", "Access", id="apps.open", tooltip="Open the app's access pane"),
@@ -490,6 +492,9 @@ class AppsView(TeamView):
         Binding("o", "transfer_out", "Out", id="apps.transfer_out",
                 tooltip="Move the selected app out of the team to an account"),
         Binding("d", "destroy", "Destroy", id="apps.destroy", tooltip="Destroy the selected app"),
+        # Off the footer (it is full at 80 columns); in help, the palette and the README.
+        Binding("R", "request", "Request", id="apps.request", show=False,
+                tooltip="Request access to the selected app (permissions, how long, why)"),
     ]
 
     def __init__(self, *, id: str) -> None:
@@ -524,7 +529,10 @@ class AppsView(TeamView):
         elif item.name in self.my_grants:
             # joining adds a grant, not a permission a member lacked: show that it is there
             perms.append(" (grant)", style="italic")
-        return (text(item.name), lock_badge(item.locked), text(owner or ""), perms)
+        # Pending access requests: counted only for those who may decide them (0 for the rest).
+        waiting = (Text(str(item.pending_requests), style="bold yellow", justify="right")
+                   if item.pending_requests else Text(""))
+        return (text(item.name), lock_badge(item.locked), text(owner or ""), perms, waiting)
 
     def haystack(self, item: queries.AppRow) -> str:
         lock = "locked" if item.locked else "open"
@@ -533,6 +541,10 @@ class AppsView(TeamView):
     def status_extra(self, line: Text) -> None:
         locked = sum(1 for a in self.items if a.locked)
         line.append(f" · {locked} locked")
+        waiting = sum(a.pending_requests for a in self.items)
+        if waiting:
+            line.append(f" · {waiting} access request{'s' if waiting > 1 else ''} waiting for you: "
+                        "r lists them", style="bold")
 
     def facts(self, item: queries.AppRow) -> tuple[AppFacts, Standing]:
         """What the policy needs to grey out the app actions for the selected app."""
@@ -563,6 +575,12 @@ class AppsView(TeamView):
             return None if item is None else True
         if action == "open":
             return None if item is None else True
+        if action == "request":
+            # Offered where the actor lacks a permission; whether they may ask is the store's
+            # rule, asked when the form is sent.
+            if item is None:
+                return None
+            return len(item.permissions) < len(PERMISSIONS)
         if action in app_actions:
             if item is None:
                 return False
@@ -592,6 +610,8 @@ class AppsView(TeamView):
             return f"No app is selected: the list is empty{create}."
         app_actions = {"lock": AppAction.LOCK, "unlock": AppAction.UNLOCK, "join": AppAction.JOIN,
                        "leave": AppAction.LEAVE, "destroy": AppAction.DESTROY}
+        if action == "request":
+            return f"You already hold every permission on {clean(item.name)}: nothing to request."
         if action == "lock" and item.locked:  # said first: whoever you are, nothing to do
             return f"{clean(item.name)} is already locked."
         if action in app_actions:
@@ -619,6 +639,12 @@ class AppsView(TeamView):
         item = self._need()
         if item is not None:
             self.dashboard.open_access(item.name)
+
+    def action_request(self) -> None:
+        """Ask for access to the selected app (permissions, how long, a reason)."""
+        item = self._need()
+        if item is not None:
+            file_request(self.dashboard, item.name)
 
     def action_create(self) -> None:
         """Create an app in the team."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
-from teamaccess.store.errors import StoreError
+from teamaccess.store import validate
+from teamaccess.store.errors import Invalid, StoreError
 from teamaccess.store.words import OPTIONAL_PERMISSIONS, ROLES, Permission
 from teamaccess.tui.errorlog import unexpected
 from textual import on, work
@@ -449,19 +451,31 @@ class DestroyDialog(FormDialog):
 PERMISSION_CHOICES = OPTIONAL_PERMISSIONS  # view is always held: shown ticked and fixed
 
 
-def _permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
+def permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
     have = set(current)
     yield Tick(Text("view (always)"), value=True, disabled=True, id="perm-view", compact=True)
     for name in PERMISSION_CHOICES:
         yield Tick(Text(name), value=name in have, id=f"perm-{name}", compact=True)
 
 
-def _checked(dialog: ModalScreen) -> list[str]:
+def checked_permissions(dialog: ModalScreen) -> list[str]:
     return [Permission.VIEW] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
 
 
+def expires_field(value: str = "", *, label: str = "Expires in (empty: never; e.g. 45s, 30m, "
+                  "8h, 7d, at most 90d)", placeholder: str = "never") -> Iterable[Any]:
+    """The "Expires in" box of the grant, permissions and request forms."""
+    yield Static(label, classes="label")
+    yield field(placeholder, id="expires", value=value)
+
+
+def read_expires_in(text: str) -> timedelta | None:
+    """The "Expires in" box as a duration (empty: None); raises Invalid with the one-line reason."""
+    return validate.expires_in(text) if text.strip() else None
+
+
 class GrantDialog(FormDialog):
-    """Give an account an explicit grant on one app."""
+    """Give an account an explicit grant on one app, for good or for a while."""
 
     ok_label = "Grant"
 
@@ -473,37 +487,67 @@ class GrantDialog(FormDialog):
         yield Static("Email", classes="label")
         yield field("someone@acme.com", id="email")
         with Horizontal(classes="perms"):
-            yield from _permission_boxes(())
+            yield from permission_boxes(())
+        yield from expires_field()
 
     def values(self) -> dict[str, Any]:
-        return {"email": self.query_one("#email", Input).value, "permissions": _checked(self)}
+        return {"email": self.query_one("#email", Input).value, "permissions": checked_permissions(self),
+                "expires": self.query_one("#expires", Input).value}
 
     def check(self, values: dict[str, Any]) -> str | None:
         if not values["email"].strip():
             return "Type the email of the account to grant access to."
+        try:
+            values["expires_in"] = read_expires_in(values["expires"])
+        except Invalid as err:  # nothing is written: the form stays open with the reason
+            return str(err)
         return None
 
 
 class PermissionsDialog(FormDialog):
-    """Replace an account's grant on one app (view stays on)."""
+    """Replace an account's grant on one app (view stays on); keep, change or remove its end."""
 
     ok_label = "Save"
 
     def __init__(self, app: str, email: str, current: Iterable[str],
-                 action: Callable[[dict[str, Any]], Any]) -> None:
+                 action: Callable[[dict[str, Any]], Any], *,
+                 expires_at: datetime | None = None, now: datetime | None = None) -> None:
         self.title_text = f"Permissions of {email} on {app}"
         self._current = tuple(current)
+        self._expires_at = expires_at
+        self._now = now
         super().__init__(action)
 
     def fields(self) -> Iterable[Any]:
         with Horizontal(classes="perms"):
-            yield from _permission_boxes(self._current)
+            yield from permission_boxes(self._current)
+        if self._expires_at is None:
+            yield Static("Ends: never", classes="label", id="ends-now")
+            yield from expires_field()
+            return
+        left = validate.time_left(self._expires_at, self._now or self._expires_at)
+        yield Static(text(f"Ends: {self._expires_at:%Y-%m-%d %H:%M} UTC ({left} left)"),
+                     classes="label", id="ends-now")
+        yield from expires_field(label="New end in, from now (empty: keep it; e.g. 30m, 8h, 7d, "
+                                 "at most 90d)", placeholder="keep")
+        yield Tick(Text("No end (permanent)"), id="permanent", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#perm-deploy", Checkbox).focus()
 
     def values(self) -> dict[str, Any]:
-        return {"permissions": _checked(self)}
+        permanent = self.query("#permanent").results(Checkbox)
+        return {"permissions": checked_permissions(self), "expires": self.query_one("#expires", Input).value,
+                "permanent": any(box.value for box in permanent)}
+
+    def check(self, values: dict[str, Any]) -> str | None:
+        try:
+            values["expires_in"] = read_expires_in(values["expires"])
+        except Invalid as err:
+            return str(err)
+        if values["permanent"] and values["expires_in"] is not None:
+            return ("Choose one: a new end in 'Expires in', or 'No end (permanent)', not both.")
+        return None
 
 
 class TeamSwitcher(ModalScreen[str | None]):

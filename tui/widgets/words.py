@@ -19,6 +19,14 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"run 'teamaccess access --app [^']*'"), "open its access pane (enter on Apps)"),
     (re.compile(r"use access:update"), "press e on their row to change it"),
     (re.compile(r"use access:add"), "press a in the access pane to grant"),
+    (re.compile(r"widen it with access:update"), "widen it with e in the app's access pane"),
+    (re.compile(r"\(see 'teamaccess access:requests'\)"), "(r lists your requests)"),
+    (re.compile(r"run 'teamaccess access:requests' to list them"), "r lists them"),
+    (re.compile(r"may ask again with access:request"), "may ask again (R on the app)"),
+    (re.compile(r"give --permissions, --expires-in or --permanent"),
+     "tick a permission, give an end in 'Expires in', or tick 'No end'"),
+    (re.compile(r"Give either --expires-in or --permanent, not both"),
+     "Give either a new end or 'No end (permanent)', not both"),
     (re.compile(r"with members:add"), "with a on the Roster (1)"),
     (re.compile(r"or create one with 'teamaccess teams:create NAME'"),
      "or create one with 'teamaccess teams:create NAME' in a shell"),
@@ -27,7 +35,7 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def in_dashboard_words(message: str) -> str:
     """``message`` with each piece of CLI advice replaced by the dashboard key that does it."""
-    if "teamaccess" not in message and ":" not in message:
+    if "teamaccess" not in message and ":" not in message and "--" not in message:
         return message
     for pattern, replacement in _ADVICE:
         message = pattern.sub(replacement, message)
