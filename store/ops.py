@@ -1459,18 +1459,22 @@ def _mark_decided(session: Session, row: AccessRequest, status: RequestStatus,
 
 
 def approve_request(
-    db: Database, actor: Actor, request_id: int, *, expires_in: timedelta | None = None
+    db: Database, actor: Actor, request_id: int, *, expires_in: timedelta | None = None,
+    permanent: bool = False,
 ) -> RequestChange:
     """access:approve: grant what the request asks for, in the same transaction.
 
-    The grant lasts ``expires_in`` from now if given, else what the requester asked for, else
-    it never ends. An existing grant widens (policy.plan_approval says how, or refuses).
+    The grant lasts ``expires_in`` from now if given, never if ``permanent``, else what the
+    requester asked for, else it never ends. An existing grant widens (policy.plan_approval
+    says how, or refuses).
     """
 
     def apply(session: Session, event: _Event, row: AccessRequest, app_row: App,
               decider: Account) -> RequestChange:
+        if permanent and expires_in is not None:
+            raise Invalid("Give either --expires-in or --permanent, not both.")
         span = _expires_in(expires_in)
-        if span is None and row.expires_in_seconds:
+        if span is None and row.expires_in_seconds and not permanent:
             span = timedelta(seconds=row.expires_in_seconds)
         ends_at = _end(session, span)
         _lock_app_row(session, app_row)

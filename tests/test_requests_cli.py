@@ -167,3 +167,18 @@ def test_help_texts(demo):
         out = CliRunner().invoke(cli, [command, "--help"]).stdout
         assert "Usage: " in out and command in out
     assert "7 days" in CliRunner().invoke(cli, ["access:request", "--help"]).stdout
+
+
+def test_approve_permanent_grants_it_with_no_end_and_not_with_an_end_too(demo):
+    progress(run(demo, "access:request", "-a", "api-staging", "-p", "deploy", "--expires-in", "8h",
+                 "-r", "joins the team for good", who="joe@acme.com"))
+    assert failed(run(demo, "access:approve", "1", "--permanent", "--expires-in", "2h")) \
+        == "Error: Give either --expires-in or --permanent, not both."
+    (row,) = json.loads(data(run(demo, "access:requests", "--json", who="joe@acme.com")))
+    assert row["status"] == "pending"  # the refusal changed nothing
+    assert progress(run(demo, "access:approve", "1", "--permanent")) == (
+        "Approving request 1: deploy on api-staging for joe@acme.com... done\n"
+    )
+    listed = json.loads(data(run(demo, "access", "--app", "api-staging", "--json", who="joe@acme.com")))
+    (joe,) = [a for a in listed if a["user"]["email"] == "joe@acme.com"]
+    assert joe["expires_at"] is None and {"name": "deploy"} in joe["permissions"]

@@ -398,3 +398,29 @@ async def test_only_deciders_are_told_how_many_wait(demo):
         assert str(app.main.query_one("TabbedContent").get_tab("apps").label) == "2 Apps (1 request)"
         await open_pane(pilot, app, "website-prod")
         assert "1 pending request: press r" in str(app.screen.query_one("#summary").render())
+
+
+@sync
+async def test_an_approver_may_grant_it_with_no_end_by_ticking_permanent(demo):
+    asked = file(demo, JOHN, "admin-panel", ["deploy"], "takes over the release train")
+    app = make(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "r")
+        assert isinstance(app.screen, RequestsScreen)
+        assert list(request_rows(app)) == [str(asked)]  # the only one, under the cursor
+        await press(pilot, app, "y")
+        dialog = app.screen
+        assert isinstance(dialog, ApproveDialog)
+        dialog.query_one("#permanent", Checkbox).value = True
+        dialog.query_one("#expires", Input).value = "2h"  # and an end too: one or the other
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, ApproveDialog)
+        assert "not both" in str(app.screen.query_one("#error").render())
+        assert grant_of(demo, "admin-panel", "john@acme.com") is None
+        app.screen.query_one("#expires", Input).value = "8h"  # back to what was asked
+        await press(pilot, app, "enter")
+        assert isinstance(app.screen, RequestsScreen)
+        assert grant_of(demo, "admin-panel", "john@acme.com") == (("deploy", "view"), None)
+        assert app.last_message == (f"Approved request {asked}: john@acme.com has view, deploy "
+                                    "on admin-panel.")

@@ -926,14 +926,18 @@ def access_requests(app: str | None, team: str | None, pending: bool, as_json: b
 @click.option("--expires-in", "expires_in", metavar="DURATION", callback=_expires_in,
               help="How long the granted access lasts: 30m, 8h, 7d (at most 90d). Default: what "
                    "the request asked for.")
-def access_approve(request_id: str, expires_in: timedelta | None) -> None:
+@click.option("--permanent", is_flag=True,
+              help="Grant it with no end, whatever the request asked for.")
+def access_approve(request_id: str, expires_in: timedelta | None, permanent: bool) -> None:
     """Approve a pending access request: the requester gets the access at once.
 
     Team admins and accounts with manage on the app decide, never the requester. An existing
-    temporary grant widens to the union and the later end.
+    temporary grant widens to the union and the later end; temporary access is never made
+    permanent by an approval, nor a permanent grant shortened.
     """
     s = _state()
-    change = ops.approve_request(s.db(), s.actor(), _request_id(request_id), expires_in=expires_in)
+    change = ops.approve_request(s.db(), s.actor(), _request_id(request_id), expires_in=expires_in,
+                                 permanent=permanent)
     until = f" until {utc_text(change.expires_at)}" if change.expires_at is not None else ""
     progress(f"Approving request {change.id}: {_asked_text(change.permissions)} on "
              f"{shown(change.app)} for {shown(change.requester)}{until}")

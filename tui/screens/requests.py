@@ -15,6 +15,7 @@ from teamaccess.store.words import RequestStatus
 from teamaccess.tui.widgets.dialogs import (
     FormDialog,
     HelpScreen,
+    Tick,
     TooSmall,
     checked_permissions,
     expires_field,
@@ -27,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Checkbox, Footer, Input, Static
 
 from .access import perm_marks
 from .base import TableView, cut
@@ -140,18 +141,26 @@ class ApproveDialog(FormDialog):
                      classes="label")
         yield field(f"as asked ({asked})" if asked else "never (as asked)", id="expires",
                     value=asked)
+        if asked:  # an empty box means "as asked": approving with no end is a choice of its own
+            yield Tick(Text("No end (permanent)"), id="permanent", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#expires", Input).focus()
 
     def values(self) -> dict[str, Any]:
-        return {"expires": self.query_one("#expires", Input).value}
+        permanent = self.query("#permanent").results(Checkbox)
+        return {"expires": self.query_one("#expires", Input).value,
+                "permanent": any(box.value for box in permanent)}
 
     def check(self, values: dict[str, Any]) -> str | None:
         try:
             values["expires_in"] = read_expires_in(values["expires"])
         except Invalid as err:
             return str(err)
+        if values["permanent"]:
+            if values["expires"].strip() not in ("", validate.duration_text(self._row.expires_in)):
+                return "Choose one: an end in 'Expires in', or 'No end (permanent)', not both."
+            values["expires_in"] = None  # the box still shows what was asked: the tick wins
         return None
 
 
@@ -371,9 +380,9 @@ class RequestsView(TableView):
         chosen: list[timedelta | None] = []
 
         def approve(values: dict[str, Any]) -> ops.RequestChange:
-            chosen[:] = [values["expires_in"] or row.expires_in]
+            chosen[:] = [None if values["permanent"] else values["expires_in"] or row.expires_in]
             return ops.approve_request(dashboard.db, dashboard.actor, row.id,
-                                       expires_in=values["expires_in"])
+                                       expires_in=values["expires_in"], permanent=values["permanent"])
 
         def done(change: ops.RequestChange | None) -> None:
             if change is not None:

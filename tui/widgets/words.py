@@ -20,6 +20,8 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"use access:update"), "press e on their row to change it"),
     (re.compile(r"use access:add"), "press a in the access pane to grant"),
     (re.compile(r"widen it with access:update"), "widen it with e in the app's access pane"),
+    (re.compile(r"approve with --expires-in, or change the grant with access:update"),
+     "approve with an end in 'Expires in', or change the grant with e in the app's access pane"),
     (re.compile(r"\(see 'teamaccess access:requests'\)"), "(r lists your requests)"),
     (re.compile(r"run 'teamaccess access:requests' to list them"), "r lists them"),
     (re.compile(r"may ask again with access:request"), "may ask again (R on the app)"),
