@@ -53,6 +53,7 @@ from .policy import (
     decide_collaborator_target,
     decide_grant_target,
     decide_new_grant,
+    decide_own_grant,
     decide_prune,
     decide_reason,
     decide_request,
@@ -757,6 +758,7 @@ def grant_access(
         span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
+        _check(decide_own_grant(validate.email(actor.email), who, app_row.name))
         _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
                                 is not None))
         account = account or _ensure_account(session, who)
@@ -800,6 +802,7 @@ def update_access(
         span = _expires_in(expires_in)
         account = _account(session, who)
         _check(decide_grant_target(event.team_name, who, _role_on(session, app_row, account)))
+        _check(decide_own_grant(validate.email(actor.email), who, app_row.name))
         grant_row = _grant(session, app_row.id, account.id if account else None)
         if grant_row is None:
             raise NotFound(f"{who} has no grant on {app_row.name}: use access:add.")

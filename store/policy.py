@@ -371,6 +371,20 @@ def decide_new_grant(email: str, app: str, has_grant: bool) -> Decision:
     return _allow("grant:new", f"{email} has no grant on {app}")
 
 
+def decide_own_grant(actor: str, target: str, app: str) -> Decision:
+    """Nobody grants or changes their own access (``access:add``/``access:update`` on
+    themselves), not even with ``manage``: otherwise a temporary manage grant could be made
+    permanent, longer or wider by its holder, and access requests would be optional for them.
+    Dropping one's own grant (``apps:leave``, ``access:remove``) stays allowed."""
+    if actor == target:
+        return _deny(
+            "grant:own",
+            f"You can't grant or change your own access to {app}: ask another team admin or "
+            f"manage holder, or ask for it with 'teamaccess access:request --app {app}'.",
+        )
+    return _allow("grant:other", f"{target} is not the actor")
+
+
 def decide_collaborator_target(team: str, email: str, role: str | None, app: str) -> Decision:
     """The team page's "add a collaborator" is for people outside the team: a team user (any
     role) gets permissions from the app's access pane instead (an admin needs none: rule 5)."""

@@ -23,6 +23,7 @@ from teamaccess.store.policy import (
     decide_collaborator_target,
     decide_grant_target,
     decide_new_grant,
+    decide_own_grant,
     decide_prune,
     decide_role_target,
     decide_team,
@@ -677,6 +678,19 @@ def test_one_grant_per_account_and_app(has_grant, allowed):
     assert d.allowed is allowed
     if not allowed:
         assert d.reason == f"joe@acme.com already has access to {APP}: use access:update."
+
+
+@pytest.mark.parametrize(("actor", "target", "allowed"), [
+    ("sam@free.dev", "sam@free.dev", False),  # not even with manage: no self-service extensions
+    ("ada@acme.com", "sam@free.dev", True),
+])
+def test_nobody_grants_or_changes_their_own_access(actor, target, allowed):
+    d = decide_own_grant(actor, target, APP)
+    assert (d.allowed, d.rule) == (allowed, "grant:other" if allowed else "grant:own")
+    if not allowed:
+        assert d.reason == (f"You can't grant or change your own access to {APP}: ask another team "
+                            f"admin or manage holder, or ask for it with 'teamaccess access:request "
+                            f"--app {APP}'.")
 
 
 # Add a collaborator: only for people outside the team (role None); an admin's refusal is rule 5's.

@@ -515,3 +515,23 @@ def test_a_permanent_approval_of_a_temporary_grant_is_refused(team_db):
     grant = grant_of(db, "myapp", JOE.email)
     assert grant.permissions == {"view", "operate", "deploy"}
     assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=4)
+
+
+def test_a_manage_holder_cannot_extend_widen_or_unend_their_own_grant(team_db):
+    """Temporary manage would otherwise be permanent, unlimited access: its holder could
+    access:update themselves past every rule of temporary access and requests."""
+    db = team_db
+    ops.grant_access(db, ADA, "other", MO.email, "manage", expires_in=timedelta(hours=1))
+    for attempt in (
+        lambda: ops.update_access(db, MO, "other", MO.email, None, permanent=True),
+        lambda: ops.update_access(db, MO, "other", MO.email, None, expires_in=timedelta(days=90)),
+        lambda: ops.update_access(db, MO, "other", MO.email, ["manage", "deploy"]),
+        lambda: ops.update_access(db, MO, "myapp", MO.email, ["manage", "deploy", "operate"]),
+    ):
+        message = refused(db, attempt)
+        assert message.startswith("You can't grant or change your own access to ")
+    # Dropping it is still theirs to do, and another manage holder may change it.
+    ops.update_access(db, ADA, "other", MO.email, ["manage", "deploy"])
+    assert grant_of(db, "other", MO.email).permissions == {"view", "deploy", "manage"}
+    ops.revoke_access(db, MO, "other", MO.email)
+    assert grant_of(db, "other", MO.email) is None

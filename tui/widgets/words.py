@@ -19,6 +19,7 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"run 'teamaccess access --app [^']*'"), "open its access pane (enter on Apps)"),
     (re.compile(r"use access:update"), "press e on their row to change it"),
     (re.compile(r"use access:add"), "press a in the access pane to grant"),
+    (re.compile(r"ask for it with 'teamaccess access:request --app [^']*'"), "ask for it with R"),
     (re.compile(r"widen it with access:update"), "widen it with e in the app's access pane"),
     (re.compile(r"approve with --expires-in, or change the grant with access:update"),
      "approve with an end in 'Expires in', or change the grant with e in the app's access pane"),
