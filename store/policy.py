@@ -984,8 +984,9 @@ def plan_approval(
     ``requester`` is their standing now (a grant that has ended counts as none; its end is
     ``grant_expires_at``), ``ends_at`` the end the approval gives (None: never). An approval
     never shortens anything, and never makes temporary access permanent: a temporary grant
-    widens to the union with the later end by a temporary approval (a permanent one is refused:
-    it would make what they hold for now theirs for good); a permanent grant widens only by a
+    widens to the union with the later end by a temporary approval, as long as nothing the
+    request didn't name is carried past the grant's own end (else refused); a permanent one is
+    refused (it would make what they hold for now theirs for good); a permanent grant widens only by a
     permanent approval, since a temporary one would either cut the grant short or make the
     temporary extra permanent (refused: the decider widens it with access:update instead).
     """
@@ -1018,5 +1019,15 @@ def plan_approval(
         return _deny("approve:temporary_grant",
                      f"{email} has a temporary grant on {app.name} until {utc_text(grant_end)}: "
                      "approve with --expires-in, or change the grant with access:update.")
+    if grant_end is not None and ends_at is not None and ends_at > grant_end:
+        # The widened grant would end later, and with it everything it already holds: only what
+        # the request names (and view) may be carried past the grant's own end.
+        extended = sort_permissions(set(live) - set(asked) - {Permission.VIEW})
+        if extended:
+            return _deny("approve:extends_unasked",
+                         f"{email} holds {', '.join(extended)} on {app.name} until "
+                         f"{utc_text(grant_end)}; approving would extend that too: approve with "
+                         "--expires-in no longer than what is left, or change the grant with "
+                         "access:update.")
     later = None if grant_end is None or ends_at is None else max(grant_end, ends_at)
     return ApprovalPlan(frozenset(live) | asked | {Permission.VIEW}, later, creates=False)

@@ -251,7 +251,8 @@ def test_approval_widens_a_temporary_grant_to_the_union_and_the_later_end(team_d
     first = ops.request_access(db, JOE, "myapp", "deploy", "one", expires_in=timedelta(hours=1))
     ops.approve_request(db, ADA, first.id)
     db.clock.move(minutes=10)
-    second = ops.request_access(db, JOE, "myapp", "operate", "two", expires_in=timedelta(hours=8))
+    # (asking for deploy again too: a later end may carry only what the request names)
+    second = ops.request_access(db, JOE, "myapp", ["deploy", "operate"], "two", expires_in=timedelta(hours=8))
     change = ops.approve_request(db, ADA, second.id)
     grant = grant_of(db, "myapp", JOE.email)
     assert grant.permissions == {"view", "deploy", "operate"}
@@ -510,11 +511,11 @@ def test_a_permanent_approval_of_a_temporary_grant_is_refused(team_db):
     message = refused(db, lambda: ops.approve_request(db, ADA, asked.id))
     assert message.startswith("joe@acme.com has a temporary grant on myapp until ")
     assert "approve with --expires-in" in message
-    # A temporary approval widens it, to the later end.
-    change = ops.approve_request(db, ADA, asked.id, expires_in=timedelta(hours=4))
+    # A temporary approval within what is left widens it; the grant keeps its end.
+    change = ops.approve_request(db, ADA, asked.id, expires_in=timedelta(minutes=30))
     grant = grant_of(db, "myapp", JOE.email)
     assert grant.permissions == {"view", "operate", "deploy"}
-    assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=4)
+    assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=1)
 
 
 def test_a_manage_holder_cannot_extend_widen_or_unend_their_own_grant(team_db):
@@ -535,3 +536,19 @@ def test_a_manage_holder_cannot_extend_widen_or_unend_their_own_grant(team_db):
     assert grant_of(db, "other", MO.email).permissions == {"view", "deploy", "manage"}
     ops.revoke_access(db, MO, "other", MO.email)
     assert grant_of(db, "other", MO.email) is None
+
+
+def test_an_approval_never_carries_what_nobody_asked_for_past_its_end(team_db):
+    """Attacker review: deploy and manage for an hour, a request for operate for 90 days; the
+    approver thinks they grant operate, and deploy and manage would last 90 days too."""
+    db = team_db
+    ops.grant_access(db, ADA, "other", JOE.email, ["deploy", "manage"], expires_in=timedelta(hours=1))
+    asked = ops.request_access(db, JOE, "other", "operate", "extend me", expires_in=timedelta(days=90))
+    message = refused(db, lambda: ops.approve_request(db, ADA, asked.id))
+    assert message.startswith("joe@acme.com holds deploy, manage on other until ")
+    assert "approving would extend that too" in message
+    # Within what is left, it widens: nothing outlives its own end.
+    ops.approve_request(db, ADA, asked.id, expires_in=timedelta(minutes=30))
+    grant = grant_of(db, "other", JOE.email)
+    assert grant.permissions == {"view", "deploy", "manage", "operate"}
+    assert aware(grant.expires_at) == db.now() + timedelta(hours=1)
