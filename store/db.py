@@ -245,6 +245,7 @@ def _upgrade(conn, version: int) -> None:
     if version < 4:  # temporary grants and access requests (NULL: a grant that never ends)
         expires_at = models.Grant.__table__.c.expires_at.type.compile(dialect=conn.dialect)
         conn.exec_driver_sql(f'ALTER TABLE "grant" ADD COLUMN expires_at {expires_at}')
+        next(i for i in models.Grant.__table__.indexes if i.name == "ix_grant_expires_at").create(conn)
         models.AccessRequest.__table__.create(conn)
     conn.execute(
         text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),

@@ -170,6 +170,8 @@ class Grant(HoldsPermissions, table=True):
         UniqueConstraint("app_id", "account_id"),
         CheckConstraint("can_view = true", name="ck_grant_has_view"),
         Index("ix_grant_account", "account_id"),
+        # the next grant to end (queries.next_deadline) and the ended ones (pruning), in order
+        Index("ix_grant_expires_at", "expires_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

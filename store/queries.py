@@ -1244,3 +1244,49 @@ def access_requests(
                 _as_utc(decided_at), decision_reason, may_decide, mine))
         return rows
 
+
+
+_DEADLINE_SCAN = 500
+
+
+def ends_seen(session: Session, now: datetime) -> int:
+    """How many grants (up to _DEADLINE_SCAN) still have an end to come."""
+    return session.scalar(select(func.count()).select_from(
+        select(Grant.id).where(Grant.expires_at > now).limit(_DEADLINE_SCAN).subquery())) or 0
+
+
+def next_deadline(db: Database, team: str) -> datetime | None:
+    """The next moment time alone changes what ``team``'s dashboards show: a grant on one of
+    its apps ending, or a pending request on one of them lapsing (None: nothing is due).
+
+    Nothing is written at such a moment (expiry and lapse are decided at read time), so no
+    change is announced; a dashboard reloads itself then, as if one had been.
+    """
+    with db.read() as session:
+        now = db.now()
+        team_id = session.scalar(select(Team.id).where(Team.name == team))
+        team_apps = select(App.id).where(App.team_id == team_id)
+        # The ends still to come, soonest first, along ix_grant_expires_at: few grants have one,
+        # so this stops at once, where a team-first plan would read every grant of the team.
+        grant_end = None
+        for ends, app_team in session.execute(
+            select(Grant.expires_at, App.team_id).join(App, App.id == Grant.app_id)
+            .where(Grant.expires_at > now).order_by(Grant.expires_at).limit(_DEADLINE_SCAN)
+        ):
+            if app_team == team_id:
+                grant_end = ends
+                break
+        else:
+            if grant_end is None and ends_seen(session, now) >= _DEADLINE_SCAN:
+                grant_end = session.scalar(  # very many temporary grants elsewhere: ask directly
+                    select(func.min(Grant.expires_at))
+                    .where(Grant.app_id.in_(team_apps), Grant.expires_at > now))
+        oldest_waiting = session.scalar(
+            select(func.min(AccessRequest.created_at))
+            .where(AccessRequest.app_id.in_(team_apps),
+                   AccessRequest.status == RequestStatus.PENDING,
+                   AccessRequest.created_at > now - REQUEST_LAPSE))
+    due = [read_utc(grant_end)] if grant_end is not None else []
+    if oldest_waiting is not None:
+        due.append(read_utc(oldest_waiting) + REQUEST_LAPSE)
+    return min(due, default=None)

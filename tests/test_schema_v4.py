@@ -61,7 +61,7 @@ def test_an_upgrade_to_4_that_fails_leaves_the_version_3_file_as_it_was(tmp_path
     Database(path).close()
     conn = sqlite3.connect(path)
     conn.executescript('DROP TABLE access_request; CREATE TABLE access_request (x INTEGER);'
-                       'ALTER TABLE "grant" DROP COLUMN expires_at;')
+                       'DROP INDEX ix_grant_expires_at; ALTER TABLE "grant" DROP COLUMN expires_at;')
     conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()

@@ -248,3 +248,36 @@ async def test_details_show_when_a_grant_ends(demo, clock):
         assert isinstance(app.screen, HelpScreen)
         body = str(app.screen.query_one(".help-body Static").render())
         assert "2026-03-04 12:00:00 UTC (2d 3h left)" in body
+
+
+@sync
+async def test_the_roster_and_apps_tab_follow_a_grant_ending_and_a_request_lapsing(demo, clock):
+    """Nothing is written when a grant ends or a request lapses, so nothing announces it: the
+    dashboard reloads itself at that moment (store.queries.next_deadline), not at the next
+    unrelated write (attacker review, finding 3)."""
+    ops.grant_access(demo, ADA, "api-staging", "pat@partner.co", ["deploy"],
+                     expires_in=timedelta(minutes=90))
+    ops.request_access(demo, ops.Actor("john@acme.com"), "admin-panel", ["deploy"], "hotfix")
+    app = make(demo)
+    app.CLOCK_TICK = 0.05
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "pat@partner.co" in column(app)  # a collaborator, on the roster
+        tabs = app.main.query_one("TabbedContent")
+        assert "(1 request)" in str(tabs.get_tab("apps").label)
+        events = audit_count(demo)
+        clock.move(minutes=90)
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if "pat@partner.co" not in column(app):
+                break
+        else:
+            raise AssertionError("the roster still lists a collaborator whose only grant ended")
+        clock.move(days=7)
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if "(1 request)" not in str(tabs.get_tab("apps").label):
+                break
+        else:
+            raise AssertionError("the Apps tab still counts a lapsed request")
+        assert audit_count(demo) == events  # decided at read time: nothing was written

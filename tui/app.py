@@ -27,6 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -174,13 +175,16 @@ class TeamAccessApp(App[None]):
         """The actor's teams and relation to the current team, freshly read."""
 
         def __init__(self, teams: list[queries.TeamRow], team: str | None,
-                     relation: Relation | None, waiting: int = 0) -> None:
+                     relation: Relation | None, waiting: int = 0,
+                     deadline: datetime | None = None) -> None:
             super().__init__()
             self.teams = teams
             self.team = team
             self.relation = relation
             #: pending access requests in the team the actor may decide
             self.waiting = waiting
+            #: when a grant of the team next ends or a request lapses (queries.next_deadline)
+            self.deadline = deadline
 
     class Reported(Message):
         """A one-line outcome to tell the user (from a worker)."""
@@ -229,6 +233,9 @@ class TeamAccessApp(App[None]):
         self._access_wanted = False
         self._preparing = False
         self._stop = threading.Event()
+        #: when time alone next changes what this team's dashboard shows (see _time_passes)
+        self._deadline: datetime | None = None
+        self._ages_read_at = db.now()
         # Keys typed while the last one is still being handled (see on_event).
         self._held_keys: list[events.Key] = []
         self._key_in_flight = False
@@ -248,6 +255,7 @@ class TeamAccessApp(App[None]):
     def on_mount(self) -> None:
         self.idle_gc.start()
         self.set_interval(0.5, self.idle_gc.tick, name="idle-gc")
+        self.set_interval(self.CLOCK_TICK, self._time_passes, name="time-passes")
         if self.watch_db:
             # Before the first load: a change committed after this moment is never missed.
             try:
@@ -440,14 +448,15 @@ class TeamAccessApp(App[None]):
             team = self.team or (teams[0].name if teams else None)
             rel = queries.relation_to(self.db, self.actor.email, team) if team else None
             waiting = self._waiting(team)
+            deadline = queries.next_deadline(self.db, team) if team else None
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, False))
-            teams, team, rel, waiting = [], self.team, None, 0
+            teams, team, rel, waiting, deadline = [], self.team, None, 0, None
         except Exception as err:  # a broken database must not take the dashboard down
             self.post_message(self.Reported(unexpected(err, "reading your teams"), True, False))
-            teams, team, rel, waiting = [], self.team, None, 0
+            teams, team, rel, waiting, deadline = [], self.team, None, 0, None
         if not get_current_worker().is_cancelled:
-            self.post_message(self.ContextLoaded(teams, team, rel, waiting))
+            self.post_message(self.ContextLoaded(teams, team, rel, waiting, deadline))
 
     def _waiting(self, team: str | None) -> int:
         """How many pending access requests in ``team`` the actor may decide (for the Apps
@@ -468,6 +477,7 @@ class TeamAccessApp(App[None]):
             return  # quitting: a read that finished as the screens went away
         first = self.team is None and message.team is not None
         self.teams, self.relation = message.teams, message.relation
+        self._deadline = message.deadline
         self.main.show_waiting(message.waiting)
         if first:
             self.team = message.team
@@ -515,6 +525,24 @@ class TeamAccessApp(App[None]):
 
     def on_team_access_app_data_changed(self, _message: DataChanged) -> None:
         self.data_changed()
+
+    def _time_passes(self) -> None:
+        """Expiry and lapse are decided at read time and write nothing, so no change is
+        announced when a grant ends or a request lapses: at that moment (the store's
+        next_deadline, by the database's clock) reload as if one had been. Open request lists
+        are read again each minute so their ages move."""
+        if self._stop.is_set() or not self._showing_main():
+            return
+        now = self.db.now()
+        if self._deadline is not None and now >= self._deadline:
+            self._deadline = None
+            self.data_changed()
+            self._ages_read_at = now
+        elif now - self._ages_read_at >= timedelta(minutes=1):
+            self._ages_read_at = now
+            for screen in self.screen_stack:
+                if isinstance(screen, RequestsScreen):
+                    screen.view.reload()
 
     def data_changed(self, focus: str | None = None) -> None:
         """Reload the context and what is on screen; the rest reloads when it is shown.
