@@ -842,6 +842,8 @@ def revoke_access(db: Database, actor: Actor, app: str, email: str) -> GrantChan
         before = _perms(grant_row.permissions)
         session.delete(grant_row)
         event.before = {"permissions": list(before)}
+        if grant_row.expires_at is not None:  # the log keeps what was taken away, end included
+            event.before["expires_at"] = _iso(read_utc(grant_row.expires_at))
         return GrantChange(app_row.name, who, (), before)
 
     return _run(db, actor, "collaborator.destroy", body, app=app, target=email)

@@ -110,7 +110,7 @@ def test_requester_may_not_approve(demo):
         "api-staging must decide it.")
 
 
-@pytest.mark.parametrize("given", ["abc", "0", "#3", "1.5", "99999999999", ""])
+@pytest.mark.parametrize("given", ["abc", "0", "#3", "1.5", "99999999999", "", "\uff12", "\u0662"])
 def test_a_bad_id_says_to_list_requests(demo, given):
     line = failed(run(demo, "access:approve", given))
     assert "access:requests" in line

@@ -785,3 +785,17 @@ def test_sessions_sharing_one_connection_count_toward_the_cap(world):
         asyncio.run(run())
     finally:
         assert server.stop() == 0
+
+
+def test_a_per_account_cap_over_the_whole_is_refused_in_one_line(tmp_path):
+    folder = tmp_path / "srv"
+    folder.mkdir(mode=0o700)
+    done = subprocess.run([TEAMACCESS, "serve", "--db", str(folder / "ta.db"), "--listen", "127.0.0.1:0",
+                           "--max-sessions", "4", "--max-per-account", "100"],
+                          capture_output=True, text=True, timeout=30,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("TEAMACCESS_")})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: --max-per-account 100 is more than --max-sessions 4: give at most 4, or raise "
+        "--max-sessions. See 'teamaccess serve --help'.")
+    assert not (folder / "ta.db").exists()  # refused before anything was made

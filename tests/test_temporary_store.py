@@ -7,6 +7,7 @@ app removes it with its own ``collaborator.destroy`` event (reason ``expired``),
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -397,3 +398,17 @@ def test_writers_pruning_at_once_log_each_removal_once(tdb, clock, monkeypatch):
     logged = sorted(e.target_email for e in events(tdb, mark) if e.reason == "expired")
     assert logged == sorted(ended)
     assert raw_grants(tdb, "myapp") == 0
+
+
+def test_removing_a_temporary_grant_logs_its_end(any_db):
+    from teamaccess.store.models import AuditEvent
+    db = any_db
+    seed(db)
+    db.clock = lambda: datetime(2030, 1, 1, tzinfo=UTC)
+    ops.grant_access(db, ADA, "myapp", "con@outside.dev", ["deploy"], expires_in=timedelta(hours=8))
+    ops.revoke_access(db, ADA, "myapp", "con@outside.dev")
+    with db.read() as session:
+        last = session.query(AuditEvent).order_by(AuditEvent.id.desc()).first()
+    assert last.action == "collaborator.destroy" and last.outcome == "ok"
+    assert json.loads(last.before) == {"permissions": ["view", "deploy"],
+                                       "expires_at": "2030-01-01T08:00:00+00:00"}

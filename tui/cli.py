@@ -827,7 +827,7 @@ def _expires_in(_ctx: click.Context, _param: click.Parameter, value: str | None)
 def _request_id(value: str) -> int:
     """The ID a person typed (``access:approve 12``), or a one-line error naming the fix."""
     text = value.strip()
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:  # not '２' either
         raise NotFound(f"Invalid request ID {shown(text)!r}: give a request's number, as "
                        "'teamaccess access:requests' lists them.")
     return int(text)
@@ -1743,6 +1743,9 @@ def serve_cmd(
     s = _state()
     if s.as_email is not None:
         raise click.UsageError("serve acts as nobody: each session acts as the account of its key.")
+    if max_per_account is not None and max_per_account > max_sessions:
+        raise click.UsageError(f"--max-per-account {max_per_account} is more than --max-sessions "
+                               f"{max_sessions}: give at most {max_sessions}, or raise --max-sessions.")
     run_server(
         ServeOptions(
             db_where=s.db_where, listen=listen, host_key=host_key, max_sessions=max_sessions,
