@@ -983,9 +983,11 @@ def plan_approval(
 
     ``requester`` is their standing now (a grant that has ended counts as none; its end is
     ``grant_expires_at``), ``ends_at`` the end the approval gives (None: never). An approval
-    never shortens anything, and never makes temporary access permanent: a temporary grant
-    widens to the union with the later end by a temporary approval, as long as nothing the
-    request didn't name is carried past the grant's own end (else refused); a permanent one is
+    never shortens anything, never makes temporary access permanent, and never makes anything
+    last longer than someone chose: a temporary grant widens to the union by a temporary
+    approval ending no sooner than the grant (else the approved part would outlast the approval:
+    refused), as long as nothing the request didn't name is carried past the grant's own end
+    (else refused); a permanent one is
     refused (it would make what they hold for now theirs for good); a permanent grant widens only by a
     permanent approval, since a temporary one would either cut the grant short or make the
     temporary extra permanent (refused: the decider widens it with access:update instead).
@@ -1027,7 +1029,15 @@ def plan_approval(
             return _deny("approve:extends_unasked",
                          f"{email} holds {', '.join(extended)} on {app.name} until "
                          f"{utc_text(grant_end)}; approving would extend that too: approve with "
-                         "--expires-in no longer than what is left, or change the grant with "
-                         "access:update.")
+                         "--expires-in of just what is left, have them ask for all of it, or "
+                         "change the grant with access:update.")
+    if grant_end is not None and ends_at is not None and ends_at < grant_end:
+        # One grant has one end: the approved permissions would last until the grant's, longer
+        # than the decider chose.
+        return _deny("approve:shorter_than_grant",
+                     f"{email} holds {', '.join(sort_permissions(live))} on {app.name} until "
+                     f"{utc_text(grant_end)}, and one grant has one end: this approval would last "
+                     "until then too. Approve with --expires-in of at least what is left, or "
+                     "change the grant with access:update.")
     later = None if grant_end is None or ends_at is None else max(grant_end, ends_at)
     return ApprovalPlan(frozenset(live) | asked | {Permission.VIEW}, later, creates=False)

@@ -259,9 +259,12 @@ def test_approval_widens_a_temporary_grant_to_the_union_and_the_later_end(team_d
     assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=8)
     (grant_event,) = [e for e in last_events(db, 2) if e.action.startswith("collaborator.")]
     assert grant_event.action == "collaborator.update" and '"deploy"' in grant_event.before
-    # A shorter approval later never shortens it.
+    # A shorter approval is refused: the grant's one end would give manage 8h, not 5 minutes.
     third = ops.request_access(db, JOE, "myapp", "manage", "three", expires_in=timedelta(minutes=5))
-    assert ops.approve_request(db, ADA, third.id).expires_at == db.now() + timedelta(hours=8)
+    message = refused(db, lambda: ops.approve_request(db, ADA, third.id))
+    assert "one grant has one end: this approval would last until then too" in message
+    assert ops.approve_request(db, ADA, third.id, expires_in=timedelta(hours=8)).expires_at \
+        == db.now() + timedelta(hours=8)
 
 
 def test_a_temporary_approval_of_a_permanent_grant_is_refused(team_db):
@@ -511,8 +514,8 @@ def test_a_permanent_approval_of_a_temporary_grant_is_refused(team_db):
     message = refused(db, lambda: ops.approve_request(db, ADA, asked.id))
     assert message.startswith("joe@acme.com has a temporary grant on myapp until ")
     assert "approve with --expires-in" in message
-    # A temporary approval within what is left widens it; the grant keeps its end.
-    change = ops.approve_request(db, ADA, asked.id, expires_in=timedelta(minutes=30))
+    # A temporary approval ending with the grant widens it; the grant keeps its end.
+    change = ops.approve_request(db, ADA, asked.id, expires_in=timedelta(hours=1))
     grant = grant_of(db, "myapp", JOE.email)
     assert grant.permissions == {"view", "operate", "deploy"}
     assert aware(grant.expires_at) == change.expires_at == db.now() + timedelta(hours=1)
@@ -547,8 +550,8 @@ def test_an_approval_never_carries_what_nobody_asked_for_past_its_end(team_db):
     message = refused(db, lambda: ops.approve_request(db, ADA, asked.id))
     assert message.startswith("joe@acme.com holds deploy, manage on other until ")
     assert "approving would extend that too" in message
-    # Within what is left, it widens: nothing outlives its own end.
-    ops.approve_request(db, ADA, asked.id, expires_in=timedelta(minutes=30))
+    # Ending with the grant, it widens: nothing outlives what someone chose.
+    ops.approve_request(db, ADA, asked.id, expires_in=timedelta(hours=1))
     grant = grant_of(db, "other", JOE.email)
     assert grant.permissions == {"view", "deploy", "manage", "operate"}
     assert aware(grant.expires_at) == db.now() + timedelta(hours=1)
