@@ -492,8 +492,8 @@ class AppsView(TeamView):
         Binding("o", "transfer_out", "Out", id="apps.transfer_out",
                 tooltip="Move the selected app out of the team to an account"),
         Binding("d", "destroy", "Destroy", id="apps.destroy", tooltip="Destroy the selected app"),
-        # Off the footer (it is full at 80 columns); in help, the palette and the README.
-        Binding("R", "request", "Request", id="apps.request", show=False,
+        # On the footer where it can act (an admin's footer leaves it out: they hold everything).
+        Binding("R", "request", "Request", id="apps.request",
                 tooltip="Request access to the selected app (permissions, how long, why)"),
     ]
 
