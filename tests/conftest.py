@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -150,6 +150,20 @@ def any_demo_db(any_db):
 #: temporary grants' expiry and the access_request table are what version 4 added.
 WITHOUT_SCHEMA_4 = ('DROP TABLE access_request; DROP INDEX ix_grant_expires_at; '
                     'ALTER TABLE "grant" DROP COLUMN expires_at;')
+
+
+class Clock:
+    """A clock a test moves by hand (``db.clock = clock``; ``clock.move(hours=1)``): every
+    time-bound rule (expiry, lapse, time left) reads the database's clock, so no test sleeps."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now if now is not None else datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 SEED_ADMIN = ops.Actor("ada@acme.com", "ada")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from conftest import data, failed, progress
+from conftest import Clock, data, failed, progress
 from teamaccess.store import models, queries
 from teamaccess.store.db import Database
 from teamaccess.store.demo import build_demo
@@ -21,17 +21,9 @@ from teamaccess.tui.cli import cli
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    pinned = Clock()
+    pinned = Clock(START)
     monkeypatch.setattr(models, "utcnow", pinned)
     return pinned
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
+from conftest import Clock
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -37,14 +38,6 @@ apps = st.sampled_from(["app-a", "app-a", "app-b", "app-b", "app-c"])
 perms = st.sampled_from(["deploy", "operate", "manage", "deploy,operate", "deploy", ""])
 reasons = st.sampled_from(["on call", "release", "hotfix", "on call", "", "x" * 501])
 spans = st.sampled_from([None, None, timedelta(hours=1), timedelta(days=2)])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _snapshot(db: Database) -> dict[str, list[tuple]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import _check_invariants, _state
+from conftest import Clock, _check_invariants, _state
 from sqlalchemy import func, select, update
 from teamaccess.store import ops, queries
 from teamaccess.store.errors import NotFound, Refused, StoreError
@@ -22,19 +22,6 @@ MO = ops.Actor("mo@acme.com")  # member holding manage on myapp
 VI = ops.Actor("vi@acme.com")  # viewer
 COLLAB = ops.Actor("li@partner.co")  # collaborator on myapp only
 STRANGER = ops.Actor("eve@evil.example")
-
-
-class Clock:
-    """A clock the test moves: ``db.clock = clock``; ``clock.move(hours=1)``."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def move(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ column and the JSON fields, as transcripts with a clock the test moves (no sleep
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-from conftest import _state, failed
+from conftest import Clock, _state, failed
 from conftest import data as ok
 from conftest import progress as done_ok
 from teamaccess.store import queries
@@ -24,17 +24,10 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-class Clock:
-    now = START
-
-    def move(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     """Every Database (the ones the commands open too) tells the time by this clock."""
-    moved = Clock()
+    moved = Clock(START)
     monkeypatch.setattr(Database, "now", lambda self: moved.now)
     return moved
 

@@ -11,7 +11,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import _state, seed
+from conftest import Clock, _state, seed
 from sqlalchemy import select
 from teamaccess.store import ops, portable, queries
 from teamaccess.store.db import Database
@@ -22,17 +22,9 @@ ADA = ops.Actor("ada@acme.com", "ada")
 START = datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

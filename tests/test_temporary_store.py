@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import _check_invariants, _state, seed
+from conftest import Clock, _check_invariants, _state, seed
 from sqlalchemy import select
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
@@ -22,19 +22,6 @@ from teamaccess.store.policy import AppAction
 ADA = ops.Actor("ada@acme.com", "ada")  # admin of acme
 JOE = ops.Actor("joe@acme.com", "joe")  # member of acme
 CON = "con@outside.dev"  # the contractor who gets temporary access
-
-
-class Clock:
-    """A clock the test moves by hand (Database.clock)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def move(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import column, make, open_pane, press, rows, settle, status, sync
+from conftest import Clock, column, make, open_pane, press, rows, settle, status, sync
 from sqlalchemy import select
 from teamaccess.store import ops
 from teamaccess.store.db import Database
@@ -21,19 +21,6 @@ from textual.widgets import Checkbox, Input
 ADA = ops.Actor("ada@acme.com", "ada")
 SIZE = (110, 30)
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def move(self, **span: float) -> None:
-        self.at += timedelta(**span)
 
 
 @pytest.fixture
