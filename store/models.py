@@ -208,7 +208,7 @@ class AccessRequest(HoldsPermissions, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     #: how long the asked-for grant should last once approved (None: no end asked for)
     expires_in_seconds: int | None = Field(default=None)
-    status: str = Field(default="pending", max_length=8)
+    status: str = Field(default="pending", max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = Field(default=None)
     decided_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")

@@ -60,6 +60,7 @@ from .policy import (
     decide_request_decision,
     decide_role_target,
     decide_team,
+    decide_withdraw,
     grant_in_force,
     has_authority,
     is_stranger,
@@ -1521,6 +1522,37 @@ def approve_request(
                              RequestStatus.APPROVED.value, plan.expires_at)
 
     return _decide(db, actor, request_id, RequestDecision.APPROVE, apply)
+
+
+def withdraw_request(db: Database, actor: Actor, request_id: int) -> RequestChange:
+    """access:withdraw: the requester takes back a pending request (policy.decide_withdraw)."""
+
+    def body(session: Session, event: _Event) -> RequestChange:
+        row = _load_request(session, request_id)
+        if row is None:
+            raise NotFound(unknown_request(request_id))
+        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
+        requester = session.get(Account, row.requester_id)
+        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
+            raise NotFound(unknown_request(request_id))
+        app_row = _app(session, app_name, event)
+        event.app_name, event.target = app_row.name, requester.email
+        email = validate.email(actor.email)
+        decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
+        sees = not is_stranger(_facts(session, app_row),
+                               _standing(session, app_row, email, _account(session, email)))
+        _check_or_missing(
+            decide_withdraw(row.id, email, requester.email, sees_app=sees, status=row.status,
+                            created_at=read_utc(row.created_at), now=_now(session),
+                            decided_by=decided_by.email if decided_by else None),
+            "request_withdraw:unknown", NotFound(unknown_request(request_id)))
+        event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
+        _mark_decided(session, row, RequestStatus.WITHDRAWN, requester, None)
+        event.after = {"request": row.id, "status": RequestStatus.WITHDRAWN.value}
+        return RequestChange(row.id, app_row.name, requester.email, _perms(row.permissions),
+                             RequestStatus.WITHDRAWN.value)
+
+    return _run(db, actor, "access_request.update", body)
 
 
 def deny_request(db: Database, actor: Actor, request_id: int, *, reason: str | None = None) -> RequestChange:

@@ -961,6 +961,31 @@ def decide_request_decision(
     return _allow(f"request_decision:{verb}", may_manage.reason)
 
 
+def decide_withdraw(
+    request_id: int, actor: str, requester: str, *, sees_app: bool, status: str,
+    created_at: datetime, now: datetime, decided_by: str | None = None,
+) -> Decision:
+    """May ``actor`` withdraw request ``request_id``? Only its requester, only while it is
+    pending: a request filed by mistake needn't wait 7 days, or block asking again, for a
+    decider to deny it. Someone else who can't see the app is told the request doesn't exist."""
+    if actor != requester:
+        if not sees_app:
+            return _deny("request_withdraw:unknown", unknown_request(request_id))
+        return _deny("request_withdraw:not_yours",
+                     f"Request {request_id} is {requester}'s: only they may withdraw it; a "
+                     "decider denies it with access:deny.")
+    now_status = request_status(status, created_at, now)
+    if now_status is RequestStatus.LAPSED:
+        return _deny("request_withdraw:lapsed",
+                     f"Request {request_id} lapsed already: there is nothing to withdraw.")
+    if now_status is not RequestStatus.PENDING:
+        by = f" by {decided_by}" if decided_by and now_status is not RequestStatus.WITHDRAWN else ""
+        return _deny("request_withdraw:decided",
+                     f"Request {request_id} was already {now_status.value}{by}: there is nothing "
+                     "to withdraw.")
+    return _allow("request_withdraw", "the requester, while pending")
+
+
 def unknown_request(request_id: object) -> str:
     """The one line for a request id that doesn't exist, or that the actor can't see."""
     return (f"No request {request_id} among the requests you can see: run "

@@ -76,6 +76,7 @@ class RequestStatus(StrEnum):
     APPROVED = "approved"
     DENIED = "denied"
     LAPSED = "lapsed"  # waited 7 days undecided
+    WITHDRAWN = "withdrawn"  # the requester took it back before anyone decided
 
 
 #: Every request status, in the order the faces list them.

@@ -174,3 +174,15 @@ def test_approve_permanent_grants_it_with_no_end_and_not_with_an_end_too(demo):
     listed = json.loads(data(run(demo, "access", "--app", "api-staging", "--json", who="joe@acme.com")))
     (joe,) = [a for a in listed if a["user"]["email"] == "joe@acme.com"]
     assert joe["expires_at"] is None and {"name": "deploy"} in joe["permissions"]
+
+
+def test_a_requester_withdraws_their_request(demo):
+    progress(run(demo, "access:request", "-a", "api-staging", "-p", "deploy", "-r", "oops",
+                 who="joe@acme.com"))
+    assert failed(run(demo, "access:withdraw", "1")) == (
+        "Error: Request 1 is joe@acme.com's: only they may withdraw it; a decider denies it with "
+        "access:deny.")
+    assert progress(run(demo, "access:withdraw", "1", who="joe@acme.com")) == \
+        "Withdrawing request 1: deploy on api-staging... done\n"
+    (row,) = json.loads(data(run(demo, "access:requests", "--json", who="joe@acme.com")))
+    assert (row["status"], row["decided_by"]) == ("withdrawn", "joe@acme.com")

@@ -21,6 +21,7 @@ from teamaccess.store.policy import (
     Standing,
     decide_request,
     decide_request_decision,
+    decide_withdraw,
     plan_approval,
     request_status,
 )
@@ -361,3 +362,30 @@ def test_deciding_agrees_with_the_naive_reading():
             decision, email, role, grant, end, status, age, d)
         checked += 1
     assert checked == 2 * 2 * 4 * 4 * 4 * 4 * 4 * 2
+
+
+# -- withdrawing one's own request ----------------------------------------------------------------
+
+WITHDRAW_ROWS = [
+    # (id, actor, sees the app, status, age, rule)
+    ("the requester, while pending", "joe@acme.com", True, "pending", timedelta(days=6), "request_withdraw"),
+    ("a decider may only deny", "ada@acme.com", True, "pending", timedelta(0), "request_withdraw:not_yours"),
+    ("a stranger is told it doesn't exist", "eve@evil.example", False, "pending", timedelta(0),
+     "request_withdraw:unknown"),
+    ("lapsed: nothing to withdraw", "joe@acme.com", True, "pending", timedelta(days=7), "request_withdraw:lapsed"),
+    ("approved: decided once", "joe@acme.com", True, "approved", timedelta(0), "request_withdraw:decided"),
+    ("denied: decided once", "joe@acme.com", True, "denied", timedelta(0), "request_withdraw:decided"),
+    ("withdrawn already", "joe@acme.com", True, "withdrawn", timedelta(0), "request_withdraw:decided"),
+]
+
+
+@pytest.mark.parametrize(("actor", "sees", "status", "age", "rule"),
+                         [pytest.param(*row[1:], id=row[0]) for row in WITHDRAW_ROWS])
+def test_who_may_withdraw(actor, sees, status, age, rule):
+    d = decide_withdraw(4, actor, "joe@acme.com", sees_app=sees, status=status, created_at=NOW - age,
+                        now=NOW, decided_by="ada@acme.com")
+    assert d.rule == rule and d.allowed is (rule == "request_withdraw")
+    if rule == "request_withdraw:unknown":
+        assert d.reason.startswith("No request 4 among the requests you can see")
+    if status == "approved":
+        assert d.reason == "Request 4 was already approved by ada@acme.com: there is nothing to withdraw."

@@ -542,3 +542,22 @@ def test_an_approval_never_carries_what_nobody_asked_for_past_its_end(team_db):
     grant = grant_of(db, "other", JOE.email)
     assert grant.permissions == {"view", "deploy", "manage", "operate"}
     assert aware(grant.expires_at) == db.now() + timedelta(hours=1)
+
+
+def test_a_requester_withdraws_a_pending_request_and_may_ask_again(team_db):
+    db = team_db
+    asked = ops.request_access(db, JOE, "myapp", "deploy", "filed by mistake")
+    assert "already asked" in refused(db, lambda: ops.request_access(db, JOE, "myapp", "operate", "again"))
+    for other in (ADA, MO):  # deciders deny; only the requester withdraws
+        assert "only they may withdraw it" in refused(db, lambda o=other: ops.withdraw_request(db, o, asked.id))
+    assert refused(db, lambda: ops.withdraw_request(db, STRANGER, asked.id), NotFound) == (
+        f"No request {asked.id} among the requests you can see: run 'teamaccess access:requests' "
+        "to list them.")
+    change = ops.withdraw_request(db, JOE, asked.id)
+    assert change.status == "withdrawn"
+    (row,) = [r for r in queries.access_requests(db, JOE.email) if r.id == asked.id]
+    assert row.status == "withdrawn" and not row.may_decide
+    assert refused(db, lambda: ops.withdraw_request(db, JOE, asked.id)).endswith("nothing to withdraw.")
+    assert "decided once" in refused(db, lambda: ops.approve_request(db, ADA, asked.id))
+    assert ops.request_access(db, JOE, "myapp", "operate", "the right one").status == "pending"
+    assert grant_of(db, "myapp", JOE.email) is None

@@ -23,7 +23,7 @@ from teamaccess.tui.screens.requests import (
     RequestDialog,
     RequestsScreen,
 )
-from teamaccess.tui.widgets.dialogs import HelpScreen
+from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen
 from textual.widgets import Checkbox, Input
 
 TEAM = "acme-widgets"
@@ -424,3 +424,34 @@ async def test_an_approver_may_grant_it_with_no_end_by_ticking_permanent(demo):
         assert grant_of(demo, "admin-panel", "john@acme.com") == (("deploy", "view"), None)
         assert app.last_message == (f"Approved request {asked}: john@acme.com has view, deploy "
                                     "on admin-panel.")
+
+
+@sync
+async def test_a_requester_withdraws_with_w_and_a_decider_is_told_why_not(demo):
+    asked = file(demo, JOHN, "admin-panel", ["deploy"], "filed on the wrong app")
+    app = make(demo, "john@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await press(pilot, app, "r")
+        assert request_rows(app)[str(asked)][6] == "pending"
+        await press(pilot, app, "w")
+        assert isinstance(app.screen, ConfirmDialog)
+        await press(pilot, app, "escape")  # backing out withdraws nothing
+        await settle(pilot, app)
+        assert request_rows(app)[str(asked)][6] == "pending"
+        await press(pilot, app, "w")
+        await press(pilot, app, "y")
+        await settle(pilot, app)
+        assert app.last_message == f"Withdrew request {asked} on admin-panel."
+        assert request_rows(app)[str(asked)][6] == "withdrawn"
+    decider = make(demo)  # ada: the request is not hers to withdraw
+    again = file(demo, JOHN, "admin-panel", ["deploy"], "the right one")
+    async with decider.run_test(size=SIZE) as pilot:
+        await settle(pilot, decider)
+        await press(pilot, decider, "r")
+        assert request_rows(decider)[str(again)][6].startswith("pending")
+        before = state(demo)
+        await press(pilot, decider, "w")
+        assert decider.last_error == (f"Request {again} is john@acme.com's: only they may "
+                                      "withdraw it; n denies it.")
+        assert state(demo) == before

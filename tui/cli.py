@@ -878,7 +878,8 @@ def request_json(row: queries.RequestRow) -> dict[str, Any]:
 def access_request(app: str, permissions: str, expires_in: timedelta | None, reason: str) -> None:
     """Ask for access to an app; a team admin or manage holder approves or denies it.
 
-    The request waits 7 days for a decision, then lapses. See it with access:requests.
+    The request waits 7 days for a decision, then lapses. See it with access:requests; take
+    it back with access:withdraw ID.
     """
     s = _state()
     change = ops.request_access(s.db(), s.actor(), app, permissions, reason, expires_in=expires_in)
@@ -897,7 +898,7 @@ def access_requests(app: str | None, team: str | None, pending: bool, as_json: b
     """List the access requests you may decide, and your own, newest first.
 
     A pending request you may decide is approved with access:approve ID or denied with
-    access:deny ID.
+    access:deny ID; your own pending one you may withdraw with access:withdraw ID.
     """
     if app is not None and team is not None:
         raise click.UsageError("Give --app or --team, not both.")
@@ -952,6 +953,16 @@ def access_deny(request_id: str, reason: str | None) -> None:
     change = ops.deny_request(s.db(), s.actor(), _request_id(request_id), reason=reason)
     progress(f"Denying request {change.id}: {_asked_text(change.permissions)} on "
              f"{shown(change.app)} for {shown(change.requester)}")
+
+
+@command("access:withdraw")
+@click.argument("request_id", metavar="ID")
+def access_withdraw(request_id: str) -> None:
+    """Withdraw your own pending access request (you may then ask again)."""
+    s = _state()
+    change = ops.withdraw_request(s.db(), s.actor(), _request_id(request_id))
+    progress(f"Withdrawing request {change.id}: {_asked_text(change.permissions)} on "
+             f"{shown(change.app)}")
 
 
 # -- apps ------------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ class RequestsView(TableView):
         Binding("y", "approve", "Approve", id="requests.approve",
                 tooltip="Approve the selected request (grants what it asks)"),
         Binding("n", "deny", "Deny", id="requests.deny", tooltip="Deny the selected request"),
+        Binding("w", "withdraw", "Withdraw", id="requests.withdraw",
+                tooltip="Withdraw your own pending request (you may then ask again)"),
         Binding("p", "toggle_pending", "Pending:off", id="requests.pending",
                 tooltip="Show only pending requests (or every request again)"),
         Binding("R", "file", "Request", id="requests.file",
@@ -294,6 +296,12 @@ class RequestsView(TableView):
             return self.refusal is None
         if action == "file":
             return self.app_name is not None
+        if action == "withdraw":
+            row = self.selected()
+            if row is not None and row.mine and row.status == RequestStatus.PENDING:
+                return True
+            # greyed where one of the actor's own requests is pending, else out of the footer
+            return None if any(r.mine and r.status == RequestStatus.PENDING for r in self.items) else False
         if action in ("approve", "deny", "details"):
             row = self.selected()
             if row is None:
@@ -308,11 +316,18 @@ class RequestsView(TableView):
         return True
 
     def why_not(self, action: str) -> str | None:
-        if self.refusal is not None or action not in ("approve", "deny"):
+        if self.refusal is not None or action not in ("approve", "deny", "withdraw"):
             return None
         row = self.selected()
         if row is None:
             return "No request is selected: the list is empty."
+        if action == "withdraw":
+            if not row.mine:
+                return (f"Request {row.id} is {row.requester}'s: only they may withdraw it"
+                        + ("; n denies it." if row.may_decide else "."))
+            if row.status == RequestStatus.LAPSED:
+                return f"Request {row.id} lapsed already: there is nothing to withdraw."
+            return f"Request {row.id} was already {row.status}: there is nothing to withdraw."
         verb = "approve" if action == "approve" else "deny"
         if row.status != RequestStatus.PENDING:
             if row.status == RequestStatus.LAPSED:
@@ -414,6 +429,20 @@ class RequestsView(TableView):
                 self.reload()
 
         dashboard.push_screen(DenyDialog(row, deny), done)
+
+
+    def action_withdraw(self) -> None:
+        """Withdraw the selected request, the actor's own (asks first)."""
+        row = self.selected()
+        if row is None:
+            return
+        dashboard = self.dashboard
+        question = Text(f"Withdraw your request {row.id} for {', '.join(row.permissions)} on ")
+        question.append(clean(row.app))
+        question.append("?")
+        dashboard.confirm_op(question, Text("You may ask again afterwards."), "Withdraw",
+                             lambda: ops.withdraw_request(dashboard.db, dashboard.actor, row.id),
+                             lambda c: f"Withdrew request {c.id} on {c.app}.")
 
 
 class RequestsScreen(Screen[None]):
