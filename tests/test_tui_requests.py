@@ -455,3 +455,18 @@ async def test_a_requester_withdraws_with_w_and_a_decider_is_told_why_not(demo):
         assert decider.last_error == (f"Request {again} is john@acme.com's: only they may "
                                       "withdraw it; n denies it.")
         assert state(demo) == before
+
+
+@sync
+async def test_R_says_at_once_when_a_request_for_the_app_is_already_pending(demo):
+    asked = file(demo, JOHN, "admin-panel", ["deploy"], "hotfix")
+    app = make(demo, "john@acme.com")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_apps(pilot, app)
+        app.main.active_view.table.move_cursor(row=app.main.active_view.table.get_row_index("admin-panel"))
+        await press(pilot, app, "R")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, RequestDialog)  # no form to fill in for nothing
+        assert app.last_error == (f"You already asked: request {asked} for admin-panel is pending; "
+                                  "wait for a decision, or withdraw it with w in the requests list (r).")

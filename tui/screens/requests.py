@@ -68,7 +68,19 @@ def file_request(dashboard: Any, app: str) -> None:
                              f"(request {change.id}).")
             dashboard.data_changed()
 
-    dashboard.push_screen(RequestDialog(app, request), done)
+    def ask(mine: list[queries.RequestRow]) -> None:
+        # One pending request per app and person: say so before the form, not after it.
+        waiting = next((row for row in mine if row.mine), None)
+        if waiting is not None:
+            dashboard.report(f"You already asked: request {waiting.id} for {app} is pending; wait "
+                             "for a decision, or withdraw it with w in the requests list (r).",
+                             error=True)
+        else:
+            dashboard.push_screen(RequestDialog(app, request), done)
+
+    dashboard.fetch_then(
+        lambda: queries.access_requests(dashboard.db, dashboard.actor.email, app=app, pending_only=True),
+        ask)
 
 
 def _lasts(expires_at: datetime | None, chosen: timedelta | None, now: datetime) -> str:
