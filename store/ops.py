@@ -52,6 +52,7 @@ from .policy import (
     decide_bind,
     decide_collaborator_target,
     decide_grant_target,
+    decide_granted_end,
     decide_new_grant,
     decide_own_grant,
     decide_prune,
@@ -762,8 +763,11 @@ def grant_access(
         _check(decide_own_grant(validate.email(actor.email), who, app_row.name))
         _check(decide_new_grant(who, app_row.name, _grant(session, app_row.id, account.id if account else None)
                                 is not None))
-        account = account or _ensure_account(session, who)
         ends = _end(session, span)
+        _check(decide_granted_end(_facts(session, app_row),
+                                  _standing(session, app_row, actor.email, actor_account), ends,
+                                  widens=True))
+        account = account or _ensure_account(session, who)
         session.add(Grant.holding(perms, app_id=app_row.id, account_id=account.id, origin="granted",
                                   granted_by_id=actor_account.id if actor_account else None,
                                   created_at=_now(session),
@@ -795,7 +799,7 @@ def update_access(
 
     def body(session: Session, event: _Event) -> GrantChange:
         app_row = _app(session, app, event)
-        _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
+        actor_account = _require_app(session, app_row, actor, AppAction.MANAGE_ACCESS)
         who = validate.email(email)
         event.target = who
         if expires_in is not None and permanent:
@@ -816,6 +820,10 @@ def update_access(
                 raise Invalid("Nothing to change: give --permissions, --expires-in or --permanent.")
             until = "and it never ends" if ends is None else f"until {_iso(ends)}"
             raise Refused(f"{who} already has exactly {', '.join(before)} on {app_row.name}, {until}.")
+        later = ends_before is not None and (ends is None or ends > ends_before)
+        _check(decide_granted_end(_facts(session, app_row),
+                                  _standing(session, app_row, actor.email, actor_account), ends,
+                                  widens=later or not set(perms) <= set(before)))
         grant_row.set_permissions(perms)
         grant_row.expires_at = ends
         session.add(grant_row)
@@ -1491,6 +1499,9 @@ def approve_request(
         if isinstance(plan, Decision):
             _check(plan)
             raise AssertionError("plan_approval refuses with a denying Decision")  # pragma: no cover
+        _check(decide_granted_end(_facts(session, app_row),
+                                  _standing(session, app_row, decider.email, decider), plan.expires_at,
+                                  widens=True))
         _mark_decided(session, row, RequestStatus.APPROVED, decider, None)
         grant_row = _grant(session, app_row.id, requester.id)  # (an ended one was removed above)
         grant_before: dict[str, Any] | None = None

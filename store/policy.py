@@ -385,6 +385,28 @@ def decide_own_grant(actor: str, target: str, app: str) -> Decision:
     return _allow("grant:other", f"{target} is not the actor")
 
 
+def decide_granted_end(app: AppFacts, granter: Standing, ends_at: datetime | None, *,
+                       widens: bool) -> Decision:
+    """Nothing a temporary manager gives outlasts their own manage: a grant they make, widen or
+    approve ends no later than their grant does. Otherwise a temporary manage holder could hand
+    a second account manage for good, and have it make their own grant permanent.
+
+    ``granter`` is the actor's standing now; ``ends_at`` the end of the grant their change
+    leaves (None: never); ``widens``: the change adds a permission or a later end (narrowing,
+    and dropping a grant, are always allowed)."""
+    if not widens or app.team is None or granter.role == Role.ADMIN:
+        return _allow("grant:end_within_manager", "a team admin, or nothing given")
+    manager_end = granter.grant_expires_at if granter.has_live_grant else None
+    if manager_end is None or (ends_at is not None and ends_at <= manager_end):
+        return _allow("grant:end_within_manager", "ends no later than the granter's manage")
+    return _deny(
+        "grant:outlasts_manager",
+        f"Your manage on {app.name} ends at {utc_text(manager_end)}, and nothing you give may "
+        "outlast it: give an end no later than that (--expires-in of at most what you have "
+        "left), or ask a team admin.",
+    )
+
+
 def decide_collaborator_target(team: str, email: str, role: str | None, app: str) -> Decision:
     """The team page's "add a collaborator" is for people outside the team: a team user (any
     role) gets permissions from the app's access pane instead (an admin needs none: rule 5)."""
@@ -1053,9 +1075,8 @@ def plan_approval(
         if extended:
             return _deny("approve:extends_unasked",
                          f"{email} holds {', '.join(extended)} on {app.name} until "
-                         f"{utc_text(grant_end)}; approving would extend that too: approve with "
-                         "--expires-in of just what is left, have them ask for all of it, or "
-                         "change the grant with access:update.")
+                         f"{utc_text(grant_end)}; approving would extend that too: have them ask for "
+                         "all of it, or change the grant with access:update.")
     if grant_end is not None and ends_at is not None and ends_at < grant_end:
         # One grant has one end: the approved permissions would last until the grant's, longer
         # than the decider chose.

@@ -1255,15 +1255,17 @@ def ends_seen(session: Session, now: datetime) -> int:
         select(Grant.id).where(Grant.expires_at > now).limit(_DEADLINE_SCAN).subquery())) or 0
 
 
-def next_deadline(db: Database, team: str) -> datetime | None:
+def next_deadline(db: Database, team: str, after: datetime | None = None) -> datetime | None:
     """The next moment time alone changes what ``team``'s dashboards show: a grant on one of
     its apps ending, or a pending request on one of them lapsing (None: nothing is due).
 
     Nothing is written at such a moment (expiry and lapse are decided at read time), so no
-    change is announced; a dashboard reloads itself then, as if one had been.
+    change is announced; a dashboard reloads itself then, as if one had been. ``after``: the
+    moment the caller's other reads were decided at (default now), so a deadline passing between
+    those reads and this one is still returned, and acted on at once.
     """
     with db.read() as session:
-        now = db.now()
+        now = after if after is not None else db.now()
         team_id = session.scalar(select(Team.id).where(Team.name == team))
         team_apps = select(App.id).where(App.team_id == team_id)
         # The ends still to come, soonest first, along ix_grant_expires_at: few grants have one,

@@ -22,6 +22,7 @@ from teamaccess.store.policy import (
     decide_app,
     decide_collaborator_target,
     decide_grant_target,
+    decide_granted_end,
     decide_new_grant,
     decide_own_grant,
     decide_prune,
@@ -749,3 +750,26 @@ def _visible_cells():
 @pytest.mark.parametrize(("actor_role", "user_role", "holds_grant", "shown"), list(_visible_cells()))
 def test_what_a_collaborator_may_see(actor_role, user_role, holds_grant, shown):
     assert users_visible_to(actor_role).shows(user_role, holds_grant) is shown
+
+
+# What a temporary manager gives ends no later than their manage. Columns: the granter's role,
+# their grant's end (None: for good), the end the change leaves, whether it widens anything.
+_NOW = datetime(2030, 1, 1, tzinfo=UTC)
+GRANTED_END_ROWS = [
+    ("admin", None, None, True, True),
+    (None, None, None, True, True),  # manage for good
+    (None, _NOW + timedelta(hours=1), None, True, False),  # for good, from an hour's manage
+    (None, _NOW + timedelta(hours=1), _NOW + timedelta(hours=2), True, False),
+    (None, _NOW + timedelta(hours=1), _NOW + timedelta(hours=1), True, True),
+    (None, _NOW + timedelta(hours=1), _NOW + timedelta(minutes=5), True, True),
+    (None, _NOW + timedelta(hours=1), None, False, True),  # narrowing is always allowed
+]
+
+
+@pytest.mark.parametrize(("role", "manager_end", "ends_at", "widens", "allowed"), GRANTED_END_ROWS)
+def test_nothing_a_temporary_manager_gives_outlasts_their_manage(role, manager_end, ends_at, widens, allowed):
+    granter = Standing("mo@acme.com", role, BEFORE_LOCK, None if role else frozenset({"view", "manage"}),
+                       None, manager_end, _NOW)
+    d = decide_granted_end(_facts("U"), granter, ends_at, widens=widens)
+    assert d.allowed is allowed
+    assert d.rule == ("grant:end_within_manager" if allowed else "grant:outlasts_manager")

@@ -561,3 +561,30 @@ def test_a_requester_withdraws_a_pending_request_and_may_ask_again(team_db):
     assert "decided once" in refused(db, lambda: ops.approve_request(db, ADA, asked.id))
     assert ops.request_access(db, JOE, "myapp", "operate", "the right one").status == "pending"
     assert grant_of(db, "myapp", JOE.email) is None
+
+
+def test_nothing_a_temporary_manager_gives_outlasts_their_manage(team_db):
+    """Recheck review: with manage for an hour, joe gave a second account manage for good, and
+    it made joe's own grant permanent. What a temporary manager grants, widens or approves now
+    ends no later than their own manage."""
+    db = team_db
+    alt = ops.Actor("joe.alt@gmail.com")
+    ops.grant_access(db, ADA, "other", JOE.email, ["deploy", "manage"], expires_in=timedelta(hours=1))
+    ends = db.now() + timedelta(hours=1)
+    message = refused(db, lambda: ops.grant_access(db, JOE, "other", alt.email, ["manage"]))
+    assert message.startswith("Your manage on other ends at ") and "nothing you give may outlast it" in message
+    refused(db, lambda: ops.grant_access(db, JOE, "other", alt.email, ["manage"], expires_in=timedelta(hours=2)))
+    ops.grant_access(db, JOE, "other", alt.email, ["manage"], expires_in=timedelta(minutes=30))
+    # The second account can't stretch joe past its own end either (nor past joe's).
+    refused(db, lambda: ops.update_access(db, alt, "other", JOE.email, None, permanent=True))
+    refused(db, lambda: ops.update_access(db, alt, "other", JOE.email, ["deploy", "manage", "operate"]))
+    assert aware(grant_of(db, "other", JOE.email).expires_at) == ends
+    # Narrowing is always allowed; an approval by a temporary manager is capped the same way.
+    ops.update_access(db, alt, "other", JOE.email, ["manage"])
+    asked = ops.request_access(db, VI, "other", "deploy", "for good")
+    assert "nothing you give may outlast it" in refused(db, lambda: ops.approve_request(db, JOE, asked.id))
+    ops.approve_request(db, JOE, asked.id, expires_in=timedelta(minutes=20))
+    # A team admin, or a manager for good, is not capped.
+    ops.update_access(db, ADA, "other", alt.email, None, permanent=True)
+    ops.update_access(db, alt, "other", VI.email, None, permanent=True)
+    assert grant_of(db, "other", VI.email).expires_at is None

@@ -444,11 +444,12 @@ class TeamAccessApp(App[None]):
         self._context_pending = True
         self._context_started = True
         try:
+            read_at = self.db.now()  # the deadline is sought from here: see next_deadline
             teams = queries.teams(self.db, self.actor.email)
             team = self.team or (teams[0].name if teams else None)
             rel = queries.relation_to(self.db, self.actor.email, team) if team else None
             waiting = self._waiting(team)
-            deadline = queries.next_deadline(self.db, team) if team else None
+            deadline = queries.next_deadline(self.db, team, after=read_at) if team else None
         except StoreError as err:
             self.post_message(self.Reported(str(err), True, False))
             teams, team, rel, waiting, deadline = [], self.team, None, 0, None

@@ -21,10 +21,10 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"use access:add"), "press a in the access pane to grant"),
     (re.compile(r"ask for it with 'teamaccess access:request --app [^']*'"), "ask for it with R"),
     (re.compile(r"widen it with access:update"), "widen it with e in the app's access pane"),
-    (re.compile(r"approve with --expires-in of just what is left, have them ask for all of it, or "
-                r"change the grant with access:update"),
-     "approve with an 'Expires in' of just what is left, have them ask for all of it, or change "
-     "the grant with e in the app's access pane"),
+    (re.compile(r"have them ask for all of it, or change the grant with access:update"),
+     "have them ask for all of it, or change the grant with e in the app's access pane"),
+    (re.compile(r"\(--expires-in of at most what you have left\)"),
+     "('Expires in' of at most what you have left)"),
     (re.compile(r"Approve with --expires-in of at least what is left, or change the grant with "
                 r"access:update"),
      "Approve with an 'Expires in' of at least what is left, or change the grant with e in the "
