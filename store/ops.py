@@ -1550,8 +1550,9 @@ def withdraw_request(db: Database, actor: Actor, request_id: int) -> RequestChan
         event.app_name, event.target = app_row.name, requester.email
         email = validate.email(actor.email)
         decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
-        sees = not is_stranger(_facts(session, app_row),
-                               _standing(session, app_row, email, _account(session, email)))
+        # Only those who may decide it see someone else's request (as access:requests lists it).
+        sees = decide_app(AppAction.MANAGE_ACCESS, _facts(session, app_row),
+                          _standing(session, app_row, email, _account(session, email))).allowed
         _check_or_missing(
             decide_withdraw(row.id, email, requester.email, sees_app=sees, status=row.status,
                             created_at=read_utc(row.created_at), now=_now(session),

@@ -989,7 +989,8 @@ def decide_withdraw(
 ) -> Decision:
     """May ``actor`` withdraw request ``request_id``? Only its requester, only while it is
     pending: a request filed by mistake needn't wait 7 days, or block asking again, for a
-    decider to deny it. Someone else who can't see the app is told the request doesn't exist."""
+    decider to deny it. Someone else who may not decide it (``sees_app`` False) is told the
+    request doesn't exist, as access:requests doesn't list it for them."""
     if actor != requester:
         if not sees_app:
             return _deny("request_withdraw:unknown", unknown_request(request_id))
