@@ -1420,6 +1420,24 @@ def _load_request(session: Session, request_id: int) -> AccessRequest | None:
     ).first()
 
 
+def _open_request(session: Session, event: _Event, request_id: int
+                  ) -> tuple[AccessRequest, App, Account, str | None]:
+    """What approve, deny and withdraw start from: the request row (locked), its app loaded for
+    a write (its ended grants removed first), its requester and who decided it, if anyone; an
+    unknown id is NotFound."""
+    row = _load_request(session, request_id)
+    if row is None:
+        raise NotFound(unknown_request(request_id))
+    app_name = session.scalar(select(App.name).where(App.id == row.app_id))
+    requester = session.get(Account, row.requester_id)
+    if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
+        raise NotFound(unknown_request(request_id))
+    app_row = _app(session, app_name, event)
+    event.app_name, event.target = app_row.name, requester.email
+    decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
+    return row, app_row, requester, decided_by.email if decided_by else None
+
+
 def _decide(
     db: Database, actor: Actor, request_id: int, decision: RequestDecision,
     apply: Callable[[Session, _Event, AccessRequest, App, Account], RequestChange],
@@ -1428,24 +1446,15 @@ def _decide(
     decided with a conditional update (WHERE status = 'pending'), so one decision ever lands."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        row = _load_request(session, request_id)
-        if row is None:
-            raise NotFound(unknown_request(request_id))
-        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
-        requester = session.get(Account, row.requester_id)
-        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
-            raise NotFound(unknown_request(request_id))
-        app_row = _app(session, app_name, event)  # (removes the app's ended grants first)
-        event.app_name, event.target = app_row.name, requester.email
+        row, app_row, requester, decided_by = _open_request(session, event, request_id)
         email = validate.email(actor.email)
         decider_account = _account(session, email)
-        decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
         _check_or_missing(
             decide_request_decision(
                 decision, row.id, _facts(session, app_row),
                 _standing(session, app_row, email, decider_account), requester=requester.email,
                 status=row.status, created_at=read_utc(row.created_at), now=_now(session),
-                decided_by=decided_by.email if decided_by else None),
+                decided_by=decided_by),
             "request_decision:unknown", NotFound(unknown_request(request_id)))
         event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
         return apply(session, event, row, app_row, decider_account)
@@ -1539,24 +1548,14 @@ def withdraw_request(db: Database, actor: Actor, request_id: int) -> RequestChan
     """access:withdraw: the requester takes back a pending request (policy.decide_withdraw)."""
 
     def body(session: Session, event: _Event) -> RequestChange:
-        row = _load_request(session, request_id)
-        if row is None:
-            raise NotFound(unknown_request(request_id))
-        app_name = session.scalar(select(App.name).where(App.id == row.app_id))
-        requester = session.get(Account, row.requester_id)
-        if app_name is None or requester is None:  # pragma: no cover - rows cascade with them
-            raise NotFound(unknown_request(request_id))
-        app_row = _app(session, app_name, event)
-        event.app_name, event.target = app_row.name, requester.email
+        row, app_row, requester, decided_by = _open_request(session, event, request_id)
         email = validate.email(actor.email)
-        decided_by = session.get(Account, row.decided_by_id) if row.decided_by_id else None
-        # Only those who may decide it see someone else's request (as access:requests lists it).
-        sees = decide_app(AppAction.MANAGE_ACCESS, _facts(session, app_row),
-                          _standing(session, app_row, email, _account(session, email))).allowed
+        may_decide = decide_app(AppAction.MANAGE_ACCESS, _facts(session, app_row),
+                                _standing(session, app_row, email, _account(session, email))).allowed
         _check_or_missing(
-            decide_withdraw(row.id, email, requester.email, sees_app=sees, status=row.status,
+            decide_withdraw(row.id, email, requester.email, may_decide=may_decide, status=row.status,
                             created_at=read_utc(row.created_at), now=_now(session),
-                            decided_by=decided_by.email if decided_by else None),
+                            decided_by=decided_by),
             "request_withdraw:unknown", NotFound(unknown_request(request_id)))
         event.before = {"request": row.id, "status": RequestStatus.PENDING.value}
         _mark_decided(session, row, RequestStatus.WITHDRAWN, requester, None)

@@ -984,15 +984,15 @@ def decide_request_decision(
 
 
 def decide_withdraw(
-    request_id: int, actor: str, requester: str, *, sees_app: bool, status: str,
+    request_id: int, actor: str, requester: str, *, may_decide: bool, status: str,
     created_at: datetime, now: datetime, decided_by: str | None = None,
 ) -> Decision:
     """May ``actor`` withdraw request ``request_id``? Only its requester, only while it is
     pending: a request filed by mistake needn't wait 7 days, or block asking again, for a
-    decider to deny it. Someone else who may not decide it (``sees_app`` False) is told the
-    request doesn't exist, as access:requests doesn't list it for them."""
+    decider to deny it. Someone else who may not decide it is told the request doesn't exist,
+    as access:requests doesn't list it for them."""
     if actor != requester:
-        if not sees_app:
+        if not may_decide:
             return _deny("request_withdraw:unknown", unknown_request(request_id))
         return _deny("request_withdraw:not_yours",
                      f"Request {request_id} is {requester}'s: only they may withdraw it; a "

@@ -367,7 +367,7 @@ def test_deciding_agrees_with_the_naive_reading():
 # -- withdrawing one's own request ----------------------------------------------------------------
 
 WITHDRAW_ROWS = [
-    # (id, actor, sees the app, status, age, rule)
+    # (id, actor, may decide it, status, age, rule)
     ("the requester, while pending", "joe@acme.com", True, "pending", timedelta(days=6), "request_withdraw"),
     ("a decider may only deny", "ada@acme.com", True, "pending", timedelta(0), "request_withdraw:not_yours"),
     ("a stranger is told it doesn't exist", "eve@evil.example", False, "pending", timedelta(0),
@@ -379,10 +379,10 @@ WITHDRAW_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("actor", "sees", "status", "age", "rule"),
+@pytest.mark.parametrize(("actor", "may_decide", "status", "age", "rule"),
                          [pytest.param(*row[1:], id=row[0]) for row in WITHDRAW_ROWS])
-def test_who_may_withdraw(actor, sees, status, age, rule):
-    d = decide_withdraw(4, actor, "joe@acme.com", sees_app=sees, status=status, created_at=NOW - age,
+def test_who_may_withdraw(actor, may_decide, status, age, rule):
+    d = decide_withdraw(4, actor, "joe@acme.com", may_decide=may_decide, status=status, created_at=NOW - age,
                         now=NOW, decided_by="ada@acme.com")
     assert d.rule == rule and d.allowed is (rule == "request_withdraw")
     if rule == "request_withdraw:unknown":
