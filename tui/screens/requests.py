@@ -22,13 +22,14 @@ from teamaccess.tui.widgets.dialogs import (
     field,
     permission_boxes,
     read_expires_in,
+    ticked,
 )
 from teamaccess.tui.widgets.safe import clean
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from .access import perm_marks
 from .base import TableView, cut
@@ -128,24 +129,32 @@ class RequestDialog(FormDialog):
         return None
 
 
-class ApproveDialog(FormDialog):
+class _DecisionDialog(FormDialog):
+    """A decision on one request (its ``ok_label`` is the verb), above the request it decides."""
+
+    def __init__(self, row: queries.RequestRow, action: Any) -> None:
+        self.title_text = f"{self.ok_label} request {row.id} of {row.requester} on {row.app}?"
+        self._row = row
+        super().__init__(action)
+
+    def summary(self, middle: str) -> Static:
+        """What was asked: the permissions in bold, ``middle``, then the reason as typed."""
+        body = Text()
+        body.append("Permissions: ")
+        body.append(", ".join(self._row.permissions), style="bold")
+        body.append(middle)
+        body.append(clean(self._row.reason))
+        return Static(body, classes="dialog-body")
+
+
+class ApproveDialog(_DecisionDialog):
     """Approve one request, confirming (or changing) how long the access lasts."""
 
     ok_label = "Approve"
 
-    def __init__(self, row: queries.RequestRow, action: Any) -> None:
-        self.title_text = f"Approve request {row.id} of {row.requester} on {row.app}?"
-        self._row = row
-        super().__init__(action)
-
     def fields(self) -> Iterable[Any]:
         row = self._row
-        body = Text()
-        body.append("Permissions: ")
-        body.append(", ".join(row.permissions), style="bold")
-        body.append(f"\nAsked for: {asked_for(row.expires_in)}\nReason: ")
-        body.append(clean(row.reason))
-        yield Static(body, classes="dialog-body")
+        yield self.summary(f"\nAsked for: {asked_for(row.expires_in)}\nReason: ")
         # The store gives what was asked when no duration is given: the box shows it, and an
         # approver may shorten or lengthen it (never past 90d).
         asked = validate.duration_text(row.expires_in) if row.expires_in is not None else ""
@@ -160,9 +169,7 @@ class ApproveDialog(FormDialog):
         self.query_one("#expires", Input).focus()
 
     def values(self) -> dict[str, Any]:
-        permanent = self.query("#permanent").results(Checkbox)
-        return {"expires": self.query_one("#expires", Input).value,
-                "permanent": any(box.value for box in permanent)}
+        return {"expires": self.query_one("#expires", Input).value, "permanent": ticked(self, "permanent")}
 
     def check(self, values: dict[str, Any]) -> str | None:
         try:
@@ -176,24 +183,13 @@ class ApproveDialog(FormDialog):
         return None
 
 
-class DenyDialog(FormDialog):
+class DenyDialog(_DecisionDialog):
     """Deny one request, with an optional reason the requester sees."""
 
     ok_label = "Deny"
 
-    def __init__(self, row: queries.RequestRow, action: Any) -> None:
-        self.title_text = f"Deny request {row.id} of {row.requester} on {row.app}?"
-        self._row = row
-        super().__init__(action)
-
     def fields(self) -> Iterable[Any]:
-        row = self._row
-        body = Text()
-        body.append("Permissions: ")
-        body.append(", ".join(row.permissions), style="bold")
-        body.append("\nReason given: ")
-        body.append(clean(row.reason))
-        yield Static(body, classes="dialog-body")
+        yield self.summary("\nReason given: ")
         yield Static("Why not (optional; the requester sees it)", classes="label")
         yield field("e.g. use the staging app", id="reason")
 

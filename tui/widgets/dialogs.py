@@ -458,6 +458,11 @@ def permission_boxes(current: Iterable[str]) -> Iterable[Checkbox]:
         yield Tick(Text(name), value=name in have, id=f"perm-{name}", compact=True)
 
 
+def ticked(dialog: ModalScreen, box_id: str) -> bool:
+    """Whether the dialog's checkbox ``box_id`` is ticked (False where the dialog has none)."""
+    return any(box.value for box in dialog.query(f"#{box_id}").results(Checkbox))
+
+
 def checked_permissions(dialog: ModalScreen) -> list[str]:
     return [Permission.VIEW] + [n for n in PERMISSION_CHOICES if dialog.query_one(f"#perm-{n}", Checkbox).value]
 
@@ -536,9 +541,8 @@ class PermissionsDialog(FormDialog):
         self.query_one("#perm-deploy", Checkbox).focus()
 
     def values(self) -> dict[str, Any]:
-        permanent = self.query("#permanent").results(Checkbox)
         return {"permissions": checked_permissions(self), "expires": self.query_one("#expires", Input).value,
-                "permanent": any(box.value for box in permanent)}
+                "permanent": ticked(self, "permanent")}
 
     def check(self, values: dict[str, Any]) -> str | None:
         try:
