@@ -1146,6 +1146,25 @@ def _pending_counts(session: Session, actor_account: Account | None, app_ids: It
     return {app_id: count for app_id, count in session.connection().execute(stmt)}
 
 
+def pending_to_decide(db: Database, actor: str, team: str) -> int:
+    """How many pending requests in ``team`` the actor may decide (the dashboard's Apps tab
+    title): the same as counting ``access_requests(..., pending_only=True)`` rows with
+    ``may_decide``, in one counting read instead of deciding every row."""
+    with db.read() as session:
+        actor_account = _me(session, actor)
+        if actor_account is None:
+            return 0
+        now = db.now()
+        team_apps = select(App.id).join(Team, Team.id == App.team_id).where(Team.name == team)
+        return session.scalar(
+            select(func.count()).select_from(AccessRequest)
+            .where(AccessRequest.app_id.in_(team_apps),
+                   AccessRequest.app_id.in_(_decidable_apps(actor_account, now)),
+                   AccessRequest.requester_id != actor_account.id,
+                   AccessRequest.status == RequestStatus.PENDING,
+                   AccessRequest.created_at > now - REQUEST_LAPSE)) or 0
+
+
 def _with_pending_requests(session: Session, actor_account: Account | None, rows: list[AppRow],
                            now: datetime) -> list[AppRow]:
     """``rows`` with each app's count of pending requests the actor may decide (0 elsewhere)."""

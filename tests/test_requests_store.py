@@ -589,3 +589,24 @@ def test_nothing_a_temporary_manager_gives_outlasts_their_manage(team_db):
     ops.update_access(db, ADA, "other", alt.email, None, permanent=True)
     ops.update_access(db, alt, "other", VI.email, None, permanent=True)
     assert grant_of(db, "other", VI.email).expires_at is None
+
+
+def test_the_count_to_decide_agrees_with_the_listed_decisions(team_db):
+    """queries.pending_to_decide (the Apps tab's title) counts in SQL what access_requests
+    decides row by row with the policy: own, lapsed, decided and undecidable ones left out."""
+    db = team_db
+    ops.request_access(db, JOE, "myapp", "deploy", "one")
+    ops.request_access(db, VI, "myapp", "operate", "two")
+    ops.request_access(db, COLLAB, "myapp", "deploy", "three")
+    ops.request_access(db, JOE, "other", "deploy", "four")
+    ops.deny_request(db, ADA, ops.request_access(db, VI, "other", "deploy", "five").id)
+    db.clock.move(days=6)
+    ops.request_access(db, MO, "other", "deploy", "six")
+    db.clock.move(days=1, seconds=1)  # the first four lapse; six is still waiting
+    ops.request_access(db, VI, "other", "operate", "seven")
+    for actor in (ADA, GRACE, JOE, MO, VI, COLLAB, STRANGER):
+        listed = sum(1 for r in queries.access_requests(db, actor.email, team=TEAM, pending_only=True)
+                     if r.may_decide) if actor is not STRANGER else 0
+        assert queries.pending_to_decide(db, actor.email, TEAM) == listed, actor.email
+    assert queries.pending_to_decide(db, ADA.email, TEAM) == 2
+    assert queries.pending_to_decide(db, MO.email, TEAM) == 0  # manage on myapp; six is on other

@@ -465,11 +465,9 @@ class TeamAccessApp(App[None]):
         if team is None:
             return 0
         try:
-            found = queries.access_requests(self.db, self.actor.email, team=team,
-                                            pending_only=True)
+            return queries.pending_to_decide(self.db, self.actor.email, team)
         except StoreError:
             return 0
-        return sum(1 for row in found if row.may_decide)
 
     def on_team_access_app_context_loaded(self, message: ContextLoaded) -> None:
         """Show who is acting where; offer only what their role allows."""
