@@ -49,6 +49,12 @@ def demo_db(tmp_path):
 
 
 @pytest.fixture
+def demo(demo_db):
+    """The same, under the name the dashboard tests use (a module may define its own)."""
+    return demo_db
+
+
+@pytest.fixture
 def owned(demo_db):
     """The demo database in a file this process owns (a personal database: --as is honoured)."""
     return demo_db

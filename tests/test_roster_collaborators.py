@@ -7,8 +7,6 @@ import json
 import pytest
 from click.testing import CliRunner
 from teamaccess.store import ops, queries
-from teamaccess.store.db import Database
-from teamaccess.store.demo import build_demo
 from teamaccess.store.errors import Invalid
 from teamaccess.tui.cli import cli
 
@@ -20,14 +18,6 @@ COLLABORATORS = {
     "ops@oncall-agency.io": ("api-prod", "website-prod"),
     "sam@freelance.dev": ("marketing-site", "website-staging"),
 }
-
-
-@pytest.fixture
-def demo(tmp_path):
-    database = Database(tmp_path / "demo.db")
-    build_demo(database)
-    yield database
-    database.close()
 
 
 def test_roster_lists_collaborators_with_role_mfa_and_apps(demo):

@@ -3,12 +3,10 @@ shows the store's reason when refused, and backs out on escape without a change.
 
 from __future__ import annotations
 
-import pytest
 from conftest import column, make, open_apps, open_pane, press, rows, settle, status, sync
 from sqlalchemy import select, text
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
-from teamaccess.store.demo import build_demo
 from teamaccess.store.models import Account
 from teamaccess.tui.app import TeamAccessApp
 from teamaccess.tui.screens.access import AccessScreen
@@ -31,14 +29,6 @@ from textual.widgets import Checkbox, Input, Select
 TEAM = "acme-widgets"
 ADA = ops.Actor("ada@acme.com", "ada")
 SIZE = (100, 30)
-
-
-@pytest.fixture
-def demo(tmp_path):
-    database = Database(tmp_path / "demo.db")
-    build_demo(database)
-    yield database
-    database.close()
 
 
 def roster_roles(db: Database) -> dict[str, str]:

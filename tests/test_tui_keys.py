@@ -10,7 +10,6 @@ import pytest
 from conftest import make, press, settle, sync
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
-from teamaccess.store.demo import build_demo
 from teamaccess.tui.app import TeamAccessApp
 from teamaccess.tui.screens.keys import AddKeyDialog, KeysScreen
 from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen
@@ -18,15 +17,6 @@ from textual.widgets import Input
 
 TEAM = "acme-widgets"
 SIZE = (100, 30)
-
-
-
-@pytest.fixture
-def demo(tmp_path):
-    database = Database(tmp_path / "demo.db")
-    build_demo(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +29,6 @@ def pubs(tmp_path_factory) -> list[str]:
                         "-f", str(folder / name)], check=True)
         out.append((folder / f"{name}.pub").read_text().strip())
     return out
-
 
 
 def shown_keys(app: TeamAccessApp) -> list[str]:

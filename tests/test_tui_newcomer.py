@@ -7,7 +7,6 @@ import pytest
 from conftest import make, press, settle, sync
 from teamaccess.store import ops, queries
 from teamaccess.store.db import Database
-from teamaccess.store.demo import build_demo
 from teamaccess.store.errors import StoreError
 from teamaccess.tui.app import TeamAccessApp
 from teamaccess.tui.screens.access import AccessScreen
@@ -17,16 +16,6 @@ from teamaccess.tui.widgets.dialogs import ConfirmDialog, HelpScreen, RoleDialog
 TEAM = "acme-widgets"
 ADA = ops.Actor("ada@acme.com", "ada")
 SIZE = (100, 30)
-
-
-
-@pytest.fixture
-def demo(tmp_path):
-    database = Database(tmp_path / "demo.db")
-    build_demo(database)
-    yield database
-    database.close()
-
 
 
 def front(app: TeamAccessApp):
