@@ -1264,14 +1264,8 @@ def access_requests(
         return rows
 
 
-
+#: how many of the soonest grant ends (of every team) next_deadline reads before asking directly
 _DEADLINE_SCAN = 500
-
-
-def ends_seen(session: Session, now: datetime) -> int:
-    """How many grants (up to _DEADLINE_SCAN) still have an end to come."""
-    return session.scalar(select(func.count()).select_from(
-        select(Grant.id).where(Grant.expires_at > now).limit(_DEADLINE_SCAN).subquery())) or 0
 
 
 def next_deadline(db: Database, team: str, after: datetime | None = None) -> datetime | None:
@@ -1289,19 +1283,15 @@ def next_deadline(db: Database, team: str, after: datetime | None = None) -> dat
         team_apps = select(App.id).where(App.team_id == team_id)
         # The ends still to come, soonest first, along ix_grant_expires_at: few grants have one,
         # so this stops at once, where a team-first plan would read every grant of the team.
-        grant_end = None
-        for ends, app_team in session.execute(
+        soonest = session.execute(
             select(Grant.expires_at, App.team_id).join(App, App.id == Grant.app_id)
             .where(Grant.expires_at > now).order_by(Grant.expires_at).limit(_DEADLINE_SCAN)
-        ):
-            if app_team == team_id:
-                grant_end = ends
-                break
-        else:
-            if grant_end is None and ends_seen(session, now) >= _DEADLINE_SCAN:
-                grant_end = session.scalar(  # very many temporary grants elsewhere: ask directly
-                    select(func.min(Grant.expires_at))
-                    .where(Grant.app_id.in_(team_apps), Grant.expires_at > now))
+        ).all()
+        grant_end = next((ends for ends, app_team in soonest if app_team == team_id), None)
+        if grant_end is None and len(soonest) == _DEADLINE_SCAN:
+            grant_end = session.scalar(  # very many temporary grants elsewhere: ask directly
+                select(func.min(Grant.expires_at))
+                .where(Grant.app_id.in_(team_apps), Grant.expires_at > now))
         oldest_waiting = session.scalar(
             select(func.min(AccessRequest.created_at))
             .where(AccessRequest.app_id.in_(team_apps),
