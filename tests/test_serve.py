@@ -799,3 +799,62 @@ def test_a_per_account_cap_over_the_whole_is_refused_in_one_line(tmp_path):
         "Error: --max-per-account 100 is more than --max-sessions 4: give at most 4, or raise "
         "--max-sessions. See 'teamaccess serve --help'.")
     assert not (folder / "ta.db").exists()  # refused before anything was made
+
+
+# -- access requests over ssh ------------------------------------------------------------------
+
+
+def test_request_and_approve_over_ssh(tmp_path):
+    """A viewer asks with their key, an admin approves with theirs, the requester can't approve
+    their own request; every step is audited with the key that took it."""
+    folder = tmp_path / "serve"
+    folder.mkdir(mode=0o700)
+    path = folder / "ta.db"
+    db = Database(path)
+    build_demo(db)
+    path.chmod(0o600)
+    ada, ada_fp = make_key(folder, "ada")
+    tim, tim_fp = make_key(folder, "tim")
+    ops.add_key(db, ops.Actor("ada@acme.com"), (folder / "ada.pub").read_text())
+    ops.add_key(db, ops.Actor("tim@acme.com"), (folder / "tim.pub").read_text())
+    server = Served(str(path), folder)
+    try:
+        # ssh joins the words into one command line: quote as a shell user would
+        asked = server.ssh(tim, "access:request", "--app", "api-staging", "--permissions",
+                           "deploy", "--expires-in", "2h", "--reason", "'hotfix over ssh'")
+        assert (asked.returncode, asked.stdout) == (0, ""), asked.stderr
+        assert asked.stderr == "Requesting deploy on api-staging... done, request 1\n"
+
+        own = server.ssh(tim, "access:approve", "1")
+        assert own.returncode == 1 and own.stderr.startswith(
+            "Error: You can't approve your own request 1"), own.stderr
+
+        listed = server.ssh(ada, "access:requests", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)
+        assert (row["requester"], row["reason"], row["may_decide"]) == (
+            "tim@acme.com", "hotfix over ssh", True)
+
+        approved = server.ssh(ada, "access:approve", "1")
+        assert approved.returncode == 0, approved.stderr
+        assert approved.stderr.startswith("Approving request 1: deploy on api-staging for tim@acme.com until ")
+
+        (mine,) = queries.access_requests(db, "tim@acme.com")
+        assert (mine.status, mine.decided_by) == ("approved", "ada@acme.com")
+        tim_row = next(r for r in queries.app_access(db, "ada@acme.com", "api-staging").rows
+                       if r.email == "tim@acme.com")
+        assert "deploy" in tim_row.permissions
+        with db.read() as session:
+            events = {(e.action, e.actor_email, e.outcome): e.actor_key for e in session.scalars(
+                sql_select(AuditEvent).where(AuditEvent.target_email == "tim@acme.com",
+                                         AuditEvent.action.in_(
+                    ["access_request.create", "access_request.update", "collaborator.create"])))}
+        assert events == {
+            ("access_request.create", "tim@acme.com", "ok"): tim_fp,
+            ("access_request.update", "tim@acme.com", "denied"): tim_fp,
+            ("access_request.update", "ada@acme.com", "ok"): ada_fp,
+            ("collaborator.create", "ada@acme.com", "ok"): ada_fp,
+        }
+    finally:
+        assert server.stop() == 0
+        db.close()
